@@ -1,0 +1,68 @@
+# KL.dialog: `make run` serves the demo, `make test` runs everything. See README.md.
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 5000
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app kldialog
+CATALOGS := $(wildcard kldialog/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+.PHONY: run test lint translations messages screenshots bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+# Compiled catalogs are build products, never committed.
+kldialog/translations/%/LC_MESSAGES/messages.mo: kldialog/translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+translations: $(COMPILED)
+
+instance/config.py:
+	@mkdir -p instance
+	@$(PYTHON) -c "import secrets; print('# Created by make run for local use. Never commit this file.'); print('SECRET_KEY = %r' % secrets.token_hex(32))" > $@
+	@echo "Created instance/config.py with a random SECRET_KEY."
+
+run: $(VENV)/.installed translations instance/config.py
+	$(FLASK) db upgrade
+	KLDIALOG_DEMO=true $(FLASK) demo load
+	@echo "KL.dialog demo: http://$(HOST):$(PORT)/  (stop with Ctrl+C)"
+	KLDIALOG_DEMO=true $(FLASK) run --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check kldialog tests migrations/env.py
+	$(BIN)/ruff format --check kldialog tests
+
+test: $(VENV)/.installed-dev translations lint
+	@if [ ! -x "$${KLDIALOG_CHROMIUM:-/usr/bin/chromium}" ]; then \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	  echo "!!  No Chromium at $${KLDIALOG_CHROMIUM:-/usr/bin/chromium}: browser and axe tests are SKIPPED. !!"; \
+	  echo "!!  Install it with: apt-get install -y chromium                               !!"; \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	fi
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Developers: after changing strings, refresh the catalogs and translate the new entries.
+messages: $(VENV)/.installed-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o kldialog/translations/messages.pot --no-location --sort-output --project KL.dialog .
+	$(BIN)/pybabel update -i kldialog/translations/messages.pot -d kldialog/translations --no-fuzzy-matching --ignore-obsolete
+
+screenshots: $(VENV)/.installed-dev translations
+	$(BIN)/python scripts/screenshots.py
+
+bench: $(VENV)/.installed-dev translations
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV) kldialog/translations/*/LC_MESSAGES/*.mo

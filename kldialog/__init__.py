@@ -1,0 +1,152 @@
+"""KL.dialog: citizen participation on a city's digital roadmap."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, request, session
+from jinja2 import ChoiceLoader, FileSystemLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from kldialog.config import DefaultConfig
+from kldialog.extensions import babel, csrf, db, limiter, migrate
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self'",
+        "script-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+MIN_SECRET_LENGTH = 16
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then instance/config.py, then KLDIALOG_* (or a test mapping)."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("KLDIALOG_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    app.config.from_object(DefaultConfig)
+    if config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        _load_environment(app)
+    else:
+        app.config.from_mapping(config)
+    _check_secret_key(app)
+
+    if app.config["PROXY_COUNT"]:
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count
+        )
+    # Operators override page templates (Impressum, Datenschutz, ...) in instance/templates/.
+    app.jinja_loader = ChoiceLoader(
+        [FileSystemLoader(os.path.join(app.instance_path, "templates")), app.jinja_loader]
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+
+    from kldialog import pages, projects
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(projects.bp)
+
+    from kldialog.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+    from kldialog.cli import register_commands
+
+    register_commands(app)
+
+    from kldialog.templating import register_template_helpers
+
+    register_template_helpers(app)
+
+    app.after_request(_add_security_headers)
+    return app
+
+
+def _load_environment(app: Flask) -> None:
+    """Apply KLDIALOG_* variables and the conventional DATABASE_URL."""
+    plain_url = os.environ.get("DATABASE_URL")
+    if plain_url:
+        app.config["DATABASE_URL"] = plain_url
+    app.config.from_prefixed_env("KLDIALOG")  # KLDIALOG_DATABASE_URL wins over DATABASE_URL
+    url = app.config.get("DATABASE_URL")
+    if url:
+        app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(str(url))
+    if "SECRET_KEY" in app.config and app.config["SECRET_KEY"] is not None:
+        app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain PostgreSQL URLs at psycopg 3, the driver we install."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _check_secret_key(app: Flask) -> None:
+    """Refuse to run in production with a missing or guessable SECRET_KEY."""
+    if app.debug or app.testing:
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = "insecure-key-for-debug-and-tests-only"  # noqa: S105
+        return
+    secret = app.config.get("SECRET_KEY") or ""
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise RuntimeError(
+            "KL.dialog needs a SECRET_KEY of at least 16 random characters to run outside "
+            "debug and testing. Set it in instance/config.py (SECRET_KEY = '...') or in the "
+            "environment (KLDIALOG_SECRET_KEY=...), e.g. from "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+
+
+def _migrations_dir() -> str:
+    """Return the repository's migrations/ beside the package, else ./migrations."""
+    beside = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    return beside if os.path.isdir(beside) else "migrations"
+
+
+def select_locale() -> str:
+    """Use the language the visitor chose; German otherwise, as the city's default."""
+    from flask import current_app
+
+    chosen = session.get("lang")
+    if chosen in current_app.config["LANGUAGES"]:
+        return chosen
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _add_security_headers(response: Any) -> Any:
+    """Send the strict CSP and related headers on every response."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "static" and "Cache-Control" not in response.headers:
+        # Pages carry a per-session CSRF token: shared caches must not keep them.
+        response.headers["Cache-Control"] = "private, no-cache"
+    return response

@@ -1,0 +1,70 @@
+"""Home page, footer pages (Impressum, Datenschutz, Barrierefreiheit, Leichte Sprache)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import abort, redirect, render_template, session, url_for
+from flask_babel import get_locale
+from werkzeug.wrappers import Response
+
+from kldialog.pages import bp
+from kldialog.pages.forms import LanguageForm
+from kldialog.projects import services as roadmap
+
+LEGAL_PAGES = {
+    "impressum": "impressum",
+    "datenschutz": "datenschutz",
+    "barrierefreiheit": "barrierefreiheit",
+    "leichte-sprache": "leichte_sprache",
+}
+
+
+@bp.get("/")
+def home() -> str:
+    """Show what KL.dialog is and the roadmap at a glance."""
+    return render_template(
+        "pages/home.html",
+        overview=roadmap.roadmap_overview(),
+        latest=roadmap.latest_status_changes(),
+    )
+
+
+@bp.get("/<any(impressum, datenschutz, barrierefreiheit, 'leichte-sprache'):name>")
+def legal(name: str) -> str:
+    """Show one of the pages a German public website must have, in the visitor's language.
+
+    Long legal prose is written per language rather than split into gettext snippets; an
+    operator overrides a page with instance/templates/pages/<page>.<lang>.html.
+    """
+    page = LEGAL_PAGES[name]
+    language = str(get_locale() or "de")
+    return render_template([f"pages/{page}.{language}.html", f"pages/{page}.de.html"])
+
+
+@bp.post("/language")
+def language() -> Response:
+    """Remember the chosen language in the session and return to the page."""
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    session["lang"] = form.lang.data
+    return redirect(_local_path(form.next.data) or url_for("pages.home"), code=303)
+
+
+@bp.get("/healthz")
+def health() -> tuple[str, int, dict[str, str]]:
+    """Answer load balancers (and `make bench`'s baseline) without touching the database."""
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _local_path(target: str | None) -> str | None:
+    """Return target if it is a path on this site, so the switch cannot redirect elsewhere."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return None
+    return target

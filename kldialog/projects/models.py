@@ -1,0 +1,183 @@
+"""Roadmap models: Category, Project, ProjectStatusChange, ProjectUpdate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import unicodedata
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from kldialog.extensions import db
+
+
+def search_key(text: str) -> str:
+    """Fold text for search so "ÖPNV"/"öpnv" and "Straße"/"strasse" match on every database."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time in UTC, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Status(enum.StrEnum):
+    """Where a project stands; the values are the roadmap's own vocabulary."""
+
+    planned = "planned"
+    in_progress = "in_progress"
+    completed = "completed"
+
+
+class DatePrecision(enum.StrEnum):
+    """How exact a history date is: the 2019 letter only says "Stand Juni 2019"."""
+
+    day = "day"
+    month = "month"
+
+
+def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
+    """Store an enum as its string value with a named CHECK constraint (portable, migratable)."""
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Category(db.Model):
+    """A roadmap category such as "Bildung" or "Verwaltung"."""
+
+    __tablename__ = "category"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        sa.CheckConstraint("length(slug) > 0", name="slug_not_empty"),
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Category {self.slug}>"
+
+
+class Project(db.Model):
+    """One roadmap project with its current status."""
+
+    __tablename__ = "project"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    summary: Mapped[str] = mapped_column(sa.Text, default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    category_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("category.id", ondelete="RESTRICT"), index=True
+    )
+    # True when the category was assigned by the editors, not stated by the city's own source.
+    is_category_editorial: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[Status] = mapped_column(_enum(Status, "status"), index=True)
+    # The date of the latest status history entry, kept here so lists can show and sort by
+    # "Stand" without a query per project; only the services change status, and they set it.
+    status_changed_on: Mapped[dt.date] = mapped_column(default=dt.date.today, index=True)
+    status_precision: Mapped[DatePrecision] = mapped_column(
+        _enum(DatePrecision, "status_precision"), default=DatePrecision.day
+    )
+    # None means "not stated": the source gives no percentage, and we do not invent one.
+    progress: Mapped[int | None] = mapped_column(default=None)
+    department: Mapped[str] = mapped_column(sa.String(300), default="")
+    # Case- and accent-folded title and summary: LIKE on SQLite folds ASCII only, so search
+    # would miss "Öffentlich" for "öffentlich" without it.
+    search_text: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "progress IS NULL OR (progress >= 0 AND progress <= 100)", name="progress_range"
+        ),
+        sa.CheckConstraint("length(slug) > 0", name="slug_not_empty"),
+        sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+    )
+
+    @validates("title", "summary")
+    def _refresh_search_text(self, key: str, value: str) -> str:
+        """Keep search_text in step whenever the title or summary is set."""
+        title = value if key == "title" else (self.title or "")
+        summary = value if key == "summary" else (self.summary or "")
+        self.search_text = search_key(f"{title}\n{summary}")
+        return value
+
+    def __repr__(self) -> str:
+        return f"<Project {self.slug} {self.status.value}>"
+
+
+class ProjectStatusChange(db.Model):
+    """A dated entry in a project's public status history ("Stand")."""
+
+    __tablename__ = "project_status_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    changed_on: Mapped[dt.date]
+    precision: Mapped[DatePrecision] = mapped_column(
+        _enum(DatePrecision, "precision"), default=DatePrecision.day
+    )
+    old_status: Mapped[Status | None] = mapped_column(_enum(Status, "old_status"))
+    new_status: Mapped[Status] = mapped_column(_enum(Status, "new_status"))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    # Who is publicly accountable: an organisation or department, not a staff member's name.
+    author: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship(
+        backref=sa.orm.backref("status_changes", passive_deletes=True, lazy="raise")
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "old_status IS NULL OR old_status <> new_status", name="status_actually_changes"
+        ),
+    )
+
+    def __repr__(self) -> str:
+        return f"<ProjectStatusChange {self.project_id} {self.old_status}->{self.new_status}>"
+
+
+class ProjectUpdate(db.Model):
+    """Dated news from the city about a project."""
+
+    __tablename__ = "project_update"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    published_on: Mapped[dt.date]
+    title: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    author: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship(
+        backref=sa.orm.backref("updates", passive_deletes=True, lazy="raise")
+    )
+
+    __table_args__ = (sa.CheckConstraint("length(title) > 0", name="title_not_empty"),)
+
+    def __repr__(self) -> str:
+        return f"<ProjectUpdate {self.project_id} {self.published_on}>"

@@ -1,0 +1,69 @@
+"""Template globals and filters shared by every page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import format_date, get_locale
+from flask_babel import lazy_gettext as _l
+
+from kldialog import permissions
+from kldialog.projects.models import DatePrecision, Status
+
+STATUS_LABELS = {
+    Status.planned: _l("planned"),
+    Status.in_progress: _l("in progress"),
+    Status.completed: _l("completed"),
+}
+# KERN badge variants: colour is only a second signal, the label always says the status.
+STATUS_BADGES = {
+    Status.planned: "info",
+    Status.in_progress: "warning",
+    Status.completed: "success",
+}
+LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
+
+
+def history_date(date: dt.date, precision: DatePrecision | str = DatePrecision.day) -> str:
+    """Format a history date as exactly as it is known ("Juni 2019" or "26.11.2026")."""
+    if DatePrecision(precision) is DatePrecision.month:
+        return format_date(date, "LLLL yyyy")
+    return format_date(date, "medium")
+
+
+def iso_date(value: str) -> str:
+    """Format an ISO date from config in the locale; show anything else unchanged."""
+    try:
+        return format_date(dt.date.fromisoformat(str(value)), "medium")
+    except ValueError:
+        return str(value)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Expose labels, permissions and formatting helpers to every template."""
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        return {
+            "current_language": str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"]),
+            "languages": app.config["LANGUAGES"],
+            "site_name": app.config["SITE_NAME"],
+            "city_name": app.config["CITY_NAME"],
+            "demo_mode": app.config["DEMO"],
+            "current_path": request.full_path.rstrip("?") if request else "/",
+        }
+
+    # Globals (unlike context variables) are visible inside imported macros too.
+    app.jinja_env.globals.update(
+        history_date=history_date,
+        iso_date=iso_date,
+        language_names=LANGUAGE_NAMES,
+        status_labels=STATUS_LABELS,
+        status_badges=STATUS_BADGES,
+        statuses=list(Status),
+        can=permissions,
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True

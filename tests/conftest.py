@@ -1,0 +1,185 @@
+"""Shared fixtures: app per test on SQLite (or PostgreSQL), client, runner, factories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from kldialog import create_app, normalise_database_url
+from kldialog.extensions import db
+from kldialog.projects import services as roadmap
+from kldialog.projects.models import Category, Project, ProjectStatusChange, Status
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_ROADMAP = ROOT / "kldialog" / "data" / "roadmap-kaiserslautern-2019.json"
+TEST_DATABASE_URL = os.environ.get("KLDIALOG_TEST_DATABASE_URL", "")
+
+
+def base_config(**overrides: Any) -> dict[str, Any]:
+    """Return the config every test app starts from."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+    }
+    config.update(overrides)
+    return config
+
+
+@contextmanager
+def own_postgres_database(url: str) -> Iterator[str]:
+    """Create a PostgreSQL database for this run only, and drop it afterwards."""
+    admin_url = sa.make_url(normalise_database_url(url))
+    name = f"kldialog_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """Return in-memory SQLite, or a fresh PostgreSQL database when one is configured."""
+    if not TEST_DATABASE_URL:
+        yield "sqlite://"
+        return
+    with own_postgres_database(TEST_DATABASE_URL) as url:
+        yield url
+
+
+@pytest.fixture
+def app_factory(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Return a factory for apps with extra config and empty tables, dropped after the test."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = create_app(base_config(SQLALCHEMY_DATABASE_URI=database_url, **overrides))
+        with app.app_context():
+            db.create_all()
+        made.append(app)
+        return app
+
+    yield make
+    for app in reversed(made):
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Flask]) -> Flask:
+    """Return an app with empty tables; no app context stays pushed during requests."""
+    return app_factory()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[Flask]:
+    """Push an app context for tests that call services and models directly."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Return a test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Return a CLI runner."""
+    return app.test_cli_runner()
+
+
+def load_bundled_roadmap() -> None:
+    """Import the Kaiserslautern roadmap shipped with the package (inside an app context)."""
+    data = json.loads(BUNDLED_ROADMAP.read_text("utf-8"))
+    roadmap.import_roadmap(roadmap.parse_roadmap_json(data))
+
+
+@pytest.fixture
+def kaiserslautern(app: Flask) -> Flask:
+    """Load the real Kaiserslautern roadmap (25 projects, 12 categories)."""
+    with app.app_context():
+        load_bundled_roadmap()
+    return app
+
+
+@pytest.fixture
+def make_project(app: Flask) -> Callable[..., Project]:
+    """Return a factory that creates a project (and its category) with one history entry."""
+    counter = iter(range(1, 1_000_000))
+
+    def make(
+        title: str | None = None,
+        *,
+        category: str = "Verwaltung",
+        status: Status = Status.planned,
+        summary: str = "",
+        **fields: Any,
+    ) -> Project:
+        number = next(counter)
+        title = title or f"Projekt {number}"
+        with app.app_context():
+            cat = db.session.scalar(sa.select(Category).where(Category.name == category))
+            if cat is None:
+                cat = Category(name=category, slug=roadmap.slugify(category))
+                db.session.add(cat)
+            project = Project(
+                slug=fields.pop("slug", roadmap.slugify(title)),
+                title=title,
+                summary=summary,
+                category=cat,
+                status=status,
+                **fields,
+            )
+            db.session.add(project)
+            db.session.add(
+                ProjectStatusChange(
+                    project=project,
+                    changed_on=fields.get("status_changed_on", dt.date.today()),
+                    new_status=status,
+                    reason="Test",
+                )
+            )
+            db.session.commit()
+            db.session.refresh(project)
+            db.session.expunge(project)
+            return project
+
+    return make
+
+
+@contextmanager
+def count_queries() -> Iterator[list[str]]:
+    """Collect the SQL statements run on the current app's engine."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
