@@ -41,8 +41,8 @@ run: $(VENV)/.installed translations instance/config.py
 	KLDIALOG_DEMO=true $(FLASK) run --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check kldialog tests migrations/env.py
-	$(BIN)/ruff format --check kldialog tests
+	$(BIN)/ruff check kldialog tests scripts migrations/env.py
+	$(BIN)/ruff format --check kldialog tests scripts
 
 test: $(VENV)/.installed-dev translations lint
 	@if [ ! -x "$${KLDIALOG_CHROMIUM:-/usr/bin/chromium}" ]; then \

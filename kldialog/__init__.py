@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, abort, request, session
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -85,6 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_template_helpers(app)
 
+    app.before_request(_reject_nul_bytes)
     app.after_request(_add_security_headers)
     return app
 
@@ -140,6 +141,19 @@ def select_locale() -> str:
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _reject_nul_bytes() -> None:
+    """Answer 400 to NUL bytes in parameters, form fields or the path.
+
+    No person types them, and PostgreSQL refuses them in text, which would surface as a 500.
+    """
+    for values in (request.args, request.form):
+        for value in values.listvalues():
+            if any("\x00" in item for item in value):
+                abort(400)
+    if "\x00" in request.path:
+        abort(400)
 
 
 def _add_security_headers(response: Any) -> Any:

@@ -148,7 +148,7 @@ def test_error_pages_in_the_site_layout_in_both_languages(error_app: Flask, code
     response = client.get(f"/raise/{code}")
     assert response.status_code == code
     html = response.get_data(as_text=True)
-    assert f"<h1 class=\"kern-heading-x-large\">{german}</h1>" in html
+    assert f'<h1 class="kern-heading-x-large">{german}</h1>' in html
     assert 'class="site-footer"' in html and '<html lang="de"' in html
     client.post("/language", data={"lang": "en", "next": "/"})
     html = client.get(f"/raise/{code}").get_data(as_text=True)
@@ -197,7 +197,14 @@ def test_german_is_the_default_and_english_is_chosen(client: FlaskClient) -> Non
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "", "x"],
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "",
+        "x",
+    ],
 )
 def test_language_switch_never_redirects_to_another_site(client: FlaskClient, target: str) -> None:
     response = client.post("/language", data={"lang": "en", "next": target})

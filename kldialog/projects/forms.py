@@ -37,9 +37,9 @@ class ProjectFilterForm(FlaskForm):
 
     def set_choices(self, categories: list, status_labels: dict) -> None:
         """Fill category and status choices; the empty value means "all"."""
-        self.category.choices = [("", _l("All categories"))] + [
-            (c.slug, c.name) for c in categories
+        self.category.choices = [SelectChoice("", _l("All categories"))] + [
+            SelectChoice(category.slug, category.name) for category in categories
         ]
-        self.status.choices = [("", _l("All statuses"))] + [
-            (status.value, status_labels[status]) for status in Status
+        self.status.choices = [SelectChoice("", _l("All statuses"))] + [
+            SelectChoice(status.value, status_labels[status]) for status in Status
         ]

@@ -152,6 +152,8 @@ class ProjectStatusChange(db.Model):
         sa.CheckConstraint(
             "old_status IS NULL OR old_status <> new_status", name="status_actually_changes"
         ),
+        # "Latest status changes" on the home page reads this index backwards, no sort.
+        sa.Index("ix_project_status_change_recent", "changed_on", "id"),
     )
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from kldialog.extensions import db
 from kldialog.projects.models import (
@@ -100,7 +100,10 @@ def latest_status_changes(limit: int = 5) -> list[ProjectStatusChange]:
     return list(
         db.session.scalars(
             sa.select(ProjectStatusChange)
-            .options(joinedload(ProjectStatusChange.project))
+            # A flat inner join lets SQLite walk the "recent" index and stop after `limit` rows.
+            .options(
+                joinedload(ProjectStatusChange.project, innerjoin=True).raiseload(Project.category)
+            )
             .order_by(ProjectStatusChange.changed_on.desc(), ProjectStatusChange.id.desc())
             .limit(limit)
         )
@@ -137,15 +140,15 @@ def find_projects(
     per_page: int = 20,
 ) -> ProjectPage:
     """Filter, sort and paginate projects with one count and one page query."""
-    stmt = sa.select(Project).join(Project.category)
+    conditions: list[sa.ColumnElement[bool]] = []
     if category is not None:
-        stmt = stmt.where(Project.category_id == category.id)
+        conditions.append(Project.category_id == category.id)
     if status is not None:
-        stmt = stmt.where(Project.status == status)
+        conditions.append(Project.status == status)
     for word in search_key(query).split():
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Project.search_text.like(f"%{escaped}%", escape="\\"))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+        conditions.append(Project.search_text.like(f"%{escaped}%", escape="\\"))
+    total = db.session.scalar(sa.select(sa.func.count(Project.id)).where(*conditions)) or 0
     last_page = max(1, -(-total // per_page))
     page = min(max(1, page), last_page)
     order = {
@@ -155,7 +158,13 @@ def find_projects(
         "recent": (Project.status_changed_on.desc(), Project.title),
     }[sort]
     items = db.session.scalars(
-        stmt.order_by(*order, Project.id).limit(per_page).offset((page - 1) * per_page)
+        sa.select(Project)
+        .join(Project.category)
+        .options(contains_eager(Project.category))
+        .where(*conditions)
+        .order_by(*order, Project.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return ProjectPage(items=list(items), total=total, page=page, per_page=per_page)
 

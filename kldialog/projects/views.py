@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
 
@@ -11,6 +13,7 @@ from kldialog.projects.models import Status
 from kldialog.templating import STATUS_LABELS
 
 KNOWN_PARAMETERS = {"q", "category", "status", "sort", "page"}
+SLUG_PATTERN = re.compile(r"[a-z0-9-]{1,120}")
 
 
 @bp.get("/projects")
@@ -74,7 +77,7 @@ def index() -> str:
 @bp.get("/projects/<slug>")
 def detail(slug: str) -> str:
     """Show one project: facts, status history ("Stand") and the city's updates."""
-    project = services.get_project_by_slug(slug)
+    project = services.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
     if project is None:
         abort(404)
     return render_template(

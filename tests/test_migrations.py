@@ -1,0 +1,80 @@
+"""Migrations: upgrade an empty database to head, match the models, and downgrade again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+
+from kldialog import create_app
+from kldialog.extensions import db
+
+from .conftest import TEST_DATABASE_URL, base_config, own_postgres_database
+
+
+@pytest.fixture
+def empty_database_app(tmp_path: Path) -> Iterator[Flask]:
+    """Return an app on a database with no tables at all (its own, on SQLite or PostgreSQL)."""
+    if TEST_DATABASE_URL:
+        with own_postgres_database(TEST_DATABASE_URL) as url:
+            app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url))
+            yield app
+            with app.app_context():
+                db.engine.dispose()
+        return
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/m.sqlite"))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_upgrade_head_on_empty_database_matches_the_models(empty_database_app: Flask) -> None:
+    with empty_database_app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            differences = compare_metadata(context, db.metadata)
+        assert differences == [], f"models and migrations differ: {differences}"
+
+
+def test_downgrade_to_base_removes_every_table(empty_database_app: Flask) -> None:
+    with empty_database_app.app_context():
+        upgrade()
+        downgrade(revision="base")
+        tables = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+        assert tables == set()
+        upgrade()  # and up again, as a deploy after a rollback would
+        assert "project" in sa.inspect(db.engine).get_table_names()
+
+
+def test_database_constraints_hold_without_the_app(empty_database_app: Flask) -> None:
+    with empty_database_app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            conn.execute(
+                sa.text("INSERT INTO category (id, slug, name, position) VALUES (1, 'a', 'A', 0)")
+            )
+            insert = (
+                "INSERT INTO project (slug, title, summary, description, category_id,"
+                " is_category_editorial, status, status_changed_on, status_precision, progress,"
+                " department, search_text, created_at, updated_at) VALUES"
+                " (:slug, 'T', '', '', 1, false, :status, '2020-01-01', 'day', :progress, '', '',"
+                " '2020-01-01', '2020-01-01')"
+            )
+            conn.execute(sa.text(insert), {"slug": "ok", "status": "planned", "progress": 50})
+            conn.commit()
+            for values in (
+                {"slug": "ok", "status": "planned", "progress": 1},  # duplicate slug
+                {"slug": "b", "status": "done", "progress": 1},  # unknown status
+                {"slug": "c", "status": "planned", "progress": 101},  # progress range
+                {"slug": "", "status": "planned", "progress": 1},  # empty slug
+            ):
+                with pytest.raises(sa.exc.IntegrityError):
+                    conn.execute(sa.text(insert), values)
+                conn.rollback()
