@@ -267,3 +267,19 @@ def test_query_count_does_not_grow_with_the_roadmap(
     small, large = measured
     assert small == large, f"{path}: {small} queries with 10 projects, {large} with 2,000"
     assert large <= 4, f"{path} runs {large} queries"
+
+
+@pytest.mark.parametrize(
+    ("page", "pages", "expected"),
+    [
+        (1, 1, [1]),
+        (1, 3, [1, 2, 3]),
+        (1, 100, [1, 2, 3, None, 100]),
+        (50, 100, [1, None, 48, 49, 50, 51, 52, None, 100]),
+        (4, 100, [1, 2, 3, 4, 5, 6, None, 100]),
+        (100, 100, [1, None, 98, 99, 100]),
+    ],
+)
+def test_pagination_window(page: int, pages: int, expected: list[int | None]) -> None:
+    result = roadmap.ProjectPage(items=[], total=pages * 20, page=page, per_page=20)
+    assert result.window() == expected

@@ -129,6 +129,23 @@ class ProjectPage:
         """Return the number of pages (at least one, so an empty result still has page 1)."""
         return max(1, -(-self.total // self.per_page))
 
+    def window(self, around: int = 2) -> list[int | None]:
+        """Return the page numbers to link: first, last and a few around the current one.
+
+        None marks a gap ("…"). Computed here because looping over every page number in the
+        template cost more than the query once a list had a hundred pages.
+        """
+        shown = sorted(
+            {1, self.pages}
+            | set(range(max(1, self.page - around), min(self.pages, self.page + around) + 1))
+        )
+        numbers: list[int | None] = []
+        for number in shown:
+            if numbers and number - (numbers[-1] or 0) > 1:
+                numbers.append(None)
+            numbers.append(number)
+        return numbers
+
 
 def find_projects(
     *,
