@@ -11,7 +11,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kldialog.config import DefaultConfig
-from kldialog.extensions import babel, csrf, db, limiter, migrate
+from kldialog.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -67,11 +67,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
+    login_manager.init_app(app)
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
 
-    from kldialog import pages, projects
+    from kldialog import auth, pages, projects
+    from kldialog.auth.views import load_user
 
+    login_manager.user_loader(load_user)
+    login_manager.login_message = None  # the login page itself says what to do
     app.register_blueprint(pages.bp)
     app.register_blueprint(projects.bp)
+    app.register_blueprint(auth.bp)
 
     from kldialog.errors import register_error_handlers
 

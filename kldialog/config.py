@@ -44,5 +44,29 @@ class DefaultConfig:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
 
+    # Mail: with MAIL_SERVER empty, messages are written to MAIL_OUTBOX (default instance/outbox/).
+    MAIL_SERVER = ""
+    MAIL_PORT = 587
+    MAIL_USE_TLS = True  # STARTTLS on MAIL_PORT
+    MAIL_USE_SSL = False  # implicit TLS (usually port 465)
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_FROM = "KL.dialog <noreply@kldialog.invalid>"
+    MAIL_OUTBOX = ""
+
+    # Accounts
+    PASSWORD_MIN_LENGTH = 10
+    TERMS_VERSION = "2026-11"  # raise it when the terms change: everyone is asked again
+    CONFIRM_EMAIL_HOURS = 48
+    RESET_PASSWORD_MINUTES = 60
+    UNCONFIRMED_ACCOUNT_DAYS = 7
+    REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    RATELIMIT_LOGIN = "10 per minute;60 per hour"
+    RATELIMIT_REGISTER = "5 per minute;20 per hour"
+    RATELIMIT_MAIL = "5 per minute;20 per hour"  # password reset, resend confirmation
+    RATELIMIT_CODE = "10 per hour"  # residency codes: slows down guessing
+
     # Demo mode loads the bundled roadmap (and later demo accounts); never set it in production.
     DEMO = False

@@ -42,6 +42,12 @@ ERROR_TEXTS = {
 class RuleViolation(Exception):
     """A business rule refused the action; the message is safe to show to the person."""
 
+    def __init__(self, message: object, *, field: str | None = None) -> None:
+        """Keep the message and, when it concerns one form field, that field's name."""
+        super().__init__(str(message))
+        self.message = str(message)
+        self.field = field
+
 
 def _render_error(code: int, message: str | None = None) -> tuple[str, int]:
     """Render the error page for an HTTP status in the site layout."""

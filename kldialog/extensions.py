@@ -8,6 +8,7 @@ import hmac
 from flask import current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -41,3 +42,7 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=client_key)
+login_manager = LoginManager()
+# No IP/user-agent fingerprint in the session: the rotating session token ends sessions instead.
+login_manager.session_protection = None
+login_manager.login_view = "auth.login"

@@ -1,12 +1,94 @@
 """All authorization rules: can_<verb>(user, obj) predicates used by views and templates.
 
-The public roadmap needs no rule yet: every published page is open to everyone. Predicates
-arrive here with the first thing that is not public (accounts, drafts, moderation).
+A predicate answers "may this person do this now?" from roles and object state only; whether
+the result of the action is valid (lengths, uniqueness) is for the services and the database.
+`user` is Flask-Login's current_user: an anonymous user object or a User.
 """
 
 from __future__ import annotations
 
-from flask import abort
+from typing import Any
+
+from flask import abort, current_app
+
+from kldialog.auth.models import Role
+
+
+def _account(user: Any) -> bool:
+    """Return whether user is a logged-in, not deleted account."""
+    return bool(getattr(user, "is_authenticated", False)) and getattr(user, "deleted_at", 1) is None
+
+
+def has_role(user: Any, role: Role) -> bool:
+    """Return whether a logged-in account holds a role."""
+    return _account(user) and user.has_role(role)
+
+
+def is_resident(user: Any) -> bool:
+    """Return whether the person may take part: confirmed, current terms, not blocked."""
+    return (
+        has_role(user, Role.resident)
+        and user.is_confirmed
+        and user.accepted_terms_version == current_app.config["TERMS_VERSION"]
+        and not user.is_blocked()
+    )
+
+
+def is_staff(user: Any) -> bool:
+    """Return whether the person works for the city on the roadmap (admins can too)."""
+    return has_role(user, Role.staff) or has_role(user, Role.admin)
+
+
+def is_admin(user: Any) -> bool:
+    """Return whether the person operates the platform."""
+    return has_role(user, Role.admin)
+
+
+def can_manage_account(user: Any) -> bool:
+    """Return whether the person may see and change their own account (also when blocked)."""
+    return _account(user)
+
+
+def can_redeem_residency_code(user: Any) -> bool:
+    """Return whether the person may verify their residency with a code."""
+    return is_resident(user) and not user.is_verified
+
+
+def can_follow(user: Any, project: Any) -> bool:
+    """Return whether the person may follow a project (published ones only)."""
+    return is_resident(user) and project is not None and can_view_project(None, project)
+
+
+def can_view_project(user: Any, project: Any) -> bool:
+    """Return whether the person may see a project: published and archived ones are public."""
+    if project is None:
+        return False
+    return project.state.value != "draft" or is_staff(user)
+
+
+def can_manage_roadmap(user: Any) -> bool:
+    """Return whether the person may edit projects, categories, status and updates."""
+    return is_staff(user)
+
+
+def can_manage_residency_codes(user: Any) -> bool:
+    """Return whether the person may generate residency codes."""
+    return is_staff(user)
+
+
+def can_manage_users(user: Any) -> bool:
+    """Return whether the person may grant roles and block accounts."""
+    return is_admin(user)
+
+
+def can_change_roles(user: Any, target: Any) -> bool:
+    """Return whether user may change target's roles (admins, on accounts not deleted)."""
+    return is_admin(user) and target is not None and target.deleted_at is None
+
+
+def can_read_audit_log(user: Any) -> bool:
+    """Return whether the person may read the administrative audit log."""
+    return is_admin(user)
 
 
 def require(allowed: bool) -> None:

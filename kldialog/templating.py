@@ -10,6 +10,7 @@ from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 
 from kldialog import permissions
+from kldialog.auth.models import Role
 from kldialog.projects.models import DatePrecision, Status
 
 STATUS_LABELS = {
@@ -24,6 +25,36 @@ STATUS_BADGES = {
     Status.completed: "success",
 }
 LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
+ROLE_LABELS = {
+    Role.resident: _l("resident"),
+    Role.moderator: _l("moderator"),
+    Role.staff: _l("staff"),
+    Role.council: _l("council member"),
+    Role.admin: _l("administrator"),
+}
+# Headings and labels for the "my data" page; unknown keys are shown as they are.
+DATA_SECTION_NAMES = {"account": _l("Account"), "followed_projects": _l("Projects I follow")}
+DATA_FIELD_NAMES = {
+    "email": _l("E-mail address"),
+    "email_confirmed_at": _l("E-mail confirmed at"),
+    "pending_email": _l("New e-mail address waiting for confirmation"),
+    "display_name": _l("Display name"),
+    "roles": _l("Roles"),
+    "is_verified_resident": _l("Verified resident"),
+    "accepted_terms_version": _l("Accepted terms of use (version)"),
+    "language": _l("Language"),
+    "blocked_until": _l("Blocked until"),
+    "created_at": _l("Created at"),
+    "password": _l("Password"),
+    "project": _l("Project"),
+    "slug": _l("Address"),
+    "since": _l("Since"),
+}
+
+
+def role_names(user: Any) -> list[str]:
+    """Return the translated names of a user's roles."""
+    return [str(ROLE_LABELS[role]) for role in user.role_list()]
 
 
 def history_date(date: dt.date, precision: DatePrecision | str = DatePrecision.day) -> str:
@@ -59,6 +90,9 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         history_date=history_date,
         iso_date=iso_date,
+        role_names=role_names,
+        data_section_names=DATA_SECTION_NAMES,
+        data_field_names=DATA_FIELD_NAMES,
         language_names=LANGUAGE_NAMES,
         status_labels=STATUS_LABELS,
         status_badges=STATUS_BADGES,

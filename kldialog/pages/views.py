@@ -6,8 +6,10 @@ from urllib.parse import urlsplit
 
 from flask import abort, redirect, render_template, session, url_for
 from flask_babel import get_locale
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from kldialog.auth.services import set_language
 from kldialog.pages import bp
 from kldialog.pages.forms import LanguageForm
 from kldialog.projects import services as roadmap
@@ -49,7 +51,9 @@ def language() -> Response:
     if not form.validate_on_submit():
         abort(400)
     session["lang"] = form.lang.data
-    return redirect(_local_path(form.next.data) or url_for("pages.home"), code=303)
+    if current_user.is_authenticated:
+        set_language(current_user, form.lang.data)  # mail to this person follows the choice
+    return redirect(local_path(form.next.data) or url_for("pages.home"), code=303)
 
 
 @bp.get("/healthz")
@@ -58,7 +62,7 @@ def health() -> tuple[str, int, dict[str, str]]:
     return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
-def _local_path(target: str | None) -> str | None:
+def local_path(target: str | None) -> str | None:
     """Return target if it is a path on this site, so the switch cannot redirect elsewhere."""
     if not target:
         return None

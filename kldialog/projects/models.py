@@ -30,6 +30,14 @@ class Status(enum.StrEnum):
     completed = "completed"
 
 
+class Visibility(enum.StrEnum):
+    """Who sees a project: drafts only staff; archived ones stay readable but leave the list."""
+
+    draft = "draft"
+    published = "published"
+    archived = "archived"
+
+
 class DatePrecision(enum.StrEnum):
     """How exact a history date is: the 2019 letter only says "Stand Juni 2019"."""
 
@@ -85,6 +93,9 @@ class Project(db.Model):
     # True when the category was assigned by the editors, not stated by the city's own source.
     is_category_editorial: Mapped[bool] = mapped_column(default=False)
     status: Mapped[Status] = mapped_column(_enum(Status, "status"), index=True)
+    state: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "state"), default=Visibility.published, index=True
+    )
     # The date of the latest status history entry, kept here so lists can show and sort by
     # "Stand" without a query per project; only the services change status, and they set it.
     status_changed_on: Mapped[dt.date] = mapped_column(default=dt.date.today, index=True)
@@ -183,3 +194,22 @@ class ProjectUpdate(db.Model):
 
     def __repr__(self) -> str:
         return f"<ProjectUpdate {self.project_id} {self.published_on}>"
+
+
+class ProjectFollow(db.Model):
+    """A person follows a project and gets an e-mail when its status changes or news appear."""
+
+    __tablename__ = "project_follow"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("project.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
+
+    def __repr__(self) -> str:
+        return f"<ProjectFollow {self.user_id} {self.project_id}>"

@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager
 
 from kldialog.extensions import db
 from kldialog.projects.models import (
     Category,
     DatePrecision,
     Project,
+    ProjectFollow,
     ProjectStatusChange,
     ProjectUpdate,
     Status,
+    Visibility,
     search_key,
 )
 
@@ -78,13 +80,18 @@ class Overview:
 def roadmap_overview() -> Overview:
     """Count projects per status and per category in two queries."""
     status_rows = db.session.execute(
-        sa.select(Project.status, sa.func.count()).group_by(Project.status)
+        sa.select(Project.status, sa.func.count())
+        .where(Project.state == Visibility.published)
+        .group_by(Project.status)
     ).all()
     by_status = {status: 0 for status in Status}
     by_status.update({status: count for status, count in status_rows})
     category_rows = db.session.execute(
         sa.select(Category, sa.func.count(Project.id))
-        .outerjoin(Project, Project.category_id == Category.id)
+        .outerjoin(
+            Project,
+            sa.and_(Project.category_id == Category.id, Project.state == Visibility.published),
+        )
         .group_by(Category.id)
         .order_by(Category.position, Category.name)
     ).all()
@@ -101,9 +108,9 @@ def latest_status_changes(limit: int = 5) -> list[ProjectStatusChange]:
         db.session.scalars(
             sa.select(ProjectStatusChange)
             # A flat inner join lets SQLite walk the "recent" index and stop after `limit` rows.
-            .options(
-                joinedload(ProjectStatusChange.project, innerjoin=True).raiseload(Project.category)
-            )
+            .join(ProjectStatusChange.project)
+            .options(contains_eager(ProjectStatusChange.project).raiseload(Project.category))
+            .where(Project.state == Visibility.published)
             .order_by(ProjectStatusChange.changed_on.desc(), ProjectStatusChange.id.desc())
             .limit(limit)
         )
@@ -157,7 +164,7 @@ def find_projects(
     per_page: int = 20,
 ) -> ProjectPage:
     """Filter, sort and paginate projects with one count and one page query."""
-    conditions: list[sa.ColumnElement[bool]] = []
+    conditions: list[sa.ColumnElement[bool]] = [Project.state == Visibility.published]
     if category is not None:
         conditions.append(Project.category_id == category.id)
     if status is not None:
@@ -823,3 +830,24 @@ def _csv_unescape(value: str | None) -> str | None:
 def _format_date(date: dt.date, precision: DatePrecision) -> str:
     """Write a history date back with the precision it was given in."""
     return date.strftime("%Y-%m") if precision is DatePrecision.month else date.isoformat()
+
+
+# --- following ------------------------------------------------------------------------
+
+
+def followed_projects_export(user: Any) -> list[dict[str, Any]]:
+    """Return the projects a person follows, for their data export."""
+    follows = db.session.scalars(
+        sa.select(ProjectFollow)
+        .where(ProjectFollow.user_id == user.id)
+        .order_by(ProjectFollow.created_at)
+    )
+    return [
+        {"project": f.project.title, "slug": f.project.slug, "since": f.created_at.isoformat()}
+        for f in follows
+    ]
+
+
+def erase_follows(user: Any) -> None:
+    """Delete a person's follows (account deletion)."""
+    db.session.execute(sa.delete(ProjectFollow).where(ProjectFollow.user_id == user.id))

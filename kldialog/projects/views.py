@@ -6,7 +6,9 @@ import re
 
 from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from kldialog.permissions import can_view_project
 from kldialog.projects import bp, services
 from kldialog.projects.forms import ProjectFilterForm
 from kldialog.projects.models import Status
@@ -37,6 +39,7 @@ def index() -> str:
         )
         field.data = field.default
         field.raw_data = []
+        field.errors = []  # ignored with a notice, so the page is not an error page
     by_slug = {category.slug: category for category in categories}
     status = Status(form.status.data) if form.status.data else None
     category = by_slug.get(form.category.data or "")
@@ -78,8 +81,8 @@ def index() -> str:
 def detail(slug: str) -> str:
     """Show one project: facts, status history ("Stand") and the city's updates."""
     project = services.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
-    if project is None:
-        abort(404)
+    if not can_view_project(current_user, project):
+        abort(404)  # a draft is not "forbidden" to the public: it does not exist yet
     return render_template(
         "projects/detail.html",
         project=project,

@@ -1,0 +1,159 @@
+"""Account forms: shape checks only (lengths, formats); rules live in auth.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+
+from kldialog.auth import services
+
+
+def valid_email(form: Any, field: Any) -> None:
+    """Check the address format (the confirmation mail proves it is real)."""
+    if field.data and not services.is_valid_email(services.normalise_email(field.data)):
+        raise ValidationError(_l("Please enter an e-mail address like name@example.org."))
+
+
+class PasswordPolicy:
+    """Check length and the list of common passwords, never composition rules."""
+
+    def __call__(self, form: Any, field: Any) -> None:
+        """Raise with a clear message if the password is too short or too common."""
+        email = getattr(getattr(form, "email", None), "data", "") or ""
+        name = getattr(getattr(form, "display_name", None), "data", "") or ""
+        problem = services.password_problem(field.data or "", email=email, display_name=name)
+        if problem:
+            raise ValidationError(problem)
+
+
+def display_name_rules(form: Any, field: Any) -> None:
+    """Check a display name: 3–30 characters, no e-mail or web addresses."""
+    problem = services.display_name_problem(services.clean_display_name(field.data or ""))
+    if problem:
+        raise ValidationError(problem)
+
+
+EMAIL = [
+    DataRequired(_l("Please enter your e-mail address.")),
+    Length(max=254, message=_l("An e-mail address has at most 254 characters.")),
+    valid_email,
+]
+
+
+class RegisterForm(FlaskForm):
+    """Create an account."""
+
+    email = EmailField(_l("E-mail address"), validators=EMAIL)
+    display_name = StringField(
+        _l("Display name"),
+        validators=[DataRequired(_l("Please choose a display name.")), display_name_rules],
+        description=_l(
+            "Shown with your contributions. Use a pseudonym if you like; no real name needed."
+        ),
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(_l("Please choose a password.")), PasswordPolicy()],
+        description=_l(
+            "At least 10 characters. A few unrelated words are easy to remember and hard to guess."
+        ),
+    )
+    accept_terms = BooleanField(
+        _l("I accept the terms of use and have read the privacy notice."),
+        validators=[DataRequired(_l("Please accept the terms of use to create an account."))],
+    )
+
+
+class LoginForm(FlaskForm):
+    """Log in."""
+
+    email = EmailField(_l("E-mail address"), validators=EMAIL)
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            InputRequired(_l("Please enter your password.")),
+            Length(max=1000, message=_l("Please use at most 1,000 characters.")),
+        ],
+    )
+    remember = BooleanField(_l("Stay logged in on this device for 30 days"))
+
+
+class EmailOnlyForm(FlaskForm):
+    """Ask for an address (password reset, resend confirmation)."""
+
+    email = EmailField(_l("E-mail address"), validators=EMAIL)
+
+
+class NewPasswordForm(FlaskForm):
+    """Set a new password from a reset link."""
+
+    password = PasswordField(
+        _l("New password"),
+        validators=[InputRequired(_l("Please choose a password.")), PasswordPolicy()],
+        description=_l("At least 10 characters."),
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    """Change the password while logged in."""
+
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[
+            InputRequired(_l("Please enter your current password.")),
+            Length(max=1000, message=_l("Please use at most 1,000 characters.")),
+        ],
+    )
+    password = PasswordField(
+        _l("New password"),
+        validators=[InputRequired(_l("Please choose a password.")), PasswordPolicy()],
+        description=_l(
+            "At least 10 characters. You stay logged in here; other devices are logged out."
+        ),
+    )
+
+
+class ChangeEmailForm(FlaskForm):
+    """Change the e-mail address (confirmed from the new mailbox first)."""
+
+    email = EmailField(_l("New e-mail address"), validators=EMAIL)
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            InputRequired(_l("Please enter your password.")),
+            Length(max=1000, message=_l("Please use at most 1,000 characters.")),
+        ],
+    )
+
+
+class DeleteAccountForm(FlaskForm):
+    """Delete the account for good."""
+
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            InputRequired(_l("Please enter your password.")),
+            Length(max=1000, message=_l("Please use at most 1,000 characters.")),
+        ],
+    )
+    confirm = BooleanField(
+        _l("I understand that this cannot be undone."),
+        validators=[DataRequired(_l("Please confirm that you want to delete your account."))],
+    )
+
+
+class AcceptTermsForm(FlaskForm):
+    """Accept a new version of the terms."""
+
+    accept_terms = BooleanField(
+        _l("I accept the terms of use and have read the privacy notice."),
+        validators=[DataRequired(_l("Please accept the terms of use to take part."))],
+    )
+
+
+class ButtonForm(FlaskForm):
+    """A button that changes state (logout, confirm, follow): CSRF token only."""

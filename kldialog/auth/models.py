@@ -1,0 +1,166 @@
+"""Accounts and the append-only audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kldialog.extensions import db
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time in UTC, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_session_token() -> str:
+    """Return a random token; changing it ends every session and remember-me cookie."""
+    return secrets.token_hex(16)
+
+
+class Role(enum.IntFlag):
+    """Additive roles; a person can hold several (stored as one integer of flags)."""
+
+    resident = 1
+    moderator = 2
+    staff = 4
+    council = 8
+    admin = 16
+
+
+ALL_ROLES = Role.resident | Role.moderator | Role.staff | Role.council | Role.admin
+
+
+class User(UserMixin, db.Model):
+    """A person's account; after deletion only an anonymous tombstone row remains."""
+
+    __tablename__ = "user_account"  # "user" is a reserved word in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
+    email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # A new address waits here until its owner confirms it from that mailbox.
+    pending_email: Mapped[str | None] = mapped_column(sa.String(254))
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    display_name: Mapped[str | None] = mapped_column(sa.String(30))
+    # Case-folded display name: "Anna" and "anna" must not both exist.
+    display_name_key: Mapped[str | None] = mapped_column(sa.String(60), unique=True)
+    roles: Mapped[int] = mapped_column(default=int(Role.resident))
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    accepted_terms_version: Mapped[str | None] = mapped_column(sa.String(20))
+    language: Mapped[str] = mapped_column(sa.String(5), default="de")
+    session_token: Mapped[str] = mapped_column(sa.String(32), default=new_session_token)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.CheckConstraint(f"roles >= 0 AND roles <= {int(ALL_ROLES)}", name="roles_known"),
+        sa.CheckConstraint(
+            "deleted_at IS NOT NULL OR (email IS NOT NULL AND password_hash IS NOT NULL"
+            " AND display_name IS NOT NULL AND display_name_key IS NOT NULL)",
+            name="active_account_complete",
+        ),
+        sa.CheckConstraint(
+            "deleted_at IS NULL OR (email IS NULL AND pending_email IS NULL"
+            " AND password_hash IS NULL AND display_name IS NULL AND display_name_key IS NULL"
+            " AND roles = 0)",
+            name="deleted_account_empty",
+        ),
+        sa.Index("ix_user_account_unconfirmed", "email_confirmed_at", "created_at"),
+    )
+
+    def get_id(self) -> str:
+        """Return the login id; it includes the session token so a rotation logs out."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:
+        """Return whether the account can log in (deleted accounts cannot)."""
+        return self.deleted_at is None
+
+    @property
+    def is_confirmed(self) -> bool:
+        """Return whether the e-mail address has been confirmed."""
+        return self.email_confirmed_at is not None
+
+    def has_role(self, role: Role) -> bool:
+        """Return whether the account holds this role."""
+        return bool(Role(self.roles) & role)
+
+    def role_list(self) -> list[Role]:
+        """Return the roles held, in a stable order."""
+        return [role for role in Role if self.roles & role]
+
+    def is_blocked(self, now: dt.datetime | None = None) -> bool:
+        """Return whether the account is blocked at `now`."""
+        if self.blocked_until is None:
+            return False
+        until = self.blocked_until
+        if until.tzinfo is None:  # SQLite hands back naive datetimes
+            until = until.replace(tzinfo=dt.UTC)
+        return until > (now or utcnow())
+
+    def __repr__(self) -> str:
+        return f"<User {self.id}>"
+
+
+class AuditEntry(db.Model):
+    """One administrative action: who did what to which object, when, and why.
+
+    Rows are never changed or deleted (database triggers refuse it); entries refer to people
+    by account id only, so erasing an account leaves no personal data here.
+    """
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(60))
+    target_type: Mapped[str] = mapped_column(sa.String(40), default="")
+    target_id: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.Index("ix_audit_entry_target", "target_type", "target_id"),
+        sa.CheckConstraint("length(action) > 0", name="action_not_empty"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.action}>"
+
+
+# The audit log is append-only: the database itself refuses UPDATE and DELETE.
+_SQLITE_TRIGGERS = [
+    "CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry "
+    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
+    "CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry "
+    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
+]
+_POSTGRES_TRIGGERS = [
+    "CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit_entry is append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry "
+    "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
+]
+
+
+def append_only_statements(dialect: str) -> list[str]:
+    """Return the trigger DDL for a dialect (used by create_all and the migration)."""
+    return _POSTGRES_TRIGGERS if dialect == "postgresql" else _SQLITE_TRIGGERS
+
+
+@sa.event.listens_for(AuditEntry.__table__, "after_create")
+def _install_triggers(table: sa.Table, connection: sa.Connection, **kwargs: Any) -> None:
+    for statement in append_only_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)

@@ -1,0 +1,332 @@
+"""Account pages: register, confirm, log in/out, passwords, e-mail, terms, my data, delete."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from kldialog import permissions
+from kldialog.auth import bp, forms, services
+from kldialog.errors import RuleViolation
+from kldialog.extensions import limiter
+from kldialog.pages.views import local_path
+
+
+def load_user(login_id: str) -> services.User | None:
+    """Return the account for a session's login id if its session token is still current."""
+    user_id, _sep, token = login_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = services.db.session.get(services.User, int(user_id))
+    if user is None or user.deleted_at is not None:
+        return None
+    if not hmac.compare_digest(user.session_token, token):
+        return None  # the password changed since: this session is over
+    return user
+
+
+def _limit(name: str):  # noqa: ANN202
+    """Rate-limit POSTs of a view by the configured rule (read per request)."""
+    return limiter.limit(lambda: current_app.config[name], methods=["POST"])
+
+
+def _show_rule_violation(form: forms.FlaskForm, error: RuleViolation) -> None:
+    """Put a service's refusal next to its field, or on top of the form."""
+    if error.field and error.field in form:
+        form[error.field].errors = [*form[error.field].errors, error.message]
+    else:
+        flash(error.message, "danger")
+
+
+def _login(user: services.User, remember: bool = False) -> None:
+    """Start a fresh session for user (a new session id guards against fixation)."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    login_user(user, remember=remember)
+    services.set_language(user, str(get_locale() or "de"))
+
+
+# --- registration and confirmation ------------------------------------------------------
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@_limit("RATELIMIT_REGISTER")
+def register() -> str | BaseResponse:
+    """Create an account; the same answer whether or not the address is already known."""
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.account"))
+    form = forms.RegisterForm()
+    if form.validate_on_submit():
+        try:
+            services.register_user(
+                email=form.email.data,
+                password=form.password.data,
+                display_name=form.display_name.data,
+                language=str(get_locale() or "de"),
+            )
+        except RuleViolation as error:
+            _show_rule_violation(form, error)
+        else:
+            session["registered_email"] = services.normalise_email(form.email.data)
+            return redirect(url_for("auth.check_mail"), code=303)
+    return render_template("auth/register.html", form=form)
+
+
+@bp.get("/register/check-mail")
+def check_mail() -> str:
+    """Tell the person to open the confirmation mail."""
+    return render_template(
+        "auth/check_mail.html",
+        email=session.get("registered_email"),
+        form=forms.EmailOnlyForm(email=session.get("registered_email")),
+    )
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm_email(token: str) -> str | BaseResponse:
+    """Confirm an address with a button (mail scanners that open links confirm nothing)."""
+    form = forms.ButtonForm()
+    if form.validate_on_submit():
+        try:
+            user = services.confirm_email(token)
+        except RuleViolation as error:
+            return render_template("auth/link_problem.html", message=error.message), 400
+        flash(_("Thank you: your e-mail address is confirmed."), "success")
+        if not current_user.is_authenticated:
+            _login(user)
+        return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/confirm.html", form=form)
+
+
+@bp.route("/confirm", methods=["GET", "POST"])
+@_limit("RATELIMIT_MAIL")
+def resend_confirmation() -> str | BaseResponse:
+    """Send the confirmation link again."""
+    form = forms.EmailOnlyForm()
+    if form.validate_on_submit():
+        services.resend_confirmation(form.email.data)
+        session["registered_email"] = services.normalise_email(form.email.data)
+        flash(_("If an unconfirmed account has this address, we have sent the link again."), "info")
+        return redirect(url_for("auth.check_mail"), code=303)
+    return render_template("auth/resend.html", form=form)
+
+
+# --- login / logout -------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@_limit("RATELIMIT_LOGIN")
+def login() -> str | BaseResponse:
+    """Log in with e-mail and password."""
+    target = local_path(request.args.get("next")) or url_for("auth.account")
+    if current_user.is_authenticated:
+        return redirect(target)
+    form = forms.LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            # One message for "no such account" and "wrong password": no account enumeration.
+            form.password.errors = [_("E-mail address or password is not correct.")]
+        else:
+            _login(user, remember=form.remember.data)
+            if not user.is_confirmed:
+                flash(_("Please confirm your e-mail address with the link we sent you."), "warning")
+            return redirect(target, code=303)
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    """Log out (a POST, so no link or image can log anyone out)."""
+    form = forms.ButtonForm()
+    if form.validate_on_submit():
+        language = session.get("lang")
+        logout_user()
+        session.clear()
+        if language:
+            session["lang"] = language
+        flash(_("You are logged out."), "success")
+    return redirect(url_for("pages.home"), code=303)
+
+
+# --- passwords ------------------------------------------------------------------------------
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@_limit("RATELIMIT_MAIL")
+def forgot_password() -> str | BaseResponse:
+    """Send a reset link; the answer never reveals whether the address has an account."""
+    form = forms.EmailOnlyForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        flash(
+            _("If an account has this address, we have sent a link to reset the password."),
+            "info",
+        )
+        return redirect(url_for("auth.login"), code=303)
+    return render_template("auth/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@_limit("RATELIMIT_MAIL")
+def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
+    """Choose a new password from a reset link."""
+    try:
+        services.user_for_reset(token)
+    except RuleViolation as error:
+        return render_template("auth/link_problem.html", message=error.message), 400
+    form = forms.NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = services.reset_password(token, form.password.data)
+        except RuleViolation as error:
+            _show_rule_violation(form, error)
+        else:
+            logout_user()
+            _login(user)
+            flash(_("Your new password is set. Other devices have been logged out."), "success")
+            return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/reset_password.html", form=form)
+
+
+# --- the account ----------------------------------------------------------------------------
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    """Show the account: name, address, roles, and what one can do with it."""
+    permissions.require(permissions.can_manage_account(current_user))
+    return render_template("auth/account.html", logout_form=forms.ButtonForm())
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> str | BaseResponse:
+    """Change the password; other sessions end."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current_password.data, form.password.data)
+        except RuleViolation as error:
+            _show_rule_violation(form, error)
+        else:
+            _login(current_user._get_current_object())  # this device keeps its session
+            flash(_("Your password is changed. Other devices have been logged out."), "success")
+            return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/change_password.html", form=form)
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@login_required
+@_limit("RATELIMIT_MAIL")
+def change_email() -> str | BaseResponse:
+    """Ask for a new address; it counts once confirmed from its mailbox."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.ChangeEmailForm()
+    if form.validate_on_submit():
+        try:
+            services.request_email_change(current_user, form.password.data, form.email.data)
+        except RuleViolation as error:
+            _show_rule_violation(form, error)
+        else:
+            flash(
+                _(
+                    "We have sent a link to %(email)s. Your address changes when you open it.",
+                    email=services.normalise_email(form.email.data),
+                ),
+                "info",
+            )
+            return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/change_email.html", form=form)
+
+
+@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_email_change(token: str) -> str | tuple[str, int] | BaseResponse:
+    """Confirm a new address with a button."""
+    form = forms.ButtonForm()
+    if form.validate_on_submit():
+        try:
+            services.confirm_email_change(token)
+        except RuleViolation as error:
+            return render_template("auth/link_problem.html", message=error.message), 400
+        flash(_("Your new e-mail address is confirmed."), "success")
+        return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/confirm.html", form=form, new_address=True)
+
+
+@bp.route("/account/terms", methods=["GET", "POST"])
+@login_required
+def accept_terms() -> str | BaseResponse:
+    """Accept the current terms of use (asked again when they change)."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.AcceptTermsForm()
+    if form.validate_on_submit():
+        services.accept_terms(current_user)
+        flash(_("Thank you. You can take part again."), "success")
+        return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/terms.html", form=form)
+
+
+@bp.get("/account/data")
+@login_required
+def my_data() -> str:
+    """Show everything stored about me, readably (DSGVO Art. 15)."""
+    permissions.require(permissions.can_manage_account(current_user))
+    return render_template("auth/my_data.html", data=services.export_user_data(current_user))
+
+
+@bp.get("/account/data.json")
+@login_required
+def my_data_json() -> Response:
+    """Download everything stored about me as JSON (DSGVO Art. 20)."""
+    permissions.require(permissions.can_manage_account(current_user))
+    body = json.dumps(services.export_user_data(current_user), ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="kldialog-meine-daten.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+def delete_account() -> str | BaseResponse:
+    """Delete the account after the password; explains first what happens."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.DeleteAccountForm()
+    if form.validate_on_submit():
+        try:
+            services.delete_account(current_user, form.password.data)
+        except RuleViolation as error:
+            _show_rule_violation(form, error)
+        else:
+            language = session.get("lang")
+            logout_user()
+            session.clear()
+            if language:
+                session["lang"] = language
+            flash(_("Your account and your personal data have been deleted."), "success")
+            return redirect(url_for("pages.home"), code=303)
+    return render_template("auth/delete_account.html", form=form)
