@@ -55,7 +55,7 @@ test: $(VENV)/.installed-dev translations lint
 
 # Developers: after changing strings, refresh the catalogs and translate the new entries.
 messages: $(VENV)/.installed-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o kldialog/translations/messages.pot --no-location --sort-output --project KL.dialog .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -o kldialog/translations/messages.pot --no-location --sort-output --project KL.dialog .
 	$(BIN)/pybabel update -i kldialog/translations/messages.pot -d kldialog/translations --no-fuzzy-matching --ignore-obsolete
 
 screenshots: $(VENV)/.installed-dev translations

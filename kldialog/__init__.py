@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, abort, request, session
+from flask import Flask, abort, has_request_context, request, session
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -70,14 +70,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
 
-    from kldialog import auth, pages, projects
+    from kldialog.admin.views import bp as admin_bp
+    from kldialog.auth.views import bp as auth_bp
     from kldialog.auth.views import load_user
+    from kldialog.pages.views import bp as pages_bp
+    from kldialog.projects.views import bp as projects_bp
 
     login_manager.user_loader(load_user)
     login_manager.login_message = None  # the login page itself says what to do
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(projects.bp)
-    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(projects_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
 
     from kldialog.errors import register_error_handlers
 
@@ -143,6 +147,8 @@ def select_locale() -> str:
     """Use the language the visitor chose; German otherwise, as the city's default."""
     from flask import current_app
 
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]  # CLI and mail outside a request
     chosen = session.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         return chosen

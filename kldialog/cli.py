@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -27,24 +30,6 @@ ROLE_NAMES = [role.name for role in Role]
 demo_cli = AppGroup("demo", help="Demo data for `make run` (only with DEMO enabled).")
 
 
-def _read_roadmap(text: str, fmt: str, as_of: str | None, author: str) -> roadmap.Roadmap:
-    """Parse a roadmap file in the given format, turning JSON syntax errors into RoadmapError."""
-    if fmt == "csv":
-        return roadmap.parse_roadmap_csv(text, as_of=as_of, author=author)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise roadmap.RoadmapError(
-            [f"line {error.lineno}, column {error.colno}: invalid JSON ({error.msg})"]
-        ) from error
-    parsed = roadmap.parse_roadmap_json(data)
-    if as_of:
-        parsed.as_of, parsed.as_of_precision = roadmap.parse_as_of(as_of)
-    if author:
-        parsed.author = author
-    return parsed
-
-
 @roadmap_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -63,26 +48,26 @@ def _read_roadmap(text: str, fmt: str, as_of: str | None, author: str) -> roadma
 )
 @click.option("--dry-run", is_flag=True, help="Check the file and report, but change nothing.")
 def import_command(file: Path, fmt: str, as_of: str | None, author: str, dry_run: bool) -> None:
-    """Import or update the roadmap from FILE; matched by slug, all or nothing."""
-    if fmt == "auto":
-        fmt = "csv" if file.suffix.lower() == ".csv" else "json"
+    """Import or update the roadmap from FILE; matched by slug, all or nothing.
+
+    The same service as the staff console's upload: audit-logged, followers of projects whose
+    status changed get their e-mail (links use PUBLIC_URL).
+    """
+    name = file.name if fmt == "auto" else f"{file.stem}.{fmt}"
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
+        parsed, detected = roadmap.read_roadmap_upload(
+            file.read_bytes(), name, as_of=as_of or "", author=author
+        )
+    except roadmap.RoadmapError as error:
         raise click.ClickException(
-            f"{file}: not UTF-8 text (byte {error.start}); save the file as UTF-8"
-        ) from error
-    try:
-        parsed = _read_roadmap(text, fmt, as_of, author)
-    except (roadmap.RoadmapError, ValueError) as error:
-        problems = getattr(error, "problems", [str(error)])
-        raise click.ClickException(
-            f"{file}: nothing was imported, {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+            f"{file}: nothing was imported, {len(error.problems)} problem(s):\n  "
+            + "\n  ".join(error.problems)
         ) from error
     if dry_run:
         click.echo(f"{file}: valid, {len(parsed.projects)} project(s); nothing changed (dry run).")
         return
-    report = roadmap.import_roadmap(parsed)
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        report = roadmap.import_roadmap_upload(None, parsed, filename=file.name, fmt=detected)
     click.echo(
         f"{file}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.categories_created} new categories."
@@ -212,3 +197,104 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(maintenance_cli)
+    app.cli.add_command(codes_cli)
+
+
+# --- residency codes ---------------------------------------------------------------------------
+
+codes_cli = AppGroup("codes", help="Residency codes: generate a batch to print and post.")
+_STYLESHEET_LINK = re.compile(r'<link rel="stylesheet" href="([^"]+)">')
+_ICON_LINK = re.compile(r'<link rel="icon"[^>]*>\n?')
+
+
+@codes_cli.command("generate")
+@click.argument("count", type=click.IntRange(1, accounts.RESIDENCY_CODES_MAX))
+@click.option("--batch", help="Name of the batch, e.g. the mailing (default: today's date).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write printable letters (HTML, one code per page) to this new file; "
+    "without it, print the codes one per line.",
+)
+@click.option("--language", help="Language of the letters (default: the site's default).")
+@click.option(
+    "--base-url",
+    help="Address of the site printed in the letters, e.g. https://beteiligung.example.org "
+    "(default: SERVER_NAME, else http://localhost).",
+)
+def codes_generate(
+    count: int, batch: str | None, output: Path | None, language: str | None, base_url: str | None
+) -> None:
+    """Generate COUNT one-time residency codes; only their hashes are stored.
+
+    The plaintext exists only in the output: print it, post it, then delete the file.
+    """
+    language = language or current_app.config["BABEL_DEFAULT_LOCALE"]
+    languages = current_app.config["LANGUAGES"]
+    if language not in languages:
+        raise click.ClickException(f"Unknown language {language!r}; use {', '.join(languages)}.")
+    fd = None
+    if output is not None:
+        # A new file, readable only by its owner: the codes are secrets until they are posted,
+        # and an older sheet must never be overwritten.
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError as error:
+            raise click.ClickException(
+                f"{output} exists already; choose a new file name (sheets are never overwritten)."
+            ) from error
+        except OSError as error:
+            raise click.ClickException(f"{output}: {error.strerror}") from error
+    label = accounts.clean_batch_label(batch or dt.date.today().isoformat())
+    try:
+        codes = accounts.generate_residency_codes(None, count, label)
+    except RuleViolation as error:
+        if fd is not None:
+            os.close(fd)
+            output.unlink()  # type: ignore[union-attr]
+        raise click.ClickException(error.message) from error
+    if fd is None:
+        for code in codes:
+            click.echo(code)
+        click.echo(
+            f"Generated {count} code(s) in batch {label!r}; only hashes are stored.", err=True
+        )
+        return
+    html = _printable_code_sheet(codes, label, language, base_url)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(html)
+    click.echo(
+        f"Wrote {count} code(s) of batch {label!r} to {output}. Only their hashes are stored: "
+        "keep the file safe and delete it once the letters are printed.",
+        err=True,
+    )
+
+
+def _printable_code_sheet(codes: list[str], batch: str, language: str, base_url: str | None) -> str:
+    """Render the web page's printable sheet as a file that works when opened from disk."""
+    from kldialog.admin.views import render_code_sheet
+
+    if not base_url:
+        server = current_app.config.get("SERVER_NAME")
+        base_url = f"{current_app.config['PREFERRED_URL_SCHEME']}://{server}" if server else None
+    if not base_url:
+        click.echo(
+            "Warning: the letters point to http://localhost; pass --base-url with the site's "
+            "public address.",
+            err=True,
+        )
+    with current_app.test_request_context("/admin/codes", base_url=base_url or "http://localhost"):
+        html = render_code_sheet(codes, batch, language)
+    html = _STYLESHEET_LINK.sub(_inline_stylesheet, html)
+    return _ICON_LINK.sub("", html)  # a file opened from disk has no /static/ beside it
+
+
+def _inline_stylesheet(match: re.Match[str]) -> str:
+    """Replace a link to one of the app's stylesheets by its content (fonts fall back)."""
+    static_url = current_app.static_url_path + "/"
+    href = match.group(1).split("?", 1)[0]
+    if not href.startswith(static_url) or "fonts/" in href:
+        return ""  # web fonts load relative files; the printer's sans-serif is fine
+    path = Path(current_app.static_folder or "") / href[len(static_url) :]
+    return f"<style>\n{path.read_text('utf-8')}\n</style>"

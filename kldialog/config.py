@@ -34,6 +34,8 @@ class DefaultConfig:
     SESSION_COOKIE_SECURE = False  # set True behind HTTPS (KLDIALOG_SESSION_COOKIE_SECURE=true)
     SESSION_COOKIE_NAME = "kldialog_session"
     PREFERRED_URL_SCHEME = "http"
+    # The site's public address, for links in mail sent from the command line (no request).
+    PUBLIC_URL = "http://127.0.0.1:5000"
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     PROXY_COUNT = 0
 
@@ -56,6 +58,10 @@ class DefaultConfig:
 
     # Accounts
     PASSWORD_MIN_LENGTH = 10
+    # argon2id cost: the RFC 9106 "second recommended" setting (3 passes, 64 MiB, 4 lanes).
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536
+    ARGON2_PARALLELISM = 4
     TERMS_VERSION = "2026-11"  # raise it when the terms change: everyone is asked again
     CONFIRM_EMAIL_HOURS = 48
     RESET_PASSWORD_MINUTES = 60
@@ -67,6 +73,16 @@ class DefaultConfig:
     RATELIMIT_REGISTER = "5 per minute;20 per hour"
     RATELIMIT_MAIL = "5 per minute;20 per hour"  # password reset, resend confirmation
     RATELIMIT_CODE = "10 per hour"  # residency codes: slows down guessing
+
+    # Comments and moderation
+    COMMENT_MAX_LENGTH = 2000
+    COMMENT_EDIT_MINUTES = 15
+    COMMENTS_PER_PAGE = 20  # top-level comments per page
+    REPLIES_SHOWN = 3  # replies shown under each comment; the rest on the comment's own page
+    REPORTS_TO_HIDE = 3  # distinct reports that hide a comment until a moderator decides
+    # Review the comments of accounts younger than this many days first (0: off).
+    PREMODERATE_ACCOUNTS_YOUNGER_THAN_DAYS = 0
+    RATELIMIT_COMMENT = "5 per minute;50 per day"  # per account
 
     # Demo mode loads the bundled roadmap (and later demo accounts); never set it in production.
     DEMO = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template
+from flask_babel import LazyString, format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -37,6 +38,20 @@ ERROR_TEXTS = {
         _l("The error has been logged. Please try again later. Nothing you entered was saved."),
     ),
 }
+
+
+def at_most_characters(limit: int) -> LazyString:
+    """Return "Please use at most 2.000 characters." with the number in the reader's locale."""
+    return _l("Please use at most %(max)s characters.", max=LazyString(format_decimal, limit))
+
+
+def number_range(low: int, high: int) -> LazyString:
+    """Return "Please enter a number from 1 to 5.000." with locale-formatted numbers."""
+    return _l(
+        "Please enter a number from %(low)s to %(high)s.",
+        low=LazyString(format_decimal, low),
+        high=LazyString(format_decimal, high),
+    )
 
 
 class RuleViolation(Exception):

@@ -95,3 +95,34 @@ def require(allowed: bool) -> None:
     """Abort with 403 unless the predicate allowed the action."""
     if not allowed:
         abort(403)
+
+
+# --- admin area ------------------------------------------------------------------------------
+
+
+def can_view_admin_area(user: Any) -> bool:
+    """Return whether the person may open the administration start page (any admin task)."""
+    return can_manage_users(user) or can_read_audit_log(user) or can_manage_residency_codes(user)
+
+
+def can_block(user: Any, target: Any) -> bool:
+    """Return whether user may block or unblock target.
+
+    Admins may block any other account; moderators only plain residents. Nobody blocks
+    themselves, and deleted accounts have nothing left to block. A block stops taking part;
+    it does not take away roles (revoke those separately).
+    """
+    if not _account(user) or target is None or target.deleted_at is not None:
+        return False
+    if target.id == user.id:
+        return False
+    if is_admin(user):
+        return True
+    return has_role(user, Role.moderator) and Role(target.roles) == Role.resident
+
+
+def can_see_email(user: Any, target: Any) -> bool:
+    """Return whether user may see target's e-mail address (admins, and everyone their own)."""
+    if not _account(user) or target is None:
+        return False
+    return is_admin(user) or target.id == user.id

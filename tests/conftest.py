@@ -34,6 +34,10 @@ def base_config(**overrides: Any) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": "sqlite://",
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
+        # Cheap argon2id for speed; production uses the defaults (test_auth checks the format).
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 8,
+        "ARGON2_PARALLELISM": 1,
     }
     config.update(overrides)
     return config
@@ -66,13 +70,19 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def app_factory(database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Return a factory for apps with extra config and empty tables, dropped after the test."""
+def app_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Return a factory for apps with extra config and empty tables, dropped after the test.
+
+    Mail goes to tmp_path/outbox (read it with the `outbox` fixture), never to instance/.
+    """
     made: list[Flask] = []
 
     def make(**overrides: Any) -> Flask:
+        overrides.setdefault("MAIL_OUTBOX", str(tmp_path / "outbox"))
         app = create_app(base_config(SQLALCHEMY_DATABASE_URI=database_url, **overrides))
         with app.app_context():
+            if made:  # a second app in one test shares a PostgreSQL database: start it empty
+                db.drop_all()
             db.create_all()
         made.append(app)
         return app
@@ -183,3 +193,60 @@ def count_queries() -> Iterator[list[str]]:
         yield statements
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., Any]:
+    """Return a factory for confirmed accounts, called with roles and optional fields."""
+    from kldialog.auth import services as accounts
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(*roles: Any, name: str | None = None, email: str | None = None, **fields: Any) -> Any:
+        number = next(counter)
+        with app.app_context():
+            user = accounts.create_confirmed_user(
+                email=email or f"person{number}@example.org",
+                password=PASSWORD,
+                display_name=name or f"Person {number}",
+                roles=list(roles),
+            )
+            for key, value in fields.items():
+                setattr(user, key, value)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return make
+
+
+def login(client: FlaskClient, user: Any, password: str = PASSWORD) -> None:
+    """Log a user in through the login form (CSRF off in the default test app)."""
+    response = client.post("/login", data={"email": user.email, "password": password})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Callable[[], list[Any]]:
+    """Return a reader for mails written to tmp_path/outbox (pass MAIL_OUTBOX to app_factory)."""
+    import email
+    from email import policy
+
+    folder = tmp_path / "outbox"
+
+    def read() -> list[Any]:
+        if not folder.exists():
+            return []
+        return [
+            email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+        ]
+
+    read.folder = folder  # type: ignore[attr-defined]
+    return read

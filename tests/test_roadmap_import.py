@@ -397,3 +397,35 @@ def test_any_json_value_either_parses_or_raises_roadmap_error(value: object) -> 
         roadmap.parse_roadmap_json(value)
     except roadmap.RoadmapError as error:
         assert error.problems
+
+
+def test_visibility_survives_export_and_import(ctx: Flask, runner: FlaskCliRunner) -> None:
+    from kldialog.projects.models import Visibility
+
+    parsed = roadmap.parse_roadmap_json(
+        {
+            "projects": [
+                {"title": "Entwurf", "category": "A", "status": "planned", "visibility": "draft"},
+                {"title": "Alt", "category": "A", "status": "completed", "visibility": "archived"},
+                {"title": "Offen", "category": "A", "status": "planned"},
+            ]
+        }
+    )
+    roadmap.import_roadmap(parsed)
+    exported = roadmap.export_roadmap_json()
+    assert {p["slug"]: p["visibility"] for p in exported["projects"]} == {
+        "entwurf": "draft",
+        "alt": "archived",
+        "offen": "published",
+    }
+    csv_text = roadmap.export_roadmap_csv()
+    states = {r.slug: r.visibility for r in roadmap.parse_roadmap_csv(csv_text).projects}
+    assert states["entwurf"] is Visibility.draft and states["alt"] is Visibility.archived
+    with pytest.raises(roadmap.RoadmapError, match="unknown visibility"):
+        roadmap.parse_roadmap_json(
+            {
+                "projects": [
+                    {"title": "X", "category": "A", "status": "planned", "visibility": "secret"}
+                ]
+            }
+        )

@@ -134,7 +134,11 @@ def test_every_source_string_is_in_the_catalog() -> None:
 
     with CATALOG.open("rb") as handle:
         known = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(handle) if m.id}
-    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    method_map = [
+        ("**.py", "python"),
+        ("templates/**.html", "jinja2"),
+        ("templates/**.txt", "jinja2"),
+    ]
     found = {
         message if isinstance(message, str) else message[0]
         for _, _, message, _, _ in extract_from_dir(
@@ -146,6 +150,7 @@ def test_every_source_string_is_in_the_catalog() -> None:
                 "ngettext": (1, 2),
                 "_l": None,
                 "lazy_gettext": None,
+                "lazy_ngettext": (1, 2),
             },
         )
     }

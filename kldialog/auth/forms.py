@@ -157,3 +157,33 @@ class AcceptTermsForm(FlaskForm):
 
 class ButtonForm(FlaskForm):
     """A button that changes state (logout, confirm, follow): CSRF token only."""
+
+
+def residency_code_shape(form: Any, field: Any) -> None:
+    """Check that a code has 12 allowed characters (spaces, dashes and case do not matter)."""
+    if field.data and not services.is_valid_residency_code(
+        services.normalise_residency_code(field.data)
+    ):
+        raise ValidationError(
+            _l(
+                "A code has 12 characters: letters and the digits 2 to 9, "
+                "for example ABCD-EFGH-JKMN. Please check your letter."
+            )
+        )
+
+
+class ResidencyCodeForm(FlaskForm):
+    """Verify residency with the one-time code from the city's letter."""
+
+    code = StringField(
+        _l("Residency code"),
+        validators=[
+            DataRequired(_l("Please enter the code from your letter.")),
+            Length(max=40, message=_l("A code has 12 characters. Please check your letter.")),
+            residency_code_shape,
+        ],
+        description=_l(
+            "As printed in the letter, for example ABCD-EFGH-JKMN. "
+            "Upper or lower case and the dashes do not matter."
+        ),
+    )

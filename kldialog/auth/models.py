@@ -164,3 +164,29 @@ def append_only_statements(dialect: str) -> list[str]:
 def _install_triggers(table: sa.Table, connection: sa.Connection, **kwargs: Any) -> None:
     for statement in append_only_statements(connection.dialect.name):
         connection.exec_driver_sql(statement)
+
+
+class ResidencyCode(db.Model):
+    """An unused one-time residency code, stored only as the SHA-256 of its normalised text.
+
+    The city prints the plaintext once and posts it; redeeming deletes the row, so a code works
+    once and nothing in the database links a code (or its batch) to the person who used it.
+    """
+
+    __tablename__ = "residency_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    batch: Mapped[str] = mapped_column(sa.String(60), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint("length(code_hash) = 64", name="code_hash_is_sha256_hex"),
+        sa.CheckConstraint("length(batch) > 0", name="batch_not_empty"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<ResidencyCode {self.id} {self.batch!r}>"

@@ -20,13 +20,29 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from kldialog.auth.models import AuditEntry, Role, User, new_session_token, utcnow
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, number_range
 from kldialog.extensions import db
 from kldialog.mail import send_mail
 
-hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when no account matches, so "no such account" takes as long as a wrong password.
-_DUMMY_HASH = hasher.hash("kldialog-timing-equaliser")
+
+@cache
+def _hasher_for(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+
+
+def _hasher() -> PasswordHasher:
+    """Return the argon2id hasher for the configured cost (lowered only by the test suite)."""
+    config = current_app.config
+    return _hasher_for(
+        config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"], config["ARGON2_PARALLELISM"]
+    )
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """Return a hash to verify against when no account matches, so both failures take as long."""
+    return hasher.hash("kldialog-timing-equaliser")
+
 
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}")
 URL_HINTS = re.compile(r"(://|www\.|\.(de|com|net|org|eu|info|io|biz|app|online)\b)", re.I)
@@ -97,13 +113,14 @@ def password_problem(password: str, *, email: str = "", display_name: str = "") 
 
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
-    return hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password(user: User, password: str) -> bool:
     """Verify a password; upgrade the stored hash when the parameters have changed."""
     if not user.password_hash:
         return False
+    hasher = _hasher()
     try:
         hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -227,12 +244,14 @@ def set_role(actor: User | None, user: User, role: Role, grant: bool, reason: st
     if user.deleted_at is not None:
         raise RuleViolation(_l("This account has been deleted."))
     if not grant and role is Role.admin and user.has_role(Role.admin):
-        admins = db.session.scalar(
-            sa.select(sa.func.count()).where(
-                User.roles.op("&")(int(Role.admin)) != 0, User.deleted_at.is_(None)
-            )
-        )
-        if admins <= 1:
+        # Lock the admin rows (PostgreSQL): two admins revoking each other at once must not
+        # both see "another admin remains". SQLite serialises writers anyway.
+        admins = db.session.scalars(
+            sa.select(User.id)
+            .where(User.roles.op("&")(int(Role.admin)) != 0, User.deleted_at.is_(None))
+            .with_for_update()
+        ).all()
+        if len(admins) <= 1:
             raise RuleViolation(_l("The last administrator cannot lose the role."))
     current = Role(user.roles)
     new = current | role if grant else current & ~role
@@ -335,8 +354,9 @@ def authenticate(email: str, password: str) -> User | None:
         sa.select(User).where(User.email == normalise_email(email), User.deleted_at.is_(None))
     )
     if user is None:
+        hasher = _hasher()
         try:
-            hasher.verify(_DUMMY_HASH, password)
+            hasher.verify(_dummy_hash(hasher), password)
         except VerificationError:
             pass
         return None
@@ -548,3 +568,194 @@ def purge_unconfirmed(now: dt.datetime | None = None) -> int:
         audit(None, "account.purge_unconfirmed", "user", user.id)
     db.session.commit()
     return len(users)
+
+
+# --- blocking (admin area) -----------------------------------------------------------------
+
+# "Permanently" is a date far in the future: one column, one rule (`blocked_until > now`).
+# 1 January 9999 UTC, not 31 December: shown in local time it must not overflow the year.
+PERMANENT_BLOCK = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """Return value as an aware datetime (naive ones are UTC, as SQLite hands them back)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _required_reason(reason: str) -> str:
+    """Return the trimmed reason, or refuse: every administrative action says why."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Please give a reason."), field="reason")
+    return reason
+
+
+def block_user(actor: User | None, user: User, until: dt.datetime, reason: str) -> None:
+    """Block an account from taking part until `until` (PERMANENT_BLOCK: for good)."""
+    if user.deleted_at is not None:
+        raise RuleViolation(_l("This account has been deleted."))
+    if actor is not None and actor.id == user.id:
+        raise RuleViolation(_l("You cannot block your own account."))
+    reason = _required_reason(reason)
+    until = _aware(until)
+    if until <= utcnow():
+        raise RuleViolation(_l("The end of the block must be in the future."), field="until")
+    user.blocked_until = until
+    audit(
+        actor,
+        "account.block",
+        "user",
+        user.id,
+        reason,
+        until="permanent" if until >= PERMANENT_BLOCK else until.isoformat(),
+    )
+    db.session.commit()
+
+
+def unblock_user(actor: User | None, user: User, reason: str) -> None:
+    """Lift a block before it ends."""
+    if user.deleted_at is not None:
+        raise RuleViolation(_l("This account has been deleted."))
+    if not user.is_blocked():
+        raise RuleViolation(_l("This account is not blocked."))
+    reason = _required_reason(reason)
+    user.blocked_until = None
+    audit(actor, "account.unblock", "user", user.id, reason)
+    db.session.commit()
+
+
+# --- residency codes -------------------------------------------------------------------------
+
+# 31 symbols without the look-alikes 0/O, 1/I/L: 12 of them carry about 59 bits of chance.
+RESIDENCY_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+RESIDENCY_CODE_LENGTH = 12
+RESIDENCY_CODES_MAX = 5000
+RESIDENCY_BATCH_MAX_LENGTH = 60
+_CODE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_.]+")
+
+
+def normalise_residency_code(text: str) -> str:
+    """Return a typed code as stored: upper case, without spaces and dashes."""
+    return _CODE_SEPARATORS.sub("", unicodedata.normalize("NFKC", text or "")).upper()
+
+
+def is_valid_residency_code(normalised: str) -> bool:
+    """Return whether a normalised code has the right length and only allowed symbols."""
+    return len(normalised) == RESIDENCY_CODE_LENGTH and all(
+        char in RESIDENCY_CODE_ALPHABET for char in normalised
+    )
+
+
+def format_residency_code(normalised: str) -> str:
+    """Group a code for print and screen: XXXX-XXXX-XXXX."""
+    return "-".join(normalised[i : i + 4] for i in range(0, len(normalised), 4))
+
+
+def hash_residency_code(normalised: str) -> str:
+    """Return the keyed digest stored for a normalised code.
+
+    HMAC with SECRET_KEY, not a plain hash: whoever copies the database without the key
+    cannot try all 2^59 codes offline. Rotating SECRET_KEY therefore voids unused codes.
+    """
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, normalised.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def clean_batch_label(text: str) -> str:
+    """Normalise a batch label: NFKC, single spaces, trimmed."""
+    return " ".join(unicodedata.normalize("NFKC", text or "").split())
+
+
+def generate_residency_codes(actor: User | None, count: int, batch: str) -> list[str]:
+    """Create `count` one-time codes; return their plaintext (formatted) exactly once.
+
+    Only the hashes are stored. The caller prints or shows the plaintext and then forgets it.
+    """
+    import secrets
+
+    from kldialog.auth.models import ResidencyCode
+
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise RuleViolation(_l("Please enter a whole number."), field="count")
+    if not 1 <= count <= RESIDENCY_CODES_MAX:
+        raise RuleViolation(number_range(1, RESIDENCY_CODES_MAX), field="count")
+    batch = clean_batch_label(batch)
+    if not 1 <= len(batch) <= RESIDENCY_BATCH_MAX_LENGTH:
+        raise RuleViolation(
+            _l(
+                "Please give the batch a label of 1 to %(max)d characters.",
+                max=RESIDENCY_BATCH_MAX_LENGTH,
+            ),
+            field="batch",
+        )
+    for _attempt in range(3):
+        codes: set[str] = set()
+        while len(codes) < count:
+            codes.add(
+                "".join(
+                    secrets.choice(RESIDENCY_CODE_ALPHABET) for _ in range(RESIDENCY_CODE_LENGTH)
+                )
+            )
+        now = utcnow()
+        rows = [
+            {
+                "code_hash": hash_residency_code(code),
+                "batch": batch,
+                "created_at": now,
+                "created_by_id": actor.id if actor is not None else None,
+            }
+            for code in codes
+        ]
+        db.session.execute(sa.insert(ResidencyCode), rows)
+        audit(actor, "residency.generate", "residency_batch", None, count=count, batch=batch)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # A clash with an existing unused code (about 1 in 10^14 per code): draw again.
+            db.session.rollback()
+            continue
+        return [format_residency_code(code) for code in sorted(codes)]
+    raise RuleViolation(_l("The codes could not be stored. Please try again."))
+
+
+def redeem_residency_code(user: User, code: str) -> None:
+    """Verify the person's residency with a code and delete the code for good.
+
+    Two people racing for one code: the DELETE's row count decides, so only one succeeds.
+    The audit entry names the person, never the code or its batch.
+    """
+    from kldialog.auth.models import ResidencyCode
+
+    if user.is_verified:
+        raise RuleViolation(_l("Your residency is already verified."))
+    normalised = normalise_residency_code(code)
+    if not is_valid_residency_code(normalised):
+        raise RuleViolation(
+            _l(
+                "A code has 12 characters: letters and the digits 2 to 9, "
+                "for example ABCD-EFGH-JKMN. Please check your letter."
+            ),
+            field="code",
+        )
+    deleted = db.session.execute(
+        sa.delete(ResidencyCode)
+        .where(ResidencyCode.code_hash == hash_residency_code(normalised))
+        .execution_options(synchronize_session=False)
+    )
+    if deleted.rowcount != 1:
+        db.session.rollback()
+        raise RuleViolation(
+            _l("This code is not valid or has already been used. Please check your letter."),
+            field="code",
+        )
+    # Conditional, so a second code sent at the same moment (another tab) is not used up too.
+    verified = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, User.is_verified.is_(False))
+        .values(is_verified=True)
+    )
+    if verified.rowcount != 1:
+        db.session.rollback()
+        raise RuleViolation(_l("Your residency is already verified."))
+    audit(user, "residency.verify", "user", user.id)
+    db.session.commit()

@@ -6,6 +6,7 @@ import hmac
 import json
 
 from flask import (
+    Blueprint,
     Response,
     current_app,
     flash,
@@ -21,10 +22,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.auth import bp, forms, services
+from kldialog.auth import forms, services
 from kldialog.errors import RuleViolation
 from kldialog.extensions import limiter
 from kldialog.pages.views import local_path
+
+bp = Blueprint("auth", __name__)
 
 
 def load_user(login_id: str) -> services.User | None:
@@ -330,3 +333,29 @@ def delete_account() -> str | BaseResponse:
             flash(_("Your account and your personal data have been deleted."), "success")
             return redirect(url_for("pages.home"), code=303)
     return render_template("auth/delete_account.html", form=form)
+
+
+# --- residency verification ----------------------------------------------------------------------
+
+
+@bp.route("/account/residency", methods=["GET", "POST"])
+@login_required
+@_limit("RATELIMIT_CODE")
+def residency() -> str | BaseResponse:
+    """Verify residency with the one-time code the city posted (rate limited against guessing)."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.ResidencyCodeForm()
+    if request.method == "POST":
+        if current_user.is_verified:
+            flash(_("Your residency is already verified."), "info")
+            return redirect(url_for("auth.account"), code=303)
+        permissions.require(permissions.can_redeem_residency_code(current_user))
+    if form.validate_on_submit():
+        try:
+            services.redeem_residency_code(current_user, form.code.data)
+        except RuleViolation as error:
+            _show_rule_violation(form, error)
+        else:
+            flash(_("Thank you: your residency is verified."), "success")
+            return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/residency.html", form=form)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, redirect, render_template, session, url_for
+from flask import Blueprint, abort, redirect, render_template, session, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from kldialog.auth.services import set_language
-from kldialog.pages import bp
 from kldialog.pages.forms import LanguageForm
 from kldialog.projects import services as roadmap
+
+bp = Blueprint("pages", __name__)
 
 LEGAL_PAGES = {
     "impressum": "impressum",

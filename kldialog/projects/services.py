@@ -1,10 +1,18 @@
-"""Roadmap use cases: read the roadmap for pages, import and export it as JSON or CSV."""
+"""Roadmap use cases: reading, import/export, the staff console, following projects.
+
+Staff changes are audit-logged in the same transaction; followers get e-mail about status
+changes and updates.
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import hmac
 import io
+import json
+import logging
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -12,9 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app, url_for
+from flask_babel import format_date, lazy_ngettext
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
+from kldialog.auth.models import User
+from kldialog.auth.services import audit
+from kldialog.errors import RuleViolation, at_most_characters
 from kldialog.extensions import db
+from kldialog.mail import send_mail
 from kldialog.projects.models import (
     Category,
     DatePrecision,
@@ -25,7 +42,11 @@ from kldialog.projects.models import (
     Status,
     Visibility,
     search_key,
+    utcnow,
 )
+from kldialog.templating import STATUS_LABELS
+
+log = logging.getLogger(__name__)
 
 # German labels as the roadmap itself uses them; accepted on import next to the keys.
 STATUS_LABELS_DE = {
@@ -43,6 +64,7 @@ CSV_COLUMNS = (
     "progress",
     "department",
     "category_inferred",
+    "visibility",
 )
 # Optional import-only column: why the status is what it is (goes into the public history).
 CSV_IMPORT_COLUMNS = (*CSV_COLUMNS, "status_reason")
@@ -154,6 +176,15 @@ class ProjectPage:
         return numbers
 
 
+def _search_conditions(query: str) -> list[sa.ColumnElement[bool]]:
+    """Return one LIKE per word of the query on the folded title and summary (% _ literal)."""
+    conditions = []
+    for word in search_key(query).split():
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(Project.search_text.like(f"%{escaped}%", escape="\\"))
+    return conditions
+
+
 def find_projects(
     *,
     query: str = "",
@@ -169,9 +200,7 @@ def find_projects(
         conditions.append(Project.category_id == category.id)
     if status is not None:
         conditions.append(Project.status == status)
-    for word in search_key(query).split():
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(Project.search_text.like(f"%{escaped}%", escape="\\"))
+    conditions.extend(_search_conditions(query))
     total = db.session.scalar(sa.select(sa.func.count(Project.id)).where(*conditions)) or 0
     last_page = max(1, -(-total // per_page))
     page = min(max(1, page), last_page)
@@ -268,6 +297,7 @@ class ProjectRecord:
     progress: int | None = None
     department: str = ""
     category_inferred: bool = False
+    visibility: Visibility = Visibility.published
     status_reason: str = ""
     history: list[HistoryEntry] = field(default_factory=list)
     updates: list[UpdateEntry] = field(default_factory=list)
@@ -336,6 +366,15 @@ def _parse_progress(value: Any) -> int | None:
     if not isinstance(value, int) or not 0 <= value <= 100:
         raise ValueError(f"progress must be a whole number from 0 to 100, not {value!r}")
     return value
+
+
+def _parse_visibility(value: Any) -> Visibility:
+    """Accept draft, published or archived; missing means published (files list public work)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Visibility.published
+    if isinstance(value, str) and value.strip().lower() in Visibility.__members__:
+        return Visibility(value.strip().lower())
+    raise ValueError(f"unknown visibility {value!r}; allowed: draft, published, archived")
 
 
 def _parse_bool(value: Any) -> bool:
@@ -465,6 +504,7 @@ def _parse_project(
     inferred = problems.check(
         where, "category_inferred", _parse_bool, record.get("category_inferred")
     )
+    visibility = problems.check(where, "visibility", _parse_visibility, record.get("visibility"))
     history = _parse_history(problems, where, record.get("history"))
     updates = _parse_updates(problems, where, record.get("updates"))
     if len(problems.items) > before:
@@ -481,6 +521,7 @@ def _parse_project(
         progress=progress,
         department=department,
         category_inferred=inferred,
+        visibility=visibility,
         status_reason=status_reason,
         history=history,
         updates=updates,
@@ -654,6 +695,7 @@ def _create_project(roadmap: Roadmap, record: ProjectRecord, category: Category)
         category=category,
         is_category_editorial=record.category_inferred,
         status=record.status,
+        state=record.visibility,
         progress=record.progress,
         department=record.department,
     )
@@ -705,6 +747,8 @@ def _update_project(
             changes[name] = getattr(record, name)
     if "category_inferred" in record.present:
         changes["is_category_editorial"] = record.category_inferred
+    if "visibility" in record.present:
+        changes["state"] = record.visibility
     changed = False
     for name, value in changes.items():
         if getattr(project, name) != value:
@@ -775,6 +819,7 @@ def export_roadmap_json() -> dict[str, Any]:
                 "title": project.title,
                 "category": project.category.name,
                 "category_inferred": project.is_category_editorial,
+                "visibility": project.state.value,
                 "status": project.status.value,
                 "summary": project.summary,
                 "description": project.description,
@@ -808,6 +853,7 @@ def export_roadmap_csv() -> str:
                 "" if project.progress is None else project.progress,
                 project.department,
                 "true" if project.is_category_editorial else "false",
+                project.state.value,
             )
         )
     return out.getvalue()
@@ -851,3 +897,849 @@ def followed_projects_export(user: Any) -> list[dict[str, Any]]:
 def erase_follows(user: Any) -> None:
     """Delete a person's follows (account deletion)."""
     db.session.execute(sa.delete(ProjectFollow).where(ProjectFollow.user_id == user.id))
+
+
+def is_following(user: Any, project: Project) -> bool:
+    """Return whether a logged-in person follows a project."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return (
+        db.session.scalar(
+            sa.select(ProjectFollow.user_id).where(
+                ProjectFollow.user_id == user.id, ProjectFollow.project_id == project.id
+            )
+        )
+        is not None
+    )
+
+
+def followed_projects(user: Any) -> list[Project]:
+    """Return the public projects a person follows, by title, in one query."""
+    return list(
+        db.session.scalars(
+            sa.select(Project)
+            .join(ProjectFollow, ProjectFollow.project_id == Project.id)
+            .where(ProjectFollow.user_id == user.id, Project.state != Visibility.draft)
+            .order_by(Project.title, Project.id)
+        )
+    )
+
+
+def follow_project(user: Any, project: Project) -> bool:
+    """Follow a project; return False if the person already followed it.
+
+    A plain INSERT rather than session.add: two parallel clicks both try it, the primary key
+    lets one win, and the other is simply "already following".
+    """
+    try:
+        db.session.execute(
+            sa.insert(ProjectFollow).values(
+                user_id=user.id, project_id=project.id, created_at=utcnow()
+            )
+        )
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
+
+
+def unfollow_project(user: Any, project: Project) -> bool:
+    """Stop following a project; return False if the person did not follow it."""
+    result = db.session.execute(
+        sa.delete(ProjectFollow).where(
+            ProjectFollow.user_id == user.id, ProjectFollow.project_id == project.id
+        )
+    )
+    db.session.commit()
+    return bool(result.rowcount)
+
+
+def _follow_fingerprint(since: dt.datetime) -> str:
+    """Digest the moment a follow began: a link from an earlier follow stops working."""
+    if since.tzinfo is not None:  # PostgreSQL returns aware datetimes, SQLite naive UTC ones
+        since = since.astimezone(dt.UTC).replace(tzinfo=None)
+    return hashlib.sha256(since.isoformat().encode()).hexdigest()[:16]
+
+
+def _unsubscribe_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kldialog-unsubscribe")
+
+
+def unsubscribe_token(user_id: int, project_id: int, since: dt.datetime) -> str:
+    """Sign (person, project, start of the follow) for the one-click unsubscribe link.
+
+    It never expires (old mails must keep working) but works once: after unfollowing, or
+    after following again, the follow it names no longer exists.
+    """
+    return _unsubscribe_serializer().dumps([user_id, project_id, _follow_fingerprint(since)])
+
+
+def follow_for_token(token: str) -> ProjectFollow:
+    """Return the follow an unsubscribe link stands for; RuleViolation if wrong or used."""
+    invalid = RuleViolation(
+        _l(
+            "This unsubscribe link is not valid. Please check that it is complete, or log in "
+            "and manage the projects you follow in your account."
+        )
+    )
+    if len(token) > 300:
+        raise invalid
+    try:
+        data = _unsubscribe_serializer().loads(token)
+    except BadData as error:
+        raise invalid from error
+    if not (
+        isinstance(data, list)
+        and len(data) == 3
+        and all(type(value) is int and 0 < value <= MAX_ID for value in data[:2])
+        and isinstance(data[2], str)
+    ):
+        raise invalid
+    user_id, project_id, fingerprint = data
+    follow = db.session.get(ProjectFollow, (user_id, project_id))
+    if follow is None or not hmac.compare_digest(
+        fingerprint, _follow_fingerprint(follow.created_at)
+    ):
+        raise RuleViolation(
+            _l("This link has already been used: you get no more e-mail about this project.")
+        )
+    return follow
+
+
+def unsubscribe(token: str) -> Project:
+    """Unfollow with a link from a mail (no login: the signed token is the permission)."""
+    follow = follow_for_token(token)
+    project = follow.project
+    db.session.execute(
+        sa.delete(ProjectFollow).where(
+            ProjectFollow.user_id == follow.user_id,
+            ProjectFollow.project_id == follow.project_id,
+        )
+    )
+    db.session.commit()
+    return project
+
+
+def notify_followers(project: Project, subject: Any, template: str, **context: Any) -> int:
+    """Mail every follower of a public project in their language; return how many were sent.
+
+    One query loads the recipients with everything the mail needs. Deleted accounts and
+    addresses never confirmed get nothing. A failing mail is logged and skipped: the change
+    it announces is already saved and the other followers should still hear of it.
+    """
+    project_id, slug, title, state = project.id, project.slug, project.title, project.state
+    if state is Visibility.draft:
+        return 0
+    recipients = db.session.execute(
+        sa.select(User.id, User.email, User.display_name, User.language, ProjectFollow.created_at)
+        .join(ProjectFollow, ProjectFollow.user_id == User.id)
+        .where(
+            ProjectFollow.project_id == project_id,
+            User.deleted_at.is_(None),
+            User.email_confirmed_at.is_not(None),
+            User.email.is_not(None),
+        )
+        .order_by(User.id)
+    ).all()
+    project_url = url_for("projects.detail", slug=slug, _external=True)
+    sent = 0
+    for user_id, email, name, language, since in recipients:
+        url = url_for(
+            "projects.unsubscribe",
+            token=unsubscribe_token(user_id, project_id, since),
+            _external=True,
+        )
+        try:
+            send_mail(
+                email,
+                subject,
+                template,
+                language=language or current_app.config["BABEL_DEFAULT_LOCALE"],
+                headers={
+                    "List-Unsubscribe": f"<{url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+                name=name,
+                project_title=title,
+                project_url=project_url,
+                unsubscribe_url=url,
+                **context,
+            )
+        except Exception:
+            log.exception("Could not mail follower %s about project %s", user_id, project_id)
+        else:
+            sent += 1
+    return sent
+
+
+# --- staff console: projects --------------------------------------------------------------
+
+# Addresses staff type: lower-case words joined by single hyphens ("digitale-schule").
+SLUG_RULE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# The longest texts the console accepts; the forms say the same, the services make sure.
+TEXT_LIMITS = {
+    "title": 300,
+    "slug": 120,
+    "summary": 2000,
+    "description": 20000,
+    "department": 300,
+    "reason": 2000,
+    "body": 20000,
+    "author": 200,
+    "name": 120,
+}
+MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer do not exist (and would overflow queries)
+STAFF_SORTS = ("recent", "title")
+VISIBILITY_ACTIONS = {
+    (Visibility.draft, Visibility.published): "project.publish",
+    (Visibility.archived, Visibility.published): "project.unarchive",
+    (Visibility.draft, Visibility.archived): "project.archive",
+    (Visibility.published, Visibility.archived): "project.archive",
+    (Visibility.published, Visibility.draft): "project.unpublish",
+    (Visibility.archived, Visibility.draft): "project.unpublish",
+}
+ALREADY = {
+    Visibility.draft: _l("This project is already a draft."),
+    Visibility.published: _l("This project is already published."),
+    Visibility.archived: _l("This project is already archived."),
+}
+LOST_RACE = _l(
+    "Your change could not be saved because the data was changed at the same time. "
+    "Please check the page and try again."
+)
+
+
+def clean_line(text: str | None) -> str:
+    """Normalise one-line text: NFC, runs of whitespace folded to one space, trimmed."""
+    return " ".join(unicodedata.normalize("NFC", text or "").split())
+
+
+def clean_text(text: str | None) -> str:
+    """Normalise multi-line text: NFC, Unix line ends, no trailing spaces or outer blank lines."""
+    text = unicodedata.normalize("NFC", text or "").replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip()
+
+
+def _limited(kind: str, value: str, field_name: str | None = None) -> str:
+    """Refuse a text longer than the console accepts for its kind."""
+    limit = TEXT_LIMITS[kind]
+    if len(value) > limit:
+        raise RuleViolation(at_most_characters(limit), field=field_name or kind)
+    return value
+
+
+def _past_date(value: dt.date | None, field_name: str) -> dt.date:
+    """Return the date (today if empty); refuse dates in the future."""
+    today = dt.date.today()
+    date = value or today
+    if date > today:
+        raise RuleViolation(_l("The date must not be in the future."), field=field_name)
+    return date
+
+
+def find_projects_for_staff(
+    *,
+    query: str = "",
+    visibility: Visibility | None = None,
+    sort: str = "recent",
+    page: int = 1,
+    per_page: int = 50,
+) -> ProjectPage:
+    """List every project (drafts and archived too) with one count and one page query."""
+    conditions = _search_conditions(query)
+    if visibility is not None:
+        conditions.append(Project.state == visibility)
+    total = db.session.scalar(sa.select(sa.func.count(Project.id)).where(*conditions)) or 0
+    last_page = max(1, -(-total // per_page))
+    page = min(max(1, page), last_page)
+    order = (Project.title,) if sort == "title" else (Project.updated_at.desc(), Project.title)
+    items = db.session.scalars(
+        sa.select(Project)
+        .join(Project.category)
+        .options(contains_eager(Project.category))
+        .where(*conditions)
+        .order_by(*order, Project.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return ProjectPage(items=list(items), total=total, page=page, per_page=per_page)
+
+
+def get_project(project_id: int) -> Project | None:
+    """Return a project by id (any visibility), or None, also for absurd ids."""
+    if not 0 < project_id <= MAX_ID:
+        return None
+    return db.session.get(Project, project_id)
+
+
+def _slug_taken(slug: str, project_id: int | None) -> bool:
+    query = sa.select(Project.id).where(Project.slug == slug)
+    if project_id is not None:
+        query = query.where(Project.id != project_id)
+    return db.session.scalar(query) is not None
+
+
+def _slug_violation(slug: str) -> RuleViolation:
+    return RuleViolation(
+        _l(
+            "The address “%(slug)s” is already used by another project. "
+            "Please enter a different address.",
+            slug=slug,
+        ),
+        field="slug",
+    )
+
+
+def _choose_slug(requested: str, title: str, project: Project | None) -> str:
+    """Return the address: as typed (made URL-safe), the current one, or derived from the title."""
+    requested = clean_line(requested)
+    if not requested and project is not None:
+        return project.slug
+    if requested:
+        _limited("slug", requested)
+        slug = slugify(requested)
+        if not slug:
+            raise RuleViolation(
+                _l("Please use letters a–z, digits and hyphens for the address."), field="slug"
+            )
+    else:
+        slug = slugify(title) or "projekt"
+    if project is not None and slug == project.slug:
+        return slug
+    if _slug_taken(slug, project.id if project is not None else None):
+        raise _slug_violation(slug)
+    return slug
+
+
+def _lost_race(error: IntegrityError, slug: str | None, project_id: int | None) -> RuleViolation:
+    """Roll back after a constraint refused a write; say which value collided if we can."""
+    db.session.rollback()
+    if slug is not None and _slug_taken(slug, project_id):
+        return _slug_violation(slug)
+    return RuleViolation(LOST_RACE)
+
+
+def _project_values(
+    *, title: str, summary: str, description: str, department: str, progress: int | None
+) -> dict[str, Any]:
+    """Clean and check the texts of a project."""
+    values = {
+        "title": _limited("title", clean_line(title)),
+        "summary": _limited("summary", clean_text(summary)),
+        "description": _limited("description", clean_text(description)),
+        "department": _limited("department", clean_line(department)),
+        "progress": progress,
+    }
+    if not values["title"]:
+        raise RuleViolation(_l("Please enter a title."), field="title")
+    if progress is not None and not (type(progress) is int and 0 <= progress <= 100):
+        raise RuleViolation(
+            _l("Please enter a whole number from 0 to 100, or leave the field empty."),
+            field="progress",
+        )
+    return values
+
+
+def create_project(
+    actor: User,
+    *,
+    title: str,
+    category: Category,
+    slug: str = "",
+    summary: str = "",
+    description: str = "",
+    department: str = "",
+    progress: int | None = None,
+    status: Status = Status.planned,
+    visibility: Visibility = Visibility.draft,
+) -> Project:
+    """Add a project (a draft unless published explicitly) with its first history entry."""
+    values = _project_values(
+        title=title,
+        summary=summary,
+        description=description,
+        department=department,
+        progress=progress,
+    )
+    chosen = _choose_slug(slug, values["title"], None)
+    today = dt.date.today()
+    project = Project(
+        slug=chosen,
+        category=category,
+        status=status,
+        state=visibility,
+        status_changed_on=today,
+        status_precision=DatePrecision.day,
+        **values,
+    )
+    db.session.add(project)
+    db.session.add(
+        ProjectStatusChange(
+            project=project,
+            changed_on=today,
+            precision=DatePrecision.day,
+            new_status=status,
+            author=values["department"],
+        )
+    )
+    try:
+        db.session.flush()
+        audit(
+            actor,
+            "project.create",
+            "project",
+            project.id,
+            slug=chosen,
+            status=status.value,
+            visibility=visibility.value,
+        )
+        db.session.commit()
+    except IntegrityError as error:
+        raise _lost_race(error, chosen, None) from error
+    return project
+
+
+# Form field names for the columns an edit may change.
+_FIELD_NAMES = {"category_id": "category", "state": "visibility"}
+
+
+def edit_project(
+    actor: User,
+    project: Project,
+    *,
+    title: str,
+    slug: str,
+    summary: str,
+    description: str,
+    category: Category,
+    department: str,
+    progress: int | None,
+    visibility: Visibility,
+) -> list[str]:
+    """Change a project's texts, category, progress and visibility; return the changed fields."""
+    values = _project_values(
+        title=title,
+        summary=summary,
+        description=description,
+        department=department,
+        progress=progress,
+    )
+    values["slug"] = _choose_slug(slug, values["title"], project)
+    values["category_id"] = category.id
+    values["state"] = visibility
+    changed = [name for name, value in values.items() if getattr(project, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(project, name, values[name])
+    fields = [_FIELD_NAMES.get(name, name) for name in changed]
+    try:
+        db.session.flush()
+        audit(actor, "project.edit", "project", project.id, fields=fields)
+        db.session.commit()
+    except IntegrityError as error:
+        raise _lost_race(error, values["slug"], project.id) from error
+    return fields
+
+
+def change_project_status(
+    actor: User,
+    project: Project,
+    *,
+    status: Status,
+    reason: str,
+    changed_on: dt.date | None = None,
+    author: str = "",
+) -> int:
+    """Set a new status with a reason and date for the public history; mail the followers.
+
+    Returns how many followers were told. The UPDATE only applies if the status is still the
+    one this request saw, so two staff members (or a double click) cannot write it twice.
+    """
+    reason = _limited("reason", clean_text(reason))
+    author = _limited("author", clean_line(author))
+    if not reason:
+        raise RuleViolation(
+            _l("Please give a reason. It is shown in the public status history."), field="reason"
+        )
+    old = project.status
+    if status == old:
+        raise RuleViolation(
+            _l(
+                "The project already has the status “%(status)s”. Please choose another one.",
+                status=STATUS_LABELS[status],
+            ),
+            field="status",
+        )
+    date = _past_date(changed_on, "changed_on")
+    if date < project.status_changed_on:
+        raise RuleViolation(
+            _l(
+                "The date must not be before the current status began (%(date)s).",
+                date=format_date(project.status_changed_on, "medium"),
+            ),
+            field="changed_on",
+        )
+    result = db.session.execute(
+        sa.update(Project)
+        .where(Project.id == project.id, Project.status == old)
+        .values(status=status, status_changed_on=date, status_precision=DatePrecision.day)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise RuleViolation(LOST_RACE)
+    db.session.add(
+        ProjectStatusChange(
+            project_id=project.id,
+            changed_on=date,
+            precision=DatePrecision.day,
+            old_status=old,
+            new_status=status,
+            reason=reason,
+            author=author,
+        )
+    )
+    audit(
+        actor,
+        "project.status",
+        "project",
+        project.id,
+        reason,
+        old=old.value,
+        new=status.value,
+        date=date.isoformat(),
+    )
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        raise _lost_race(error, None, project.id) from error
+    return notify_followers(
+        project,
+        _l("Status changed: %(title)s", title=project.title),
+        "project_status",
+        old_status=old,
+        new_status=status,
+        changed_on=date,
+        precision=DatePrecision.day,
+        reason=reason,
+    )
+
+
+def post_project_update(
+    actor: User,
+    project: Project,
+    *,
+    title: str,
+    body: str,
+    published_on: dt.date | None = None,
+    author: str = "",
+) -> int:
+    """Publish dated news about a project and mail its followers; return how many were told."""
+    title = _limited("title", clean_line(title))
+    body = _limited("body", clean_text(body))
+    author = _limited("author", clean_line(author))
+    if not title:
+        raise RuleViolation(_l("Please enter a title."), field="title")
+    date = _past_date(published_on, "published_on")
+    duplicate = db.session.scalar(
+        sa.select(ProjectUpdate.id).where(
+            ProjectUpdate.project_id == project.id,
+            ProjectUpdate.published_on == date,
+            ProjectUpdate.title == title,
+            ProjectUpdate.body == body,
+        )
+    )
+    if duplicate is not None:  # a double click or a reloaded form
+        raise RuleViolation(_l("This update has already been posted."))
+    update = ProjectUpdate(
+        project_id=project.id, published_on=date, title=title, body=body, author=author
+    )
+    db.session.add(update)
+    try:
+        db.session.flush()
+        audit(
+            actor,
+            "project.update",
+            "project",
+            project.id,
+            update_id=update.id,
+            title=title,
+            date=date.isoformat(),
+        )
+        db.session.commit()
+    except IntegrityError as error:
+        raise _lost_race(error, None, project.id) from error
+    return notify_followers(
+        project,
+        _l("News about %(title)s", title=project.title),
+        "project_update",
+        update_title=title,
+        update_body=body,
+        published_on=date,
+        author=author,
+    )
+
+
+def set_project_visibility(actor: User, project: Project, visibility: Visibility) -> str:
+    """Publish, archive, unarchive or withdraw a project to draft; return the audit action."""
+    old = project.state
+    if old == visibility:
+        raise RuleViolation(ALREADY[visibility])
+    result = db.session.execute(
+        sa.update(Project)
+        .where(Project.id == project.id, Project.state == old)
+        .values(state=visibility)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise RuleViolation(LOST_RACE)
+    action = VISIBILITY_ACTIONS[(old, visibility)]
+    audit(actor, action, "project", project.id, old=old.value, new=visibility.value)
+    db.session.commit()
+    return action
+
+
+# --- staff console: categories ------------------------------------------------------------
+
+
+def categories_with_counts() -> list[tuple[Category, int]]:
+    """Return every category in roadmap order with its number of projects (all visibilities)."""
+    rows = db.session.execute(
+        sa.select(Category, sa.func.count(Project.id))
+        .outerjoin(Project, Project.category_id == Category.id)
+        .group_by(Category.id)
+        .order_by(Category.position, Category.name, Category.id)
+    ).all()
+    return [(category, count) for category, count in rows]
+
+
+def get_category(category_id: int) -> Category | None:
+    """Return a category by id, or None, also for absurd ids."""
+    if not 0 < category_id <= MAX_ID:
+        return None
+    return db.session.get(Category, category_id)
+
+
+def _category_name(name: str, current: Category | None) -> str:
+    """Clean a category name and refuse one that exists already (ignoring case and accents)."""
+    name = _limited("name", clean_line(name))
+    if not name:
+        raise RuleViolation(_l("Please enter a name."), field="name")
+    folded = search_key(name)
+    for other in db.session.scalars(sa.select(Category)):
+        if other is not current and search_key(other.name) == folded:
+            raise RuleViolation(
+                _l("A category called “%(name)s” already exists.", name=other.name), field="name"
+            )
+    return name
+
+
+def _category_taken(name: str) -> RuleViolation:
+    db.session.rollback()
+    return RuleViolation(
+        _l("A category called “%(name)s” already exists.", name=name), field="name"
+    )
+
+
+def create_category(actor: User, name: str) -> Category:
+    """Add a category at the end of the roadmap order."""
+    name = _category_name(name, None)
+    taken = set(db.session.scalars(sa.select(Category.slug)))
+    slug = base = slugify(name, 80) or "kategorie"
+    counter = 2
+    while slug in taken:
+        slug, counter = f"{base}-{counter}", counter + 1
+    last = db.session.scalar(sa.select(sa.func.max(Category.position)))
+    category = Category(name=name, slug=slug, position=0 if last is None else last + 1)
+    db.session.add(category)
+    try:
+        db.session.flush()
+        audit(actor, "category.create", "category", category.id, name=name, slug=slug)
+        db.session.commit()
+    except IntegrityError as error:
+        raise _category_taken(name) from error
+    return category
+
+
+def rename_category(actor: User, category: Category, name: str) -> bool:
+    """Rename a category (its address stays, so links keep working); False if unchanged."""
+    name = _category_name(name, category)
+    if name == category.name:
+        return False
+    old = category.name
+    category.name = name
+    audit(actor, "category.rename", "category", category.id, old=old, new=name)
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        raise _category_taken(name) from error
+    return True
+
+
+def move_category(actor: User, category: Category, offset: int) -> bool:
+    """Move a category up (-1) or down (+1) in the roadmap order; False at either end."""
+    ordered = all_categories()
+    index = next(i for i, item in enumerate(ordered) if item.id == category.id)
+    target = index + offset
+    if offset not in (-1, 1) or not 0 <= target < len(ordered):
+        return False
+    ordered[index], ordered[target] = ordered[target], ordered[index]
+    for position, item in enumerate(ordered):
+        if item.position != position:
+            item.position = position
+    audit(actor, "category.move", "category", category.id, position=target + 1)
+    db.session.commit()
+    return True
+
+
+def delete_category(actor: User, category: Category) -> None:
+    """Delete a category that has no projects; refuse with a message otherwise."""
+    count = (
+        db.session.scalar(
+            sa.select(sa.func.count(Project.id)).where(Project.category_id == category.id)
+        )
+        or 0
+    )
+    if count:
+        raise RuleViolation(
+            lazy_ngettext(
+                "The category “%(name)s” still contains %(num)d project. "
+                "Move it to another category first.",
+                "The category “%(name)s” still contains %(num)d projects. "
+                "Move them to other categories first.",
+                count,
+                name=category.name,
+            )
+        )
+    audit(actor, "category.delete", "category", category.id, name=category.name)
+    db.session.delete(category)
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        raise _lost_race(error, None, None) from error
+
+
+# --- staff console: import in the browser ------------------------------------------------
+
+
+def read_roadmap_upload(
+    data: bytes, filename: str, *, as_of: str = "", author: str = "", status_reason: str = ""
+) -> tuple[Roadmap, str]:
+    """Parse an uploaded roadmap (JSON or CSV, by its ending or else its content).
+
+    The same parsers as `flask roadmap import`; raises RoadmapError listing every problem.
+    Returns the roadmap and the format it was read as.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RoadmapError(
+            [f"byte {error.start}: the file is not UTF-8 text; save it as UTF-8 (CSV UTF-8)"]
+        ) from error
+    if not text.strip():
+        raise RoadmapError(["the file is empty"])
+    if "\x00" in text:
+        raise RoadmapError(["the file contains NUL characters; it is not a text file"])
+    ending = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
+    if ending in ("csv", "json"):
+        fmt = ending
+    else:
+        fmt = "json" if text.lstrip().startswith(("{", "[")) else "csv"
+    if fmt == "csv":
+        roadmap = parse_roadmap_csv(
+            text, as_of=as_of or None, author=author, status_reason=status_reason
+        )
+        return roadmap, fmt
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RoadmapError(
+            [f"line {error.lineno}, column {error.colno}: invalid JSON ({error.msg})"]
+        ) from error
+    except ValueError as error:  # e.g. an integer with thousands of digits
+        raise RoadmapError([f"invalid JSON ({error})"]) from error
+    except RecursionError as error:
+        raise RoadmapError(["the JSON is nested too deeply"]) from error
+    roadmap = parse_roadmap_json(parsed)
+    if as_of:
+        try:
+            roadmap.as_of, roadmap.as_of_precision = parse_as_of(as_of)
+        except ValueError as error:
+            raise RoadmapError([f"option, field 'as_of': {error}"]) from error
+    if author:
+        roadmap.author = author
+    if status_reason and not roadmap.status_reason:
+        roadmap.status_reason = status_reason
+    return roadmap, fmt
+
+
+def preview_roadmap_import(roadmap: Roadmap) -> ImportReport:
+    """Return what an import would change, and change nothing (everything is rolled back)."""
+    try:
+        report = _apply(roadmap)
+        db.session.flush()
+    except IntegrityError as error:
+        raise RoadmapError(
+            ["the database would refuse this import (a value collides with existing data)"]
+        ) from error
+    finally:
+        db.session.rollback()
+    return report
+
+
+def import_roadmap_upload(
+    actor: User | None, roadmap: Roadmap, *, filename: str, fmt: str
+) -> ImportReport:
+    """Import an uploaded roadmap in one transaction, audit-logged; tell followers of changes."""
+    try:
+        report = _apply(roadmap)
+        # Collected before the flush empties session.new: the status changes this import made.
+        changes = [
+            item
+            for item in db.session.new
+            if isinstance(item, ProjectStatusChange) and item.old_status is not None
+        ]
+        db.session.flush()
+        audit(
+            actor,
+            "roadmap.import",
+            "roadmap",
+            None,
+            file=clean_line(filename)[:200],
+            format=fmt,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            categories_created=report.categories_created,
+        )
+        notices = [
+            (
+                change.project,
+                {
+                    "old_status": change.old_status,
+                    "new_status": change.new_status,
+                    "changed_on": change.changed_on,
+                    "precision": change.precision,
+                    "reason": change.reason,
+                },
+            )
+            for change in changes
+        ]
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise RoadmapError(
+            ["the database refused this import (a value collides with existing data)"]
+        ) from error
+    except Exception:
+        db.session.rollback()
+        raise
+    for project, context in notices:
+        notify_followers(
+            project,
+            _l("Status changed: %(title)s", title=project.title),
+            "project_status",
+            **context,
+        )
+    return report

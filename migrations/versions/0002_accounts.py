@@ -1,4 +1,4 @@
-"""Accounts, audit log, follows, project visibility.
+"""Accounts, audit log, residency codes, follows, project visibility.
 
 Revision ID: 0002
 Revises: 0001
@@ -79,6 +79,21 @@ def upgrade():
     for statement in POSTGRES_TRIGGERS if postgres else SQLITE_TRIGGERS:
         op.execute(statement)
 
+    op.create_table('residency_code',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('batch', sa.String(length=60), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint('length(batch) > 0', name=op.f('ck_residency_code_batch_not_empty')),
+    sa.CheckConstraint('length(code_hash) = 64', name=op.f('ck_residency_code_code_hash_is_sha256_hex')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_residency_code_created_by_id_user_account'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_residency_code')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_residency_code_code_hash'))
+    )
+    with op.batch_alter_table('residency_code', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_residency_code_batch'), ['batch'], unique=False)
+
     op.create_table('project_follow',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -106,6 +121,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_project_follow_project_id'))
 
     op.drop_table('project_follow')
+    with op.batch_alter_table('residency_code', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_residency_code_batch'))
+
+    op.drop_table('residency_code')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_entry_target')
         batch_op.drop_index(batch_op.f('ix_audit_entry_actor_id'))

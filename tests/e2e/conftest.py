@@ -61,7 +61,11 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """Return the app with the Kaiserslautern roadmap in a file database (shared by threads)."""
     path = tmp_path_factory.mktemp("live") / "kldialog.sqlite"
     app = create_app(
-        base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", WTF_CSRF_ENABLED=True)
+        base_config(
+            SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}",
+            WTF_CSRF_ENABLED=True,
+            MAIL_OUTBOX=str(path.parent / "outbox"),
+        )
     )
     with app.app_context():
         db.create_all()
@@ -80,3 +84,9 @@ def base_url(live_app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def live_outbox(live_app: Flask) -> Path:
+    """Return the folder where the live app writes its mail."""
+    return Path(live_app.config["MAIL_OUTBOX"])

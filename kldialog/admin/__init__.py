@@ -1,0 +1,1 @@
+"""Administration: accounts, roles, blocks, the audit log and residency codes."""
