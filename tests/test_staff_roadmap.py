@@ -1036,10 +1036,7 @@ def test_checking_a_file_changes_nothing(app: Flask, staff_client: FlaskClient) 
     assert response.status_code == 200
     html = text(response)
     assert "The file is valid. Nothing has been changed yet." in html
-    assert (
-        "projects new: 2, changed: 0, unchanged: 0; new categories: 1."
-        in html
-    )
+    assert "projects new: 2, changed: 0, unchanged: 0; new categories: 1." in html
     assert count(app, Project) == 0 and count(app, Category) == 0
     assert audit_log(app, "roadmap.import") == []
 
