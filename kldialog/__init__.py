@@ -73,6 +73,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.admin.views import bp as admin_bp
     from kldialog.auth.views import bp as auth_bp
     from kldialog.auth.views import load_user
+    from kldialog.comments.views import bp as comments_bp
+    from kldialog.moderation.views import bp as moderation_bp
     from kldialog.pages.views import bp as pages_bp
     from kldialog.projects.views import bp as projects_bp
 
@@ -82,6 +84,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(projects_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(moderation_bp)
+    app.register_blueprint(comments_bp)
 
     from kldialog.errors import register_error_handlers
 

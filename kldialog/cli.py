@@ -128,6 +128,7 @@ def demo_load_command() -> None:
             if email.startswith("verifiziert"):
                 user.is_verified = True
                 db.session.commit()
+    _load_demo_discussion()
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, name, roles in DEMO_ACCOUNTS:
         label = ", ".join(role.name for role in roles) or "resident"
@@ -189,6 +190,81 @@ def maintenance_purge() -> None:
     """Delete accounts left unconfirmed for longer than UNCONFIRMED_ACCOUNT_DAYS."""
     removed = accounts.purge_unconfirmed()
     click.echo(f"Purged {removed} unconfirmed account(s).")
+
+
+# Realistic discussion for the showroom: (project slug, author, text, replies, reports).
+DEMO_COMMENTS = [
+    (
+        "handyparken",
+        "einwohnerin",
+        "Ich nutze Handyparken fast jeden Tag in der Innenstadt. Praktisch ist, dass man die "
+        "Parkzeit vom Café aus verlängern kann. Gibt es Pläne, auch die Parkhäuser einzubinden?",
+        [
+            (
+                "verifiziert",
+                "Das würde mich auch interessieren. Im Parkhaus zahlt man immer noch am Automaten.",
+            )
+        ],
+    ),
+    (
+        "handyparken",
+        "verifiziert",
+        "Für ältere Menschen ohne Smartphone sollte es weiterhin Automaten geben, die Münzen "
+        "annehmen.",
+        [],
+    ),
+    (
+        "intelligente-verkehrslenkung",
+        "einwohnerin",
+        "Welche Daten werden dafür erhoben? Bitte keine Kennzeichenerfassung – anonyme "
+        "Zählungen reichen für die Ampelsteuerung.",
+        [],
+    ),
+    (
+        "offene-plattform-fuer-staedtische-und-verwaltungsdaten",
+        "verifiziert",
+        "Gute Sache. Bitte die Daten als CSV und mit offener Lizenz veröffentlichen, damit "
+        "Schulen und Vereine sie nutzen können.",
+        [],
+    ),
+]
+# A comment three people reported: it waits in the moderation queue of the demo.
+DEMO_REPORTED = (
+    "5g-modellregion",
+    "einwohnerin",
+    "Wer so etwas plant, hat keine Ahnung und gehört aus dem Amt gejagt.",
+)
+
+
+def _load_demo_discussion() -> None:
+    """Add demo comments, a reply, supports and a reported comment (once)."""
+    from kldialog.comments import services as comments
+    from kldialog.comments.models import Comment, ReportReason
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Comment)):
+        return
+    people = {
+        email.split("@")[0]: accounts.find_user_by_email(email) for email, _n, _r in DEMO_ACCOUNTS
+    }
+    for slug, author, text, replies in DEMO_COMMENTS:
+        project = roadmap.get_project_by_slug(slug)
+        if project is None:
+            continue
+        thread = roadmap.thread_of(project, create=True)
+        comment = comments.post_comment(people[author], thread, text)
+        for reply_author, reply_text in replies:
+            comments.post_comment(people[reply_author], thread, reply_text, parent=comment)
+        supporter = people["rat"] if author != "rat" else people["einwohnerin"]
+        comments.support_comment(supporter, comment)
+    project = roadmap.get_project_by_slug(DEMO_REPORTED[0])
+    if project is not None:
+        thread = roadmap.thread_of(project, create=True)
+        comment = comments.post_comment(people[DEMO_REPORTED[1]], thread, DEMO_REPORTED[2])
+        for reporter in ("verifiziert", "rat", "verwaltung"):
+            comments.report_comment(
+                people[reporter], comment, ReportReason.offensive, "Beleidigend."
+            )
+    click.echo("Demo: loaded a few comments, one of them reported and waiting for moderation.")
 
 
 def register_commands(app: Flask) -> None:

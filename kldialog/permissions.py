@@ -7,6 +7,7 @@ the result of the action is valid (lengths, uniqueness) is for the services and 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import abort, current_app
@@ -89,6 +90,83 @@ def can_change_roles(user: Any, target: Any) -> bool:
 def can_read_audit_log(user: Any) -> bool:
     """Return whether the person may read the administrative audit log."""
     return is_admin(user)
+
+
+# --- comments and moderation ------------------------------------------------------------
+
+
+def _own(user: Any, comment: Any) -> bool:
+    return _account(user) and comment is not None and comment.author_id == user.id
+
+
+def can_comment(user: Any, thread: Any) -> bool:
+    """Return whether the person may write in a discussion (None: not started yet, open)."""
+    return is_resident(user) and (thread is None or not thread.is_closed)
+
+
+def can_edit_comment(user: Any, comment: Any) -> bool:
+    """Return whether the author may still change a comment: within the edit window."""
+    if not (_own(user, comment) and is_resident(user)):
+        return False
+    if comment.deleted_at is not None or comment.status.value == "hidden":
+        return False
+    created = comment.created_at
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    window = dt.timedelta(minutes=current_app.config["COMMENT_EDIT_MINUTES"])
+    return dt.datetime.now(dt.UTC) < created + window
+
+
+def can_delete_comment(user: Any, comment: Any) -> bool:
+    """Return whether the author may withdraw a comment (also when blocked: it is theirs)."""
+    return _own(user, comment) and comment.deleted_at is None
+
+
+def can_support(user: Any, comment: Any) -> bool:
+    """Return whether the person may +1 a comment: residents, on others' visible comments."""
+    return (
+        is_resident(user)
+        and comment is not None
+        and not _own(user, comment)
+        and comment.status.value == "published"
+        and comment.deleted_at is None
+    )
+
+
+def can_report(user: Any, comment: Any) -> bool:
+    """Return whether the person may report a comment: residents, not their own."""
+    return (
+        is_resident(user)
+        and comment is not None
+        and not _own(user, comment)
+        and comment.deleted_at is None
+        and comment.status.value != "hidden"
+    )
+
+
+def can_reply(user: Any, comment: Any, thread: Any) -> bool:
+    """Return whether the person may answer a comment (published, not withdrawn)."""
+    return (
+        can_comment(user, thread)
+        and comment is not None
+        and comment.status.value == "published"
+        and comment.deleted_at is None
+    )
+
+
+def can_appeal(user: Any, comment: Any) -> bool:
+    """Return whether the author may appeal the hiding of their comment."""
+    return _own(user, comment) and comment.status.value == "hidden"
+
+
+def can_moderate(user: Any) -> bool:
+    """Return whether the person works the moderation queue (moderators and admins)."""
+    return has_role(user, Role.moderator) or has_role(user, Role.admin)
+
+
+def can_close_discussion(user: Any) -> bool:
+    """Return whether the person may close or reopen a project's discussion."""
+    return is_staff(user) or can_moderate(user)
 
 
 def require(allowed: bool) -> None:

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from kldialog import permissions
 from kldialog.auth.models import Role
+from kldialog.moderation.models import Action
 from kldialog.projects.models import DatePrecision, Status
 
 STATUS_LABELS = {
@@ -23,6 +24,16 @@ STATUS_BADGES = {
     Status.planned: "info",
     Status.in_progress: "warning",
     Status.completed: "success",
+}
+# What a moderator did, as the author and the moderation log read it.
+MODERATION_ACTION_LABELS = {
+    Action.approve: _l("approved"),
+    Action.hide: _l("hidden"),
+    Action.restore: _l("restored"),
+    Action.dismiss: _l("reports dismissed"),
+    Action.block: _l("author blocked"),
+    Action.appeal_upheld: _l("appeal upheld, comment restored"),
+    Action.appeal_rejected: _l("appeal rejected, comment stays hidden"),
 }
 LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
 ROLE_LABELS = {
@@ -95,6 +106,7 @@ def register_template_helpers(app: Flask) -> None:
         data_field_names=DATA_FIELD_NAMES,
         language_names=LANGUAGE_NAMES,
         status_labels=STATUS_LABELS,
+        moderation_action_labels=MODERATION_ACTION_LABELS,
         status_badges=STATUS_BADGES,
         statuses=list(Status),
         can=permissions,

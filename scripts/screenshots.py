@@ -15,16 +15,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kldialog import create_app  # noqa: E402
+from kldialog.auth import services as accounts  # noqa: E402
+from kldialog.auth.models import Role  # noqa: E402
 from kldialog.extensions import db  # noqa: E402
 from tests.conftest import base_config, load_bundled_roadmap  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
+# name: (path, who is logged in)
 SHOTS = {
-    "home": "/",
-    "projects": "/projects",
-    "projects-filtered": "/projects?status=in_progress&sort=category",
-    "project": "/projects/handyparken",
+    "home": ("/", None),
+    "projects": ("/projects", None),
+    "projects-filtered": ("/projects?status=in_progress&sort=category", None),
+    "project": ("/projects/handyparken", None),
+    "register": ("/register", None),
+    "account": ("/account", "resident"),
+    "staff-projects": ("/staff/projects", "staff"),
+    "staff-status": ("/staff/projects/1/status", "staff"),
+    "admin-users": ("/admin/users", "admin"),
+    "admin-audit": ("/admin/audit", "admin"),
 }
+PASSWORD = "screenshot password 2026"  # noqa: S105  (throwaway database)
+ROLES = {"resident": [], "staff": [Role.staff], "admin": [Role.admin]}
 OUT = ROOT / "docs" / "screenshots"
 
 
@@ -36,6 +47,13 @@ def main() -> None:
         with app.app_context():
             db.create_all()
             load_bundled_roadmap()
+            for name, roles in ROLES.items():
+                accounts.create_confirmed_user(
+                    email=f"{name}@example.org",
+                    password=PASSWORD,
+                    display_name=f"Demo {name.title()}",
+                    roles=roles,
+                )
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_port}"
@@ -43,15 +61,20 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for device, viewport in (("desktop", (1280, 900)), ("phone", (360, 740))):
-                page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-                for name, path in SHOTS.items():
+                for name, (path, who) in SHOTS.items():
                     if only and name not in only:
                         continue
+                    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+                    if who:
+                        page.goto(base + "/login")
+                        page.fill("#email", f"{who}@example.org")
+                        page.fill("#password", PASSWORD)
+                        page.click("main form button[type=submit]")
                     page.goto(base + path)
                     target = OUT / f"{name}-{device}.png"
                     page.screenshot(path=str(target), full_page=True)
                     print(target.relative_to(ROOT))
-                page.close()
+                    page.close()
             browser.close()
         server.shutdown()
         with app.app_context():

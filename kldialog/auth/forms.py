@@ -187,3 +187,9 @@ class ResidencyCodeForm(FlaskForm):
             "Upper or lower case and the dashes do not matter."
         ),
     )
+
+
+class NotificationForm(FlaskForm):
+    """E-mail preferences beyond the account mail that is always sent."""
+
+    notify_replies = BooleanField(_l("E-mail me when someone replies to my comments"))

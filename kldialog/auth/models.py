@@ -55,6 +55,8 @@ class User(UserMixin, db.Model):
     is_verified: Mapped[bool] = mapped_column(default=False)
     accepted_terms_version: Mapped[str | None] = mapped_column(sa.String(20))
     language: Mapped[str] = mapped_column(sa.String(5), default="de")
+    # Opt-in: mail when someone replies to one's comment (account mail is always sent).
+    notify_replies: Mapped[bool] = mapped_column(default=False)
     session_token: Mapped[str] = mapped_column(sa.String(32), default=new_session_token)
     blocked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
@@ -140,30 +142,34 @@ class AuditEntry(db.Model):
         return f"<AuditEntry {self.id} {self.action}>"
 
 
-# The audit log is append-only: the database itself refuses UPDATE and DELETE.
-_SQLITE_TRIGGERS = [
-    "CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry "
-    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
-    "CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry "
-    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
-]
-_POSTGRES_TRIGGERS = [
-    "CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'audit_entry is append-only'; END; $$ LANGUAGE plpgsql",
-    "CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry "
-    "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
-]
+# Logs that must not change afterwards (audit, moderation): the database refuses UPDATE/DELETE.
+def append_only_statements(table: str, dialect: str) -> list[str]:
+    """Return the trigger DDL that makes a table append-only on SQLite or PostgreSQL."""
+    if dialect == "postgresql":
+        return [
+            f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$ "
+            f"BEGIN RAISE EXCEPTION '{table} is append-only'; END; $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+        ]
+    return [
+        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+    ]
 
 
-def append_only_statements(dialect: str) -> list[str]:
-    """Return the trigger DDL for a dialect (used by create_all and the migration)."""
-    return _POSTGRES_TRIGGERS if dialect == "postgresql" else _SQLITE_TRIGGERS
+def install_append_only(table: sa.Table) -> None:
+    """Install the append-only triggers whenever the table is created (tests, create_all)."""
+
+    @sa.event.listens_for(table, "after_create")
+    def _install(target: sa.Table, connection: sa.Connection, **kwargs: Any) -> None:
+        for statement in append_only_statements(target.name, connection.dialect.name):
+            connection.exec_driver_sql(statement)
 
 
-@sa.event.listens_for(AuditEntry.__table__, "after_create")
-def _install_triggers(table: sa.Table, connection: sa.Connection, **kwargs: Any) -> None:
-    for statement in append_only_statements(connection.dialect.name):
-        connection.exec_driver_sql(statement)
+install_append_only(AuditEntry.__table__)
 
 
 class ResidencyCode(db.Model):

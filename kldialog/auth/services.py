@@ -517,9 +517,24 @@ def _contributions(user: User) -> dict[str, Any]:
     The one place that knows each feature's personal data, so the export and the erasure
     cannot drift apart; a feature that stores personal data adds itself here and in _erase.
     """
+    from kldialog.comments import services as comments
+    from kldialog.comments.models import Comment
     from kldialog.projects import services as projects
 
-    return {"followed_projects": projects.followed_projects_export(user)}
+    slugs = projects.thread_slugs(
+        db.session.scalars(sa.select(Comment.thread_id).where(Comment.author_id == user.id))
+    )
+    return {
+        "followed_projects": projects.followed_projects_export(user),
+        "notify_replies": user.notify_replies,
+        **comments.comments_export(user, slugs.get),
+    }
+
+
+def set_notify_replies(user: User, enabled: bool) -> None:
+    """Switch the e-mail about replies to one's comments on or off."""
+    user.notify_replies = enabled
+    db.session.commit()
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -537,9 +552,12 @@ def delete_account(user: User, password: str) -> None:
 
 def _erase(user: User) -> None:
     """Remove every personal field and the person's data in other features (no commit)."""
+    from kldialog.comments import services as comments
     from kldialog.projects import services as projects
 
     projects.erase_follows(user)
+    comments.erase_supports(user)  # their comments stay, shown as "deleted account"
+    user.notify_replies = False
     user.email = None
     user.pending_email = None
     user.password_hash = None

@@ -359,3 +359,21 @@ def residency() -> str | BaseResponse:
             flash(_("Thank you: your residency is verified."), "success")
             return redirect(url_for("auth.account"), code=303)
     return render_template("auth/residency.html", form=form)
+
+
+# --- e-mail preferences --------------------------------------------------------------------------
+
+
+@bp.post("/account/notifications")
+@login_required
+def notifications() -> BaseResponse:
+    """Switch the e-mail about replies to one's comments on or off (default: off)."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.NotificationForm()
+    if form.validate_on_submit():
+        services.set_notify_replies(current_user, bool(form.notify_replies.data))
+        if form.notify_replies.data:
+            flash(_("We will e-mail you when someone replies to your comments."), "success")
+        else:
+            flash(_("We will not e-mail you about replies to your comments."), "success")
+    return redirect(url_for("auth.account", _anchor="notifications-title"), code=303)

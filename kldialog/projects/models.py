@@ -9,6 +9,7 @@ import unicodedata
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from kldialog.comments.models import Thread
 from kldialog.extensions import db
 
 
@@ -113,7 +114,14 @@ class Project(db.Model):
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
 
+    # The discussion; created with the first comment or when staff close it (rule: no empty
+    # thread rows for the many projects nobody has discussed yet).
+    thread_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("thread.id", ondelete="SET NULL"), unique=True
+    )
+
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
+    thread: Mapped[Thread | None] = relationship(lazy="joined")
 
     __table_args__ = (
         sa.CheckConstraint(

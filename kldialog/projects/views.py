@@ -29,6 +29,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
+from kldialog.comments.views import discussion_context
 from kldialog.errors import RuleViolation
 from kldialog.extensions import csrf
 from kldialog.permissions import can_view_project
@@ -128,6 +129,7 @@ def detail(slug: str) -> str:
         updates=services.project_updates(project),
         following=services.is_following(current_user, project),
         follow_form=FollowForm(),
+        **discussion_context(project),
     )
 
 

@@ -90,3 +90,20 @@ def base_url(live_app: Flask) -> Iterator[str]:
 def live_outbox(live_app: Flask) -> Path:
     """Return the folder where the live app writes its mail."""
     return Path(live_app.config["MAIL_OUTBOX"])
+
+
+def run_axe(page: Any) -> Any:
+    """Run axe (WCAG 2.1 AA) once the page has settled: fonts loaded, no requests pending."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.wait_for_load_state("networkidle")
+    page.evaluate("document.fonts.ready.then(() => true)")
+    return Axe().run(
+        page,
+        options={
+            "runOnly": {
+                "type": "tag",
+                "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"],
+            }
+        },
+    )

@@ -8,17 +8,15 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from .test_pages import WCAG, choose_language
-
-axe = Axe()
+from .conftest import run_axe
+from .test_pages import choose_language
 
 
 def check_axe(page: Page, label: str) -> None:
     """Fail with axe's report if the page has any WCAG 2.1 AA violation."""
-    results = axe.run(page, options=WCAG)
+    results = run_axe(page)
     assert results.violations_count == 0, f"{label}:\n{results.generate_report()}"
 
 

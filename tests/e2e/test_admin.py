@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
@@ -14,10 +13,10 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 
 from ..conftest import PASSWORD
-from .test_pages import WCAG, choose_language
+from .conftest import run_axe
+from .test_pages import choose_language
 
 CODE = re.compile(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}")
-axe = Axe()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def log_in(page: Page, email: str) -> None:
 
 def assert_accessible(page: Page, label: str) -> None:
     """Run axe (WCAG 2.1 AA) and the page rules every page must meet."""
-    results = axe.run(page, options=WCAG)
+    results = run_axe(page)
     assert results.violations_count == 0, f"{label}:\n{results.generate_report()}"
     assert page.locator("h1").count() == 1, label
     assert page.locator("nav.breadcrumbs").count() == 1, label

@@ -5,15 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-WCAG = {
-    "runOnly": {
-        "type": "tag",
-        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"],
-    }
-}
+from .conftest import run_axe
+
 PAGES = [
     "/",
     "/projects",
@@ -28,7 +23,6 @@ PAGES = [
     "/leichte-sprache",
     "/no-such-page",
 ]
-axe = Axe()
 
 
 def choose_language(page: Page, language: str) -> None:
@@ -45,7 +39,7 @@ def test_every_public_page_has_no_axe_violations(page: Page, language: str) -> N
     for path in PAGES:
         page.goto(path)
         expect(page.locator("html")).to_have_attribute("lang", language)
-        results = axe.run(page, options=WCAG)
+        results = run_axe(page)
         assert results.violations_count == 0, f"{path} ({language}):\n{results.generate_report()}"
         assert page.locator("h1").count() == 1, path
         assert page.title().endswith("– KL.dialog"), path

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
@@ -20,14 +19,13 @@ from kldialog.projects import services
 from kldialog.projects.models import Category, Project, Status, Visibility
 
 from ..conftest import PASSWORD
-from .test_pages import WCAG, choose_language
-
-axe = Axe()
+from .conftest import run_axe
+from .test_pages import choose_language
 
 
 def check_axe(page: Page, label: str) -> None:
     """Fail with axe's report if the page has any WCAG 2.1 AA violation; check the basics too."""
-    results = axe.run(page, options=WCAG)
+    results = run_axe(page)
     assert results.violations_count == 0, f"{label}:\n{results.generate_report()}"
     assert page.locator("h1").count() == 1, label
     assert page.title().endswith("– KL.dialog"), label

@@ -1,0 +1,1 @@
+"""Discussion on projects: comments, replies, supports and reports."""

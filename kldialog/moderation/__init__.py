@@ -1,0 +1,1 @@
+"""Moderation: the queue, decisions with reasons, appeals, keywords and the public report."""

@@ -1,0 +1,92 @@
+"""Moderation: the append-only decision log, appeals and the keyword list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kldialog.auth.models import User, install_append_only, utcnow
+from kldialog.comments.models import Comment, _enum
+from kldialog.extensions import db
+
+
+class Action(enum.StrEnum):
+    """What a moderator did."""
+
+    approve = "approve"
+    hide = "hide"
+    restore = "restore"
+    dismiss = "dismiss"
+    block = "block"
+    appeal_upheld = "appeal_upheld"
+    appeal_rejected = "appeal_rejected"
+
+
+class ModerationDecision(db.Model):
+    """One moderator action on a comment (or its author), always with a reason."""
+
+    __tablename__ = "moderation_decision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(sa.ForeignKey("comment.id"), index=True)
+    moderator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    action: Mapped[Action] = mapped_column(_enum(Action, "action"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, index=True
+    )
+
+    comment: Mapped[Comment] = relationship(lazy="joined", innerjoin=True)
+    moderator: Mapped[User | None] = relationship(lazy="joined")
+
+    __table_args__ = (sa.CheckConstraint("length(reason) > 0", name="reason_required"),)
+
+    def __repr__(self) -> str:
+        return f"<ModerationDecision {self.id} {self.action.value}>"
+
+
+install_append_only(ModerationDecision.__table__)
+
+
+class AppealOutcome(enum.StrEnum):
+    """How an appeal ended."""
+
+    upheld = "upheld"
+    rejected = "rejected"
+
+
+class Appeal(db.Model):
+    """An author's single appeal against hiding their comment."""
+
+    __tablename__ = "appeal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("comment.id", ondelete="CASCADE"), unique=True
+    )
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    outcome: Mapped[AppealOutcome | None] = mapped_column(_enum(AppealOutcome, "outcome"))
+
+    comment: Mapped[Comment] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        sa.CheckConstraint("(decided_at IS NULL) = (outcome IS NULL)", name="decided_with_outcome"),
+    )
+
+
+class Keyword(db.Model):
+    """A word or phrase that sends a comment to the moderation queue instead of publishing it."""
+
+    __tablename__ = "moderation_keyword"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    word: Mapped[str] = mapped_column(sa.String(100), unique=True)  # stored case-folded
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (sa.CheckConstraint("length(word) > 0", name="word_not_empty"),)

@@ -1,0 +1,414 @@
+"""Moderation use cases: the queue, decisions with reasons, appeals, keywords, the public report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from kldialog.auth.models import User, utcnow
+from kldialog.auth.services import PERMANENT_BLOCK
+from kldialog.comments.models import Comment, CommentReport, CommentStatus, ReportReason
+from kldialog.comments.services import _count_published, clean_body
+from kldialog.errors import RuleViolation
+from kldialog.extensions import db
+from kldialog.moderation.models import Action, Appeal, AppealOutcome, Keyword, ModerationDecision
+
+QUEUE_FILTERS = ("all", "pending", "reported", "appeals")
+
+
+# --- keywords -----------------------------------------------------------------------------
+
+
+def keywords() -> list[Keyword]:
+    """Return the keyword list, alphabetically."""
+    return list(db.session.scalars(sa.select(Keyword).order_by(Keyword.word)))
+
+
+def matching_keywords(text: str) -> list[str]:
+    """Return the listed words or phrases that occur in text (case-insensitive)."""
+    folded = text.casefold()
+    return [word for word in db.session.scalars(sa.select(Keyword.word)) if word in folded]
+
+
+def add_keyword(moderator: User, word: str) -> Keyword:
+    """Add a word or phrase to the keyword list."""
+    from kldialog.auth.services import audit
+
+    word = " ".join(clean_body(word).casefold().split())
+    if not 2 <= len(word) <= 100:
+        raise RuleViolation(_l("Please enter 2 to 100 characters."), field="word")
+    if db.session.scalar(sa.select(Keyword.id).where(Keyword.word == word)):
+        raise RuleViolation(_l("This word is already on the list."), field="word")
+    keyword = Keyword(word=word)
+    db.session.add(keyword)
+    audit(moderator, "keyword.add", "keyword", None, "", word=word)
+    db.session.commit()
+    return keyword
+
+
+def remove_keyword(moderator: User, keyword: Keyword) -> None:
+    """Remove a word from the keyword list."""
+    from kldialog.auth.services import audit
+
+    audit(moderator, "keyword.remove", "keyword", keyword.id, "", word=keyword.word)
+    db.session.delete(keyword)
+    db.session.commit()
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+@dataclass
+class QueueItem:
+    """A comment that needs a decision, with what a moderator needs to decide."""
+
+    comment: Comment
+    reports: Counter[ReportReason] = field(default_factory=Counter)
+    report_texts: list[str] = field(default_factory=list)
+    appeal: Appeal | None = None
+    author_comments: int = 0
+    author_hidden: int = 0
+
+
+def _needs_decision() -> sa.ColumnElement[bool]:
+    open_report = sa.exists().where(
+        CommentReport.comment_id == Comment.id, CommentReport.resolved_at.is_(None)
+    )
+    open_appeal = sa.exists().where(Appeal.comment_id == Comment.id, Appeal.decided_at.is_(None))
+    return sa.or_(Comment.status == CommentStatus.pending, open_report, open_appeal)
+
+
+def queue(filter_by: str = "all", page: int = 1, per_page: int = 25) -> tuple[list[QueueItem], int]:
+    """Return the items waiting for a decision, oldest first, with reports and author history."""
+    conditions = {
+        "all": _needs_decision(),
+        "pending": Comment.status == CommentStatus.pending,
+        "reported": sa.exists().where(
+            CommentReport.comment_id == Comment.id, CommentReport.resolved_at.is_(None)
+        ),
+        "appeals": sa.exists().where(Appeal.comment_id == Comment.id, Appeal.decided_at.is_(None)),
+    }[filter_by]
+    total = db.session.scalar(sa.select(sa.func.count(Comment.id)).where(conditions)) or 0
+    comments = list(
+        db.session.scalars(
+            sa.select(Comment)
+            .where(conditions)
+            .order_by(Comment.created_at, Comment.id)
+            .limit(per_page)
+            .offset((max(1, page) - 1) * per_page)
+        )
+    )
+    return details_for(comments), total
+
+
+def details_for(comments: list[Comment]) -> list[QueueItem]:
+    """Attach open reports, appeals and author history counts in three queries."""
+    items = {c.id: QueueItem(c) for c in comments}
+    if not items:
+        return []
+    for comment_id, reason, text in db.session.execute(
+        sa.select(CommentReport.comment_id, CommentReport.reason, CommentReport.text).where(
+            CommentReport.comment_id.in_(items), CommentReport.resolved_at.is_(None)
+        )
+    ):
+        items[comment_id].reports[reason] += 1
+        if text:
+            items[comment_id].report_texts.append(text)
+    for appeal in db.session.scalars(sa.select(Appeal).where(Appeal.comment_id.in_(items))):
+        items[appeal.comment_id].appeal = appeal
+    authors = {c.author_id for c in comments}
+    history = db.session.execute(
+        sa.select(
+            Comment.author_id,
+            sa.func.count(Comment.id),
+            sa.func.count(Comment.id).filter(Comment.status == CommentStatus.hidden),
+        )
+        .where(Comment.author_id.in_(authors))
+        .group_by(Comment.author_id)
+    ).all()
+    counts = {author: (total, hidden) for author, total, hidden in history}
+    for item in items.values():
+        item.author_comments, item.author_hidden = counts.get(item.comment.author_id, (0, 0))
+    return list(items.values())
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def decide(
+    moderator: User,
+    comments: Iterable[Comment],
+    action: Action,
+    reason: str,
+    *,
+    block_days: int | None = None,
+) -> list[ModerationDecision]:
+    """Apply one action with one reason to one or more comments; log and notify each."""
+    reason = clean_body(reason)
+    if not reason:
+        raise RuleViolation(_l("Please give a reason. It is shown to the author."), field="reason")
+    if len(reason) > 1000:
+        raise RuleViolation(_l("Please use at most 1,000 characters."), field="reason")
+    now = utcnow()
+    decisions = []
+    for comment in comments:
+        decisions.append(_apply(moderator, comment, action, reason, block_days, now))
+    db.session.commit()
+    from kldialog.comments.notifications import notify_decision
+
+    for decision in decisions:
+        notify_decision(decision)
+    return decisions
+
+
+def _apply(
+    moderator: User,
+    comment: Comment,
+    action: Action,
+    reason: str,
+    block_days: int | None,
+    now: dt.datetime,
+) -> ModerationDecision:
+    was_public = comment.status is CommentStatus.published
+    blocked_until = None
+    if action in (Action.approve, Action.restore, Action.appeal_upheld, Action.dismiss):
+        if action is not Action.dismiss or comment.status is CommentStatus.pending:
+            comment.status = CommentStatus.published
+            comment.hidden_reason = ""
+    elif action in (Action.hide, Action.appeal_rejected):
+        comment.status = CommentStatus.hidden
+        comment.hidden_reason = reason if action is Action.hide else comment.hidden_reason
+    elif action is Action.block:
+        if block_days is not None and not 1 <= block_days <= 3650:
+            raise RuleViolation(
+                _l("Please block for 1 to 3,650 days, or permanently."), field="days"
+            )
+        author = db.session.get(User, comment.author_id)
+        if author.id == moderator.id:
+            raise RuleViolation(_l("You cannot block yourself."))
+        blocked_until = now + dt.timedelta(days=block_days) if block_days else PERMANENT_BLOCK
+        author.blocked_until = blocked_until
+    if was_public != (comment.status is CommentStatus.published):
+        _count_published(comment, +1 if comment.status is CommentStatus.published else -1)
+    if action is not Action.block:
+        db.session.execute(
+            sa.update(CommentReport)
+            .where(CommentReport.comment_id == comment.id, CommentReport.resolved_at.is_(None))
+            .values(resolved_at=now)
+        )
+    if action in (Action.appeal_upheld, Action.appeal_rejected):
+        appeal = db.session.scalar(sa.select(Appeal).where(Appeal.comment_id == comment.id))
+        if appeal is None or appeal.decided_at is not None:
+            raise RuleViolation(_l("There is no open appeal for this comment."))
+        appeal.decided_at = now
+        appeal.outcome = (
+            AppealOutcome.upheld if action is Action.appeal_upheld else AppealOutcome.rejected
+        )
+    decision = ModerationDecision(
+        comment_id=comment.id,
+        moderator_id=moderator.id,
+        action=action,
+        reason=reason,
+        blocked_until=blocked_until,
+        created_at=now,
+    )
+    db.session.add(decision)
+    return decision
+
+
+def appeal(author: User, comment: Comment, text: str) -> Appeal:
+    """Appeal once against the hiding of one's own comment; it goes back to the queue."""
+    if comment.author_id != author.id:
+        raise RuleViolation(_l("You can only appeal decisions on your own comments."))
+    if comment.status is not CommentStatus.hidden:
+        raise RuleViolation(_l("Only hidden comments can be appealed."))
+    text = clean_body(text)
+    if not 10 <= len(text) <= 2000:
+        raise RuleViolation(_l("Please explain in 10 to 2,000 characters."), field="text")
+    if db.session.scalar(sa.select(Appeal.id).where(Appeal.comment_id == comment.id)):
+        raise RuleViolation(_l("You have already appealed this decision."))
+    item = Appeal(comment_id=comment.id, text=text)
+    db.session.add(item)
+    db.session.commit()
+    return item
+
+
+def decisions_about(user: User) -> list[ModerationDecision]:
+    """Return the moderation decisions on a person's comments, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(ModerationDecision)
+            .join(ModerationDecision.comment)
+            .where(Comment.author_id == user.id)
+            .order_by(ModerationDecision.created_at.desc())
+        )
+    )
+
+
+# --- the public report -----------------------------------------------------------------------
+
+
+@dataclass
+class MonthReport:
+    """What happened in moderation in one month; no personal data."""
+
+    month: dt.date
+    published: int = 0
+    reported: int = 0
+    hidden: int = 0
+    restored: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    hours_to_decision: list[float] = field(default_factory=list)
+    appeals: int = 0
+    appeals_upheld: int = 0
+    appeals_rejected: int = 0
+
+    @property
+    def median_hours(self) -> float | None:
+        """Return the median time from report or submission to decision, in hours."""
+        return statistics.median(self.hours_to_decision) if self.hours_to_decision else None
+
+
+def _month(value: dt.datetime) -> dt.date:
+    return dt.date(value.year, value.month, 1)
+
+
+def monthly_report() -> list[MonthReport]:
+    """Aggregate moderation per month, newest first, from a few grouped queries."""
+    months: dict[dt.date, MonthReport] = defaultdict(lambda: MonthReport(dt.date.min))
+
+    def get(value: dt.datetime) -> MonthReport:
+        report = months[_month(value)]
+        report.month = _month(value)
+        return report
+
+    for created, status in db.session.execute(sa.select(Comment.created_at, Comment.status)):
+        if status is not CommentStatus.pending:
+            get(created).published += 1
+    first_report: dict[int, dt.datetime] = {}
+    for comment_id, created, reason in db.session.execute(
+        sa.select(
+            CommentReport.comment_id, CommentReport.created_at, CommentReport.reason
+        ).order_by(CommentReport.created_at)
+    ):
+        get(created).reasons[reason.value] += 1
+        if comment_id not in first_report:
+            first_report[comment_id] = created
+            get(created).reported += 1
+    created_of = dict(
+        db.session.execute(
+            sa.select(Comment.id, Comment.created_at).where(
+                Comment.id.in_(sa.select(ModerationDecision.comment_id))
+            )
+        ).all()
+    )
+    decided: set[int] = set()
+    for comment_id, action, created in db.session.execute(
+        sa.select(
+            ModerationDecision.comment_id, ModerationDecision.action, ModerationDecision.created_at
+        ).order_by(ModerationDecision.created_at)
+    ):
+        report = get(created)
+        if action is Action.hide:
+            report.hidden += 1
+        elif action in (Action.restore, Action.appeal_upheld):
+            report.restored += 1
+        if comment_id not in decided and action is not Action.block:
+            decided.add(comment_id)
+            start = first_report.get(comment_id) or created_of.get(comment_id)
+            if start is not None:
+                report.hours_to_decision.append(
+                    max(0.0, (_aware(created) - _aware(start)).total_seconds() / 3600)
+                )
+    for created, outcome in db.session.execute(sa.select(Appeal.created_at, Appeal.outcome)):
+        report = get(created)
+        report.appeals += 1
+        if outcome is AppealOutcome.upheld:
+            report.appeals_upheld += 1
+        elif outcome is AppealOutcome.rejected:
+            report.appeals_rejected += 1
+    return sorted(months.values(), key=lambda r: r.month, reverse=True)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def report_as_dict(reports: list[MonthReport]) -> list[dict[str, Any]]:
+    """Return the report in a form for JSON export."""
+    return [
+        {
+            "month": r.month.strftime("%Y-%m"),
+            "published": r.published,
+            "reported": r.reported,
+            "hidden": r.hidden,
+            "restored": r.restored,
+            "report_reasons": dict(r.reasons),
+            "median_hours_to_decision": r.median_hours,
+            "appeals": r.appeals,
+            "appeals_upheld": r.appeals_upheld,
+            "appeals_rejected": r.appeals_rejected,
+        }
+        for r in reports
+    ]
+
+
+# --- pages for moderators and authors ----------------------------------------------------------
+
+
+def projects_by_thread(thread_ids: Iterable[int]) -> dict[int, Any]:
+    """Return the project (id, slug, title) that owns each thread, in one query."""
+    from kldialog.projects.models import Project
+
+    ids = set(thread_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Project.thread_id, Project.id, Project.slug, Project.title).where(
+            Project.thread_id.in_(ids)
+        )
+    ).all()
+    return {row.thread_id: row for row in rows}
+
+
+def decision_log(page: int = 1, per_page: int = 50) -> tuple[list[ModerationDecision], int]:
+    """Return the moderation log, newest first (comment and moderator joined): two queries."""
+    total = db.session.scalar(sa.select(sa.func.count(ModerationDecision.id))) or 0
+    last = max(1, -(-total // per_page))
+    page = min(max(1, page), last)
+    items = db.session.scalars(
+        sa.select(ModerationDecision)
+        .order_by(ModerationDecision.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return list(items), total
+
+
+def decisions_on(comment: Comment) -> list[ModerationDecision]:
+    """Return the decisions on one comment, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(ModerationDecision)
+            .where(ModerationDecision.comment_id == comment.id)
+            .order_by(ModerationDecision.id.desc())
+        )
+    )
+
+
+def appeals_for(comment_ids: Iterable[int]) -> dict[int, Appeal]:
+    """Return the appeals on the given comments, by comment id, in one query."""
+    ids = set(comment_ids)
+    if not ids:
+        return {}
+    return {
+        a.comment_id: a
+        for a in db.session.scalars(sa.select(Appeal).where(Appeal.comment_id.in_(ids)))
+    }
