@@ -15,10 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kldialog import create_app  # noqa: E402
-from kldialog.auth import services as accounts  # noqa: E402
-from kldialog.auth.models import Role  # noqa: E402
+from kldialog.cli import DEMO_PASSWORD  # noqa: E402
 from kldialog.extensions import db  # noqa: E402
-from tests.conftest import base_config, load_bundled_roadmap  # noqa: E402
+from tests.conftest import base_config  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 # name: (path, who is logged in)
@@ -28,14 +27,15 @@ SHOTS = {
     "projects-filtered": ("/projects?status=in_progress&sort=category", None),
     "project": ("/projects/handyparken", None),
     "register": ("/register", None),
-    "account": ("/account", "resident"),
-    "staff-projects": ("/staff/projects", "staff"),
-    "staff-status": ("/staff/projects/1/status", "staff"),
+    "account": ("/account", "einwohnerin"),
+    "discussion": ("/projects/handyparken#discussion", "einwohnerin"),
+    "staff-projects": ("/staff/projects", "verwaltung"),
+    "staff-status": ("/staff/projects/1/status", "verwaltung"),
     "admin-users": ("/admin/users", "admin"),
     "admin-audit": ("/admin/audit", "admin"),
+    "moderation-queue": ("/moderation", "moderation"),
+    "moderation-report": ("/moderationsbericht", None),
 }
-PASSWORD = "screenshot password 2026"  # noqa: S105  (throwaway database)
-ROLES = {"resident": [], "staff": [Role.staff], "admin": [Role.admin]}
 OUT = ROOT / "docs" / "screenshots"
 
 
@@ -43,17 +43,17 @@ def main() -> None:
     """Serve the demo roadmap on a free port and photograph each key page."""
     only = set(sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp}/shots.sqlite"))
+        app = create_app(
+            base_config(
+                SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp}/shots.sqlite",
+                MAIL_OUTBOX=f"{tmp}/outbox",
+                DEMO=True,
+            )
+        )
         with app.app_context():
             db.create_all()
-            load_bundled_roadmap()
-            for name, roles in ROLES.items():
-                accounts.create_confirmed_user(
-                    email=f"{name}@example.org",
-                    password=PASSWORD,
-                    display_name=f"Demo {name.title()}",
-                    roles=roles,
-                )
+        # The showroom's own data: roadmap, one account per role, a discussion.
+        app.test_cli_runner().invoke(args=["demo", "load"])
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_port}"
@@ -67,8 +67,8 @@ def main() -> None:
                     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
                     if who:
                         page.goto(base + "/login")
-                        page.fill("#email", f"{who}@example.org")
-                        page.fill("#password", PASSWORD)
+                        page.fill("#email", f"{who}@demo.kldialog.invalid")
+                        page.fill("#password", DEMO_PASSWORD)
                         page.click("main form button[type=submit]")
                     page.goto(base + path)
                     target = OUT / f"{name}-{device}.png"

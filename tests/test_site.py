@@ -179,3 +179,13 @@ def test_pages_have_landmarks_one_h1_and_a_skip_link(
     for landmark in ("<header", "<nav", '<main id="main"', "<footer"):
         assert landmark in html, (path, landmark)
     assert re.search(r"<title>[^<]+ – KL\.dialog</title>", html), path
+
+
+def test_templates_use_only_icons_that_kern_provides() -> None:
+    """An unknown icon class renders as a filled square, not as nothing."""
+    css = (PACKAGE / "static" / "vendor" / "kern" / "kern.min.css").read_text("utf-8")
+    known = set(re.findall(r"\.(kern-icon--[a-z-]+)", css))
+    used = set()
+    for template in (PACKAGE / "templates").rglob("*.html"):
+        used |= set(re.findall(r"kern-icon--[a-z-]+", template.read_text("utf-8")))
+    assert used - known == set()

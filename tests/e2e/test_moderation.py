@@ -138,3 +138,22 @@ def test_moderator_hides_author_appeals_report_counts(
     with live_app.app_context():
         assert db.session.get(User, scene["author"]["id"]).blocked_until is None
     assert re.search(r"/moderationsbericht$", anonymous.url)
+
+
+def test_moderation_pages_fit_a_phone_without_sideways_scrolling(
+    browser: Browser, base_url: str, scene: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740}, base_url=base_url)
+    page = context.new_page()
+    log_in(page, scene["moderator"]["email"])
+    for path in (
+        "/moderation",
+        f"/moderation/comments/{scene['comment_id']}",
+        "/moderation/log",
+        "/moderation/keywords",
+        "/moderationsbericht",
+    ):
+        page.goto(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+    context.close()

@@ -21,6 +21,7 @@ PAGES = [
     "/datenschutz",
     "/barrierefreiheit",
     "/leichte-sprache",
+    "/moderationsbericht",
     "/no-such-page",
 ]
 
