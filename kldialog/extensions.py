@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 
+import sqlalchemy as sa
 from flask import current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -28,6 +30,19 @@ class Base(DeclarativeBase):
     """Declarative base whose constraints get stable names, so migrations can refer to them."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
+    """Store an enum as its string value with a named CHECK constraint (portable, migratable)."""
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
 
 
 def client_key() -> str:

@@ -9,20 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kldialog.auth.models import User, utcnow
-from kldialog.extensions import db
-
-
-def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
-    """Store an enum as its value with a named CHECK constraint."""
-    return sa.Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
+from kldialog.extensions import db, enum_column
 
 
 class CommentStatus(enum.StrEnum):
@@ -75,7 +62,7 @@ class Comment(db.Model):
     )
     body: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[CommentStatus] = mapped_column(
-        _enum(CommentStatus, "status"), default=CommentStatus.published
+        enum_column(CommentStatus, "status"), default=CommentStatus.published
     )
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     edited_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
@@ -128,7 +115,7 @@ class CommentReport(db.Model):
     reporter_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL")
     )
-    reason: Mapped[ReportReason] = mapped_column(_enum(ReportReason, "reason"))
+    reason: Mapped[ReportReason] = mapped_column(enum_column(ReportReason, "reason"))
     text: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kldialog.auth.models import User, install_append_only, utcnow
-from kldialog.comments.models import Comment, _enum
-from kldialog.extensions import db
+from kldialog.comments.models import Comment
+from kldialog.extensions import db, enum_column
 
 
 class Action(enum.StrEnum):
@@ -33,7 +33,7 @@ class ModerationDecision(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     comment_id: Mapped[int] = mapped_column(sa.ForeignKey("comment.id"), index=True)
     moderator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
-    action: Mapped[Action] = mapped_column(_enum(Action, "action"))
+    action: Mapped[Action] = mapped_column(enum_column(Action, "action"))
     reason: Mapped[str] = mapped_column(sa.Text)
     blocked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(
@@ -71,7 +71,7 @@ class Appeal(db.Model):
     text: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    outcome: Mapped[AppealOutcome | None] = mapped_column(_enum(AppealOutcome, "outcome"))
+    outcome: Mapped[AppealOutcome | None] = mapped_column(enum_column(AppealOutcome, "outcome"))
 
     comment: Mapped[Comment] = relationship(lazy="joined", innerjoin=True)
 

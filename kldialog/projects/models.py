@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from kldialog.comments.models import Thread
-from kldialog.extensions import db
+from kldialog.extensions import db, enum_column
 
 
 def search_key(text: str) -> str:
@@ -44,19 +44,6 @@ class DatePrecision(enum.StrEnum):
 
     day = "day"
     month = "month"
-
-
-def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
-    """Store an enum as its string value with a named CHECK constraint (portable, migratable)."""
-    return sa.Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
 
 
 class Category(db.Model):
@@ -93,15 +80,15 @@ class Project(db.Model):
     )
     # True when the category was assigned by the editors, not stated by the city's own source.
     is_category_editorial: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[Status] = mapped_column(_enum(Status, "status"), index=True)
+    status: Mapped[Status] = mapped_column(enum_column(Status, "status"), index=True)
     state: Mapped[Visibility] = mapped_column(
-        _enum(Visibility, "state"), default=Visibility.published, index=True
+        enum_column(Visibility, "state"), default=Visibility.published, index=True
     )
     # The date of the latest status history entry, kept here so lists can show and sort by
     # "Stand" without a query per project; only the services change status, and they set it.
     status_changed_on: Mapped[dt.date] = mapped_column(default=dt.date.today, index=True)
     status_precision: Mapped[DatePrecision] = mapped_column(
-        _enum(DatePrecision, "status_precision"), default=DatePrecision.day
+        enum_column(DatePrecision, "status_precision"), default=DatePrecision.day
     )
     # None means "not stated": the source gives no percentage, and we do not invent one.
     progress: Mapped[int | None] = mapped_column(default=None)
@@ -154,10 +141,10 @@ class ProjectStatusChange(db.Model):
     )
     changed_on: Mapped[dt.date]
     precision: Mapped[DatePrecision] = mapped_column(
-        _enum(DatePrecision, "precision"), default=DatePrecision.day
+        enum_column(DatePrecision, "precision"), default=DatePrecision.day
     )
-    old_status: Mapped[Status | None] = mapped_column(_enum(Status, "old_status"))
-    new_status: Mapped[Status] = mapped_column(_enum(Status, "new_status"))
+    old_status: Mapped[Status | None] = mapped_column(enum_column(Status, "old_status"))
+    new_status: Mapped[Status] = mapped_column(enum_column(Status, "new_status"))
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     # Who is publicly accountable: an organisation or department, not a staff member's name.
     author: Mapped[str] = mapped_column(sa.String(200), default="")
