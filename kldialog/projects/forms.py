@@ -231,6 +231,15 @@ class NewProjectForm(ProjectForm):
     )
 
 
+def _author_field() -> StringField:
+    """Return the "responsible" field of imports, status changes and updates (not a person)."""
+    return StringField(
+        _l("Responsible (shown as the source)"),
+        validators=[Optional(), _at_most(200)],
+        description=_l("An office or organisation, not a person's name."),
+    )
+
+
 class StatusForm(FlaskForm):
     """Change a project's status with a reason for the public history."""
 
@@ -256,11 +265,7 @@ class StatusForm(FlaskForm):
         validators=[Optional()],
         description=_l("Leave as it is for today."),
     )
-    author = StringField(
-        _l("Responsible (shown as the source)"),
-        validators=[Optional(), _at_most(200)],
-        description=_l("An office or organisation, not a person's name."),
-    )
+    author = _author_field()
 
     def set_choices(self, current: Status, status_labels: dict) -> None:
         """Offer every status; the current one is marked (the service refuses it clearly)."""
@@ -292,11 +297,7 @@ class UpdateForm(FlaskForm):
         validators=[Optional()],
         description=_l("Leave as it is for today."),
     )
-    author = StringField(
-        _l("Responsible (shown as the source)"),
-        validators=[Optional(), _at_most(200)],
-        description=_l("An office or organisation, not a person's name."),
-    )
+    author = _author_field()
 
 
 class CategoryForm(FlaskForm):
@@ -340,11 +341,7 @@ class ImportForm(FlaskForm):
         ],
         description=_l("YYYY-MM-DD or YYYY-MM. Empty: the date in the file, otherwise today."),
     )
-    author = StringField(
-        _l("Responsible (shown as the source)"),
-        validators=[Optional(), _at_most(200)],
-        description=_l("An office or organisation, not a person's name."),
-    )
+    author = _author_field()
     status_reason = TextAreaField(
         _l("Reason for status changes"),
         validators=[Optional(), _at_most(2000)],

@@ -201,15 +201,22 @@ def find_projects(
     if status is not None:
         conditions.append(Project.status == status)
     conditions.extend(_search_conditions(query))
-    total = db.session.scalar(sa.select(sa.func.count(Project.id)).where(*conditions)) or 0
-    last_page = max(1, -(-total // per_page))
-    page = min(max(1, page), last_page)
     order = {
         "title": (Project.title,),
         "status": (Project.status, Project.title),
         "category": (Category.position, Category.name, Project.title),
         "recent": (Project.status_changed_on.desc(), Project.title),
     }[sort]
+    return _project_page(conditions, order, page, per_page)
+
+
+def _project_page(
+    conditions: list[sa.ColumnElement[bool]], order: tuple[Any, ...], page: int, per_page: int
+) -> ProjectPage:
+    """Count and load one page of projects (category joined); clamp page to the last one."""
+    total = db.session.scalar(sa.select(sa.func.count(Project.id)).where(*conditions)) or 0
+    last_page = max(1, -(-total // per_page))
+    page = min(max(1, page), last_page)
     items = db.session.scalars(
         sa.select(Project)
         .join(Project.category)
@@ -1150,20 +1157,8 @@ def find_projects_for_staff(
     conditions = _search_conditions(query)
     if visibility is not None:
         conditions.append(Project.state == visibility)
-    total = db.session.scalar(sa.select(sa.func.count(Project.id)).where(*conditions)) or 0
-    last_page = max(1, -(-total // per_page))
-    page = min(max(1, page), last_page)
     order = (Project.title,) if sort == "title" else (Project.updated_at.desc(), Project.title)
-    items = db.session.scalars(
-        sa.select(Project)
-        .join(Project.category)
-        .options(contains_eager(Project.category))
-        .where(*conditions)
-        .order_by(*order, Project.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return ProjectPage(items=list(items), total=total, page=page, per_page=per_page)
+    return _project_page(conditions, order, page, per_page)
 
 
 def get_project(project_id: int) -> Project | None:
