@@ -74,9 +74,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.auth.views import bp as auth_bp
     from kldialog.auth.views import load_user
     from kldialog.comments.views import bp as comments_bp
+    from kldialog.council.views import bp as council_bp
     from kldialog.moderation.views import bp as moderation_bp
     from kldialog.pages.views import bp as pages_bp
+    from kldialog.priorities.views import bp as priorities_bp
     from kldialog.projects.views import bp as projects_bp
+    from kldialog.surveys.views import bp as surveys_bp
 
     login_manager.user_loader(load_user)
     login_manager.login_message = None  # the login page itself says what to do
@@ -86,6 +89,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(moderation_bp)
     app.register_blueprint(comments_bp)
+    app.register_blueprint(priorities_bp)
+    app.register_blueprint(council_bp)
+    app.register_blueprint(surveys_bp)
 
     from kldialog.errors import register_error_handlers
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ users_cli = AppGroup("users", help="Create accounts and grant or revoke roles.")
 maintenance_cli = AppGroup("maintenance", help="Retention jobs; run daily from cron.")
 ROLE_NAMES = [role.name for role in Role]
 demo_cli = AppGroup("demo", help="Demo data for `make run` (only with DEMO enabled).")
+rounds_cli = AppGroup("rounds", help="Priority rounds: close ended rounds, recount a ballot file.")
 
 
 @roadmap_cli.command("import")
@@ -129,6 +131,8 @@ def demo_load_command() -> None:
                 user.is_verified = True
                 db.session.commit()
     _load_demo_discussion()
+    _load_demo_rounds()
+    _load_demo_survey()
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, name, roles in DEMO_ACCOUNTS:
         label = ", ".join(role.name for role in roles) or "resident"
@@ -190,6 +194,14 @@ def maintenance_purge() -> None:
     """Delete accounts left unconfirmed for longer than UNCONFIRMED_ACCOUNT_DAYS."""
     removed = accounts.purge_unconfirmed()
     click.echo(f"Purged {removed} unconfirmed account(s).")
+    from kldialog.surveys import services as surveys
+
+    flushed = surveys.flush_closed_surveys()
+    purged = surveys.purge_raw_answers()
+    click.echo(
+        f"Flushed {flushed} staged survey answer set(s) of closed surveys; deleted the raw "
+        f"answers of {purged} survey(s) past SURVEY_RETENTION_MONTHS (results kept)."
+    )
 
 
 # Realistic discussion for the showroom: (project slug, author, text, replies, reports).
@@ -274,6 +286,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(maintenance_cli)
     app.cli.add_command(codes_cli)
+    app.cli.add_command(rounds_cli)
+    app.cli.add_command(surveys_cli)
 
 
 # --- residency codes ---------------------------------------------------------------------------
@@ -374,3 +388,222 @@ def _inline_stylesheet(match: re.Match[str]) -> str:
         return ""  # web fonts load relative files; the printer's sans-serif is fine
     path = Path(current_app.static_folder or "") / href[len(static_url) :]
     return f"<style>\n{path.read_text('utf-8')}\n</style>"
+
+
+# --- priority rounds -------------------------------------------------------------------------
+
+
+@rounds_cli.command("close-due")
+def rounds_close_due() -> None:
+    """Close every round whose window has ended: freeze results, anonymise the ballots.
+
+    Run it from cron every few minutes; a round nobody closed is also closed on the first
+    visit of its page after the end, but then that visitor waits for the computation.
+    """
+    from kldialog.priorities import services as priorities
+
+    due = priorities.rounds_due()
+    for round_ in due:
+        result = priorities.close_round(round_)
+        click.echo(f"Closed round {round_.id} “{round_.title}”: sha256 {result.ballot_sha256}")
+    click.echo(f"{len(due)} round(s) closed.")
+
+
+@rounds_cli.command("recount")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
+@click.option("--samples", type=click.IntRange(10, 100_000), default=None, help="Resamples.")
+@click.option("--min-group-size", type=click.IntRange(1, 1000), default=None)
+def rounds_recount(
+    file: Path, as_json: bool, samples: int | None, min_group_size: int | None
+) -> None:
+    """Recompute a round's results from its published ballot file alone."""
+    from kldialog.priorities import services as priorities
+
+    text = file.read_bytes().decode("utf-8")
+    try:
+        results = priorities.compute_results(
+            text,
+            samples=samples or current_app.config["ROUND_BOOTSTRAP_SAMPLES"],
+            min_group_size=min_group_size or current_app.config["ROUND_MIN_GROUP_SIZE"],
+        )
+    except priorities.BallotFileError as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2, sort_keys=True))
+        return
+    click.echo(f"sha256 {digest}")
+    click.echo(f"method {results['method']}, n = {results['n']} ballots")
+    if results["suppressed"]:
+        click.echo("fewer ballots than the minimum group size: no shares published")
+        return
+    click.echo("tier  ranks    supporters  points  share   95 % interval    project")
+    for p in results["projects"]:
+        click.echo(
+            f"{p['tier']:>4}  {p['rank_low']:>3}–{p['rank_high']:<3}  {p['supporters']:>10}  "
+            f"{p['points']:>6}  {p['share']:6.1%}  {p['share_low']:6.1%}–{p['share_high']:6.1%}  "
+            f"{p['title']}"
+        )
+
+
+def _load_demo_rounds() -> None:
+    """Add an open approval round with a few ballots and a closed points round with results."""
+    import random
+
+    from kldialog.priorities import services as priorities
+    from kldialog.priorities.models import (
+        Indicator,
+        Method,
+        PriorityRound,
+        RoundProject,
+        RoundState,
+    )
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(PriorityRound)):
+        return
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
+    open_round = priorities.create_round(
+        staff,
+        priorities.RoundFields(
+            title="Welche Projekte sind Ihnen am wichtigsten? (Winter 2026)",
+            explanation=(
+                "Der Steuerungskreis plant die nächsten Schritte der digitalen Roadmap. "
+                "Sagen Sie uns, welche geplanten und laufenden Projekte Ihnen am wichtigsten "
+                "sind. Das Ergebnis geht an den Stadtrat."
+            ),
+            method=Method.approval,
+            max_choices=5,
+            budget=10,
+            max_per_project=3,
+            eligibility=priorities.Eligibility.resident,
+            show_running_totals=False,
+            opens_at=now - dt.timedelta(days=3),
+            closes_at=now + dt.timedelta(days=28),
+            project_ids=priorities.default_project_ids(),
+        ),
+    )
+    priorities.publish_round(staff, open_round)
+    entries = priorities.round_entries(open_round)
+    chooser = random.Random(2026)  # noqa: S311  (demo data, not security)
+    for email in ("verifiziert@demo.kldialog.invalid", "rat@demo.kldialog.invalid"):
+        picks = chooser.sample([e.project_id for e in entries], k=min(4, len(entries)))
+        priorities.cast_ballot(
+            accounts.find_user_by_email(email), open_round, dict.fromkeys(picks, 1)
+        )
+    # A closed round with results: anonymous ballots drawn at random, as a closed round keeps
+    # them (there is no person behind these, so no demo accounts are needed).
+    closed = PriorityRound(
+        title="Prioritäten für den Haushalt 2026",
+        explanation="Verteilen Sie 10 Punkte auf die Projekte, die Ihnen wichtig sind.",
+        method=Method.points,
+        max_choices=5,
+        budget=10,
+        max_per_project=3,
+        state=RoundState.published,
+        opens_at=now - dt.timedelta(days=120),
+        closes_at=now - dt.timedelta(days=90),
+    )
+    closed.entries = [RoundProject(project_id=e.project_id) for e in entries]
+    db.session.add(closed)
+    db.session.flush()
+    closed_entries = priorities.round_entries(closed)
+    weights = [chooser.random() ** 2 for _ in closed_entries]
+    ballots, days = [], {}
+    for _ in range(240):
+        left, ballot = 10, {}
+        while left > 0:
+            entry = chooser.choices(closed_entries, weights=weights)[0]
+            give = min(left, chooser.randint(1, 3), 3 - ballot.get(entry.project.slug, 0))
+            if give <= 0:
+                continue
+            ballot[entry.project.slug] = ballot.get(entry.project.slug, 0) + give
+            left -= give
+        ballots.append(ballot)
+        day = (closed.opens_at + dt.timedelta(days=chooser.randint(0, 29))).date()
+        days[day] = days.get(day, 0) + 1
+    priorities.publish_result(closed, closed_entries, ballots, days)
+    db.session.commit()
+    # Six demo accounts rate two projects, enough for the aggregate to show (k = 5).
+    scores = {"handyparken": (5, 4, 4, 5, 3, 4), "intelligente-verkehrslenkung": (4, 3, 5, 4, 4, 2)}
+    for slug, values in scores.items():
+        project = roadmap.get_project_by_slug(slug)
+        if project is None:
+            continue
+        for (email, _name, _roles), value in zip(DEMO_ACCOUNTS, values, strict=True):
+            priorities.rate_project(
+                accounts.find_user_by_email(email),
+                project,
+                {Indicator.benefit: value, Indicator.data_care: max(1, value - 1)},
+            )
+    click.echo(
+        "Demo: an open priority round with two ballots, a closed round with results, "
+        "indicator ratings of two projects."
+    )
+
+
+# --- surveys ---------------------------------------------------------------------------------
+
+surveys_cli = AppGroup("surveys", help="Surveys: move staged answers into the answer table.")
+
+
+@surveys_cli.command("flush")
+def surveys_flush() -> None:
+    """Flush staged answers: full batches of open surveys, everything of closed ones (cron)."""
+    from kldialog.surveys import services as surveys
+    from kldialog.surveys.models import StagedResponse
+
+    ids = list(db.session.scalars(sa.select(StagedResponse.survey_id).distinct()))
+    db.session.rollback()
+    moved = sum(surveys.flush_staged(survey_id) for survey_id in ids)
+    moved += surveys.flush_closed_surveys()
+    click.echo(f"Flushed {moved} staged survey answer set(s).")
+
+
+def _load_demo_survey() -> None:
+    """Add an open survey about the traffic guidance project, with a randomised question (once)."""
+    from kldialog.surveys import services as surveys
+    from kldialog.surveys.models import Eligibility, QuestionKind, Survey
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Survey)):
+        return
+    staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
+    project = roadmap.get_project_by_slug("intelligente-verkehrslenkung")
+    now = dt.datetime.now(dt.UTC)
+    survey = surveys.create_survey(
+        staff,
+        title="Verkehr in der Innenstadt: Ihre Meinung zur intelligenten Verkehrslenkung",
+        intro=(
+            "Kaiserslautern plant eine intelligente Verkehrslenkung: Ampeln und Parkleitsystem "
+            "sollen auf die aktuelle Verkehrslage reagieren. Bevor die Stadt entscheidet, "
+            "welche Daten dafür erhoben werden, möchten wir wissen, was Ihnen wichtig ist.\n\n"
+            "Die Umfrage dauert etwa drei Minuten."
+        ),
+        opens_at=now - dt.timedelta(days=1),
+        closes_at=now + dt.timedelta(days=28),
+        eligibility=Eligibility.resident,
+        project_ids=[project.id] if project else [],
+    )
+    first = survey.sections[0]
+    first.title = "Ihre Wege"
+    ask = surveys.save_question
+    ask(staff, survey, None, section_id=first.id, kind=QuestionKind.single, is_required=True,
+        text="Wie kommen Sie meistens in die Innenstadt?", has_other=True,
+        options=["zu Fuß", "mit dem Rad", "mit Bus oder Bahn", "mit dem Auto"])  # fmt: skip
+    ask(staff, survey, None, section_id=first.id, kind=QuestionKind.multiple, max_choices=2,
+        text="Was stört Sie im Verkehr am meisten?", help_text="Höchstens zwei Antworten.",
+        options=["Staus", "Parkplatzsuche", "lange Ampelphasen", "Lärm", "Abgase"])  # fmt: skip
+    ask(staff, survey, None, section_id=first.id, kind=QuestionKind.scale, is_required=True,
+        text="Wie zufrieden sind Sie mit dem Verkehr in der Innenstadt?",
+        scale_low_label="gar nicht zufrieden", scale_high_label="sehr zufrieden")  # fmt: skip
+    second = surveys.add_section(staff, survey, "Daten und Datenschutz")
+    ask(staff, survey, None, section_id=second.id, kind=QuestionKind.ranking,
+        text="Was ist Ihnen bei der Verkehrslenkung am wichtigsten?",
+        options=["Sicherheit", "schnelles Vorankommen", "Umwelt", "Datenschutz"])  # fmt: skip
+    ask(staff, survey, None, section_id=second.id, kind=QuestionKind.yes_no, is_randomised=True,
+        text="Sind Sie im letzten Jahr bewusst über eine rote Ampel gefahren?")  # fmt: skip
+    ask(staff, survey, None, section_id=second.id, kind=QuestionKind.long_text,
+        text="Was sollte die Stadt bei der Verkehrslenkung noch bedenken?")  # fmt: skip
+    surveys.publish_survey(staff, survey)
+    click.echo("Demo: loaded an open survey about the intelligent traffic guidance.")

@@ -84,5 +84,19 @@ class DefaultConfig:
     PREMODERATE_ACCOUNTS_YOUNGER_THAN_DAYS = 0
     RATELIMIT_COMMENT = "5 per minute;50 per day"  # per account
 
+    # Priority rounds and indicator ratings
+    ROUND_MIN_GROUP_SIZE = 5  # fewer ballots: only n is published, no shares, no ballot file
+    ROUND_BOOTSTRAP_SAMPLES = 200  # resamples for the rank intervals behind the tiers
+    RATING_MIN_GROUP_SIZE = 5  # indicator means stay hidden while fewer people rated
+    RATELIMIT_BALLOT = "30 per minute"  # per account
+
+    # Surveys
+    SURVEY_MIN_GROUP_SIZE = 5  # k: no published number, text list or export row group below it
+    SURVEY_FLUSH_BATCH = 5  # staged submissions moved together into the answer table (>= k)
+    SURVEY_RETENTION_MONTHS = 12  # raw answers are purged this long after close; aggregates stay
+    # Differential privacy: epsilon per released count (OpenDP, `pip install kldialog[dp]`);
+    # None: off. When on, results are released once after close and only noisy counts are shown.
+    SURVEY_DP_EPSILON = None
+
     # Demo mode loads the bundled roadmap (and later demo accounts); never set it in production.
     DEMO = False

@@ -169,6 +169,43 @@ def can_close_discussion(user: Any) -> bool:
     return is_staff(user) or can_moderate(user)
 
 
+# --- priority rounds and ratings -------------------------------------------------------
+
+
+def can_manage_rounds(user: Any) -> bool:
+    """Return whether the person may create, change and publish priority rounds."""
+    return is_staff(user)
+
+
+def can_view_round(user: Any, round_: Any) -> bool:
+    """Return whether the person may see a round: published ones are public, drafts staff."""
+    if round_ is None:
+        return False
+    return round_.state.value == "published" or can_manage_rounds(user)
+
+
+def can_vote(user: Any, round_: Any) -> bool:
+    """Return whether the person may cast, change or withdraw a ballot in the round now."""
+    if not (is_resident(user) and round_ is not None and round_.is_open()):
+        return False
+    return round_.eligibility.value != "verified" or bool(user.is_verified)
+
+
+def can_see_running_totals(user: Any, round_: Any) -> bool:
+    """Return whether live totals of an open round are shown (only if staff chose so)."""
+    return can_view_round(user, round_) and round_.show_running_totals
+
+
+def is_council(user: Any) -> bool:
+    """Return whether the person reads the council dashboard (council members, staff, admins)."""
+    return has_role(user, Role.council) or is_staff(user)
+
+
+def can_rate(user: Any, project: Any) -> bool:
+    """Return whether the person may rate a project on the council's indicators."""
+    return is_resident(user) and project is not None and project.state.value == "published"
+
+
 def require(allowed: bool) -> None:
     """Abort with 403 unless the predicate allowed the action."""
     if not allowed:
@@ -204,3 +241,39 @@ def can_see_email(user: Any, target: Any) -> bool:
     if not _account(user) or target is None:
         return False
     return is_admin(user) or target.id == user.id
+
+
+# --- surveys ---------------------------------------------------------------------------------
+
+
+def can_manage_surveys(user: Any) -> bool:
+    """Return whether the person may build, publish and review surveys."""
+    return is_staff(user)
+
+
+def can_view_survey(user: Any, survey: Any) -> bool:
+    """Return whether the person may see a survey: published ones are public, drafts staff."""
+    if survey is None:
+        return False
+    return survey.state.value == "published" or can_manage_surveys(user)
+
+
+def can_answer_survey(user: Any, survey: Any) -> bool:
+    """Return whether the person may answer now (one submission is checked by the service)."""
+    if not (is_resident(user) and survey is not None and survey.is_open()):
+        return False
+    return survey.eligibility.value != "verified" or bool(user.is_verified)
+
+
+def can_view_survey_results(user: Any, survey: Any) -> bool:
+    """Return whether the person may read results: staff any time, everyone after close."""
+    if survey is None:
+        return False
+    if can_manage_surveys(user):
+        return True
+    return survey.state.value == "published" and survey.is_closed()
+
+
+def can_export_survey(user: Any, survey: Any) -> bool:
+    """Return whether the person may download the (k-filtered) anonymous answer table."""
+    return survey is not None and can_manage_surveys(user)

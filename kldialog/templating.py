@@ -44,7 +44,13 @@ ROLE_LABELS = {
     Role.admin: _l("administrator"),
 }
 # Headings and labels for the "my data" page; unknown keys are shown as they are.
-DATA_SECTION_NAMES = {"account": _l("Account"), "followed_projects": _l("Projects I follow")}
+DATA_SECTION_NAMES = {
+    "account": _l("Account"),
+    "followed_projects": _l("Projects I follow"),
+    "ballots": _l("My ballots in open priority rounds"),
+    "ratings": _l("My ratings of projects"),
+    "surveys": _l("Surveys I took part in (the answers are not linked to me)"),
+}
 DATA_FIELD_NAMES = {
     "email": _l("E-mail address"),
     "email_confirmed_at": _l("E-mail confirmed at"),
@@ -60,6 +66,15 @@ DATA_FIELD_NAMES = {
     "project": _l("Project"),
     "slug": _l("Address"),
     "since": _l("Since"),
+    "round": _l("Priority round"),
+    "points": _l("Points"),
+    "changed_on": _l("Last changed on"),
+    "indicator": _l("Indicator"),
+    "score": _l("Rating"),
+    "rated_on": _l("Rated on"),
+    "survey_id": _l("Survey number"),
+    "title": _l("Title"),
+    "participated_on": _l("Took part on"),
 }
 
 

@@ -35,6 +35,11 @@ SHOTS = {
     "admin-audit": ("/admin/audit", "admin"),
     "moderation-queue": ("/moderation", "moderation"),
     "moderation-report": ("/moderationsbericht", None),
+    "priorities": ("/priorities", None),
+    "ballot": ("/priorities/1", "einwohnerin"),
+    "round-results": ("/priorities/2/results", None),
+    "council": ("/council", "rat"),
+    "survey": ("/surveys/1", "einwohnerin"),
 }
 OUT = ROOT / "docs" / "screenshots"
 

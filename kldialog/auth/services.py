@@ -519,7 +519,9 @@ def _contributions(user: User) -> dict[str, Any]:
     """
     from kldialog.comments import services as comments
     from kldialog.comments.models import Comment
+    from kldialog.priorities import services as priorities
     from kldialog.projects import services as projects
+    from kldialog.surveys import services as surveys
 
     slugs = projects.thread_slugs(
         db.session.scalars(sa.select(Comment.thread_id).where(Comment.author_id == user.id))
@@ -528,6 +530,10 @@ def _contributions(user: User) -> dict[str, Any]:
         "followed_projects": projects.followed_projects_export(user),
         "notify_replies": user.notify_replies,
         **comments.comments_export(user, slugs.get),
+        "ballots": priorities.ballots_of(user),
+        "ratings": priorities.ratings_of(user),
+        # Which surveys the person took part in; their answers are not linked to them at all.
+        "surveys": surveys.participations_export(user),
     }
 
 
@@ -553,10 +559,15 @@ def delete_account(user: User, password: str) -> None:
 def _erase(user: User) -> None:
     """Remove every personal field and the person's data in other features (no commit)."""
     from kldialog.comments import services as comments
+    from kldialog.priorities import services as priorities
     from kldialog.projects import services as projects
+    from kldialog.surveys import services as surveys
 
     projects.erase_follows(user)
     comments.erase_supports(user)  # their comments stay, shown as "deleted account"
+    priorities.withdraw_open_ballots(user)  # closed rounds hold no link to the person
+    priorities.erase_ratings(user)
+    surveys.erase_participations(user)  # the anonymous answers stay: they are nobody's
     user.notify_replies = False
     user.email = None
     user.pending_email = None

@@ -119,6 +119,8 @@ def index() -> str:
 @bp.get("/projects/<slug>")
 def detail(slug: str) -> str:
     """Show one project: facts, status history ("Stand") and the city's updates."""
+    from kldialog.priorities.views import rating_context  # priorities imports projects
+
     project = services.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
     if not can_view_project(current_user, project):
         abort(404)  # a draft is not "forbidden" to the public: it does not exist yet
@@ -130,6 +132,7 @@ def detail(slug: str) -> str:
         following=services.is_following(current_user, project),
         follow_form=FollowForm(),
         **discussion_context(project),
+        **rating_context(project),
     )
 
 

@@ -1,0 +1,1 @@
+"""The council dashboard: aggregated priorities, indicator ratings and survey results."""

@@ -1,0 +1,1 @@
+"""Priority rounds (approval and points ballots), their frozen results, and indicator ratings."""

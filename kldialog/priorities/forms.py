@@ -1,0 +1,197 @@
+"""Forms for priority rounds (staff), the ballot (residents) and indicator ratings.
+
+Forms check shape only; the rules (budget, window, freezing) live in priorities.services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from kldialog.errors import at_most_characters, number_range
+from kldialog.priorities.models import Eligibility, Indicator, Method
+from kldialog.timezones import local_to_utc
+
+METHOD_CHOICES = [
+    SelectChoice(Method.approval.value, _l("Approval – support up to a number of projects")),
+    SelectChoice(Method.points.value, _l("Points – distribute points among the projects")),
+]
+ELIGIBILITY_CHOICES = [
+    SelectChoice(Eligibility.resident.value, _l("Everyone with a confirmed account")),
+    SelectChoice(Eligibility.verified.value, _l("Only verified residents (residency code)")),
+]
+INDICATOR_LABELS = {
+    Indicator.benefit: _l("Benefit for Kaiserslautern and its citizens"),
+    Indicator.data_care: _l("Economical and responsible handling of data"),
+}
+SCORE_CHOICES = [
+    SelectChoice("1", _l("1 – very low")),
+    SelectChoice("2", _l("2 – low")),
+    SelectChoice("3", _l("3 – medium")),
+    SelectChoice("4", _l("4 – high")),
+    SelectChoice("5", _l("5 – very high")),
+]
+
+
+class RoundForm(FlaskForm):
+    """Create or change a priority round."""
+
+    title = StringField(
+        _l("Title"),
+        validators=[
+            DataRequired(_l("Please give the round a title.")),
+            Length(max=200, message=at_most_characters(200)),
+        ],
+    )
+    explanation = TextAreaField(
+        _l("Explanation"),
+        validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
+        description=_l(
+            "Why the city asks and what happens with the result. Shown above the ballot."
+        ),
+    )
+    method = RadioField(
+        _l("Method"),
+        choices=METHOD_CHOICES,
+        default=Method.approval.value,
+        validators=[InputRequired(_l("Please choose a method."))],
+    )
+    max_choices = IntegerField(
+        _l("Approval: projects each person may support"),
+        default=5,
+        validators=[InputRequired(number_range(1, 100)), NumberRange(1, 100, number_range(1, 100))],
+    )
+    budget = IntegerField(
+        _l("Points: points each person distributes"),
+        default=10,
+        validators=[
+            InputRequired(number_range(1, 1000)),
+            NumberRange(1, 1000, number_range(1, 1000)),
+        ],
+    )
+    max_per_project = IntegerField(
+        _l("Points: most points on one project"),
+        default=3,
+        validators=[
+            InputRequired(number_range(1, 1000)),
+            NumberRange(1, 1000, number_range(1, 1000)),
+        ],
+    )
+    eligibility = RadioField(
+        _l("Who may vote"),
+        choices=ELIGIBILITY_CHOICES,
+        default=Eligibility.resident.value,
+        validators=[InputRequired(_l("Please choose who may vote."))],
+    )
+    show_running_totals = BooleanField(
+        _l("Show running totals while the round is open"),
+        description=_l("Usually off: early totals sway later voters."),
+    )
+    opens_at = DateTimeLocalField(
+        _l("Opens (local time)"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(_l("Please enter date and time, e.g. 2026-12-01 09:00."))],
+    )
+    closes_at = DateTimeLocalField(
+        _l("Closes (local time)"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(_l("Please enter date and time, e.g. 2026-12-21 18:00."))],
+    )
+    projects = SelectMultipleField(
+        _l("Projects on the ballot"),
+        coerce=int,
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose at least two projects for the ballot."))],
+    )
+
+    def window(self) -> tuple[dt.datetime, dt.datetime]:
+        """Return opening and closing time in UTC (entered in the site's time zone)."""
+        return local_to_utc(self.opens_at.data), local_to_utc(self.closes_at.data)
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state (publish, withdraw): the CSRF token only."""
+
+
+class BallotForm(FlaskForm):
+    """The ballot's CSRF token; the choices are read by parse_ballot (one field per project)."""
+
+
+class RatingForm(FlaskForm):
+    """Rate a project on the council's two indicators (either may stay empty)."""
+
+    benefit = RadioField(
+        INDICATOR_LABELS[Indicator.benefit], choices=SCORE_CHOICES, validators=[Optional()]
+    )
+    data_care = RadioField(
+        INDICATOR_LABELS[Indicator.data_care], choices=SCORE_CHOICES, validators=[Optional()]
+    )
+
+    def scores(self) -> dict[Indicator, int | None]:
+        """Return the chosen scores (None: no rating)."""
+        return {
+            Indicator.benefit: int(self.benefit.data) if self.benefit.data else None,
+            Indicator.data_care: int(self.data_care.data) if self.data_care.data else None,
+        }
+
+
+_WHOLE_NUMBER = re.compile(r"^\s*\d{1,4}\s*$")
+
+
+def parse_ballot(
+    method: Method, project_ids: Iterable[int], formdata: Mapping[str, Any]
+) -> tuple[dict[int, int], dict[int, str], dict[str, str]]:
+    """Read a submitted ballot: (choices, errors per project, what the person typed).
+
+    Approval ballots send `project` checkboxes; points ballots send `points-<id>` fields.
+    Anything else in the form (tampered ids, projects not on this ballot) is reported by
+    the service, which knows the round's projects.
+    """
+    choices: dict[int, int] = {}
+    errors: dict[int, str] = {}
+    typed: dict[str, str] = {}
+    allowed = set(project_ids)
+    if method == Method.approval:
+        for value in formdata.getlist("project"):
+            if not str(value).isdigit():
+                errors[0] = str(_l("The ballot names a project that is not part of this round."))
+                continue
+            choices[int(value)] = 1
+            typed[str(int(value))] = "1"
+        return choices, errors, typed
+    for key in formdata:
+        if not key.startswith("points-"):
+            continue
+        suffix = key.removeprefix("points-")
+        raw = str(formdata.get(key, "")).strip()
+        if not suffix.isdigit() or int(suffix) not in allowed:
+            if raw not in ("", "0"):
+                errors[0] = str(_l("The ballot names a project that is not part of this round."))
+            continue
+        project_id = int(suffix)
+        typed[str(project_id)] = raw[:10]
+        if raw == "":
+            continue
+        if not _WHOLE_NUMBER.match(raw):
+            errors[project_id] = str(_l("Please enter a whole number of points, 0 or more."))
+            continue
+        points = int(raw)
+        if points > 0:
+            choices[project_id] = points
+    return choices, errors, typed

@@ -1,0 +1,225 @@
+"""Priority rounds, ballots (person-linked only while a round is open), results, ratings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from kldialog.auth.models import utcnow
+from kldialog.extensions import db, enum_column
+from kldialog.projects.models import Project
+
+
+class Method(enum.StrEnum):
+    """How a ballot is filled in."""
+
+    approval = "approval"  # support up to K projects
+    points = "points"  # distribute N points, at most M on one project
+
+
+class Eligibility(enum.StrEnum):
+    """Who may vote or rate."""
+
+    resident = "resident"  # confirmed account
+    verified = "verified"  # redeemed a residency code
+
+
+class RoundState(enum.StrEnum):
+    """Whether residents can see a round at all; open/closed follows from its window."""
+
+    draft = "draft"
+    published = "published"
+
+
+class Indicator(enum.StrEnum):
+    """The council's two indicators every roadmap project is measured against."""
+
+    benefit = "benefit"  # Mehrwert für Kaiserslautern und seine Bürger
+    data_care = "data_care"  # sparsamer und verantwortlicher Umgang mit Daten
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """Return a datetime with UTC attached (SQLite hands back naive values)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+class PriorityRound(db.Model):
+    """A window in which residents set priorities among a fixed set of projects."""
+
+    __tablename__ = "priority_round"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    explanation: Mapped[str] = mapped_column(sa.Text, default="")
+    method: Mapped[Method] = mapped_column(enum_column(Method, "method"))
+    max_choices: Mapped[int] = mapped_column(default=5)  # approval: K
+    budget: Mapped[int] = mapped_column(default=10)  # points: N
+    max_per_project: Mapped[int] = mapped_column(default=3)  # points: M
+    eligibility: Mapped[Eligibility] = mapped_column(
+        enum_column(Eligibility, "eligibility"), default=Eligibility.resident
+    )
+    show_running_totals: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[RoundState] = mapped_column(
+        enum_column(RoundState, "state"), default=RoundState.draft
+    )
+    opens_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    closes_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    # Kept by the services (one UPDATE per ballot) so pages never count ballots.
+    ballot_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    entries: Mapped[list[RoundProject]] = relationship(
+        back_populates="round", cascade="all, delete-orphan", passive_deletes=True
+    )
+    result: Mapped[RoundResult | None] = relationship(
+        back_populates="round", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+        sa.CheckConstraint("closes_at > opens_at", name="window_is_forward"),
+        sa.CheckConstraint("max_choices BETWEEN 1 AND 100", name="max_choices_range"),
+        sa.CheckConstraint("budget BETWEEN 1 AND 1000", name="budget_range"),
+        sa.CheckConstraint(
+            "max_per_project >= 1 AND max_per_project <= budget", name="max_per_project_range"
+        ),
+        sa.CheckConstraint("ballot_count >= 0", name="ballot_count_positive"),
+    )
+
+    # Filled by services.public_rounds for lists (not a column).
+    project_count = 0
+
+    def is_open(self, now: dt.datetime | None = None) -> bool:
+        """Return whether ballots are accepted now (published and inside the window)."""
+        now = now or dt.datetime.now(dt.UTC)
+        return self.state == RoundState.published and aware(self.opens_at) <= now < aware(
+            self.closes_at
+        )
+
+    def is_closed(self, now: dt.datetime | None = None) -> bool:
+        """Return whether the window has ended (results are due or published)."""
+        now = now or dt.datetime.now(dt.UTC)
+        return self.state == RoundState.published and now >= aware(self.closes_at)
+
+    def has_started(self, now: dt.datetime | None = None) -> bool:
+        """Return whether the window has opened."""
+        now = now or dt.datetime.now(dt.UTC)
+        return self.state == RoundState.published and now >= aware(self.opens_at)
+
+    def __repr__(self) -> str:
+        return f"<PriorityRound {self.id} {self.method.value}>"
+
+
+class RoundProject(db.Model):
+    """A project on a round's ballot, with running totals kept by the services."""
+
+    __tablename__ = "round_project"
+
+    round_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("priority_round.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("project.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    supporters: Mapped[int] = mapped_column(default=0)
+    points: Mapped[int] = mapped_column(default=0)
+
+    round: Mapped[PriorityRound] = relationship(back_populates="entries")
+    project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        sa.CheckConstraint("supporters >= 0", name="supporters_positive"),
+        sa.CheckConstraint("points >= 0", name="points_positive"),
+    )
+
+
+class Ballot(db.Model):
+    """One person's current ballot in an open round; deleted at close (the file keeps it)."""
+
+    __tablename__ = "ballot"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("priority_round.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    # The day of the last change only: enough for "participation over time", nothing finer.
+    cast_on: Mapped[dt.date] = mapped_column(sa.Date)
+
+    choices: Mapped[list[BallotChoice]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # One ballot per person per round: the database, not the code, guarantees it.
+        sa.UniqueConstraint("round_id", "user_id", name="uq_ballot_round_id_user_id"),
+    )
+
+
+class BallotChoice(db.Model):
+    """Support (points = 1) or points given to one project of the round on one ballot."""
+
+    __tablename__ = "ballot_choice"
+
+    ballot_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ballot.id", ondelete="CASCADE"), primary_key=True
+    )
+    round_id: Mapped[int] = mapped_column()
+    project_id: Mapped[int] = mapped_column(primary_key=True)
+    points: Mapped[int] = mapped_column()
+
+    __table_args__ = (
+        # Only projects that are on this round's ballot can receive anything.
+        sa.ForeignKeyConstraint(
+            ["round_id", "project_id"],
+            ["round_project.round_id", "round_project.project_id"],
+            name="fk_ballot_choice_round_project",
+            ondelete="CASCADE",
+        ),
+        sa.CheckConstraint("points >= 1", name="points_positive"),
+    )
+
+
+class RoundResult(db.Model):
+    """The frozen outcome of a closed round: results, the anonymous ballot file and its hash."""
+
+    __tablename__ = "round_result"
+
+    round_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("priority_round.id", ondelete="CASCADE"), primary_key=True
+    )
+    computed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    results: Mapped[str] = mapped_column(sa.Text)  # JSON, read by every result page
+    participation: Mapped[str] = mapped_column(sa.Text)  # JSON: k-suppressed ballots per day
+    # Large (one line per ballot): loaded only for the download.
+    ballot_file: Mapped[str] = deferred(mapped_column(sa.Text))
+    ballot_sha256: Mapped[str] = mapped_column(sa.String(64))
+
+    round: Mapped[PriorityRound] = relationship(back_populates="result")
+
+    __table_args__ = (
+        sa.CheckConstraint("length(ballot_sha256) = 64", name="ballot_sha256_is_hex"),
+    )
+
+
+class ProjectRating(db.Model):
+    """A resident's 1–5 rating of a project on one of the council's indicators (changeable)."""
+
+    __tablename__ = "project_rating"
+
+    project_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    indicator: Mapped[Indicator] = mapped_column(
+        enum_column(Indicator, "indicator"), primary_key=True
+    )
+    score: Mapped[int] = mapped_column()
+    rated_on: Mapped[dt.date] = mapped_column(sa.Date)
+
+    __table_args__ = (sa.CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),)

@@ -1,0 +1,1 @@
+"""Privacy-preserving surveys: builder, answering, anonymous storage, suppressed results."""
