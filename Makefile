@@ -2,6 +2,9 @@
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Parallel test processes for the unit and integration tests (pytest-xdist); browser tests run
+# in one process afterwards, they share one live server.
+JOBS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app kldialog
@@ -51,7 +54,8 @@ test: $(VENV)/.installed-dev translations lint
 	  echo "!!  Install it with: apt-get install -y chromium                               !!"; \
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	fi
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) --ignore=tests/e2e $(PYTEST_ARGS)
+	$(if $(NO_BROWSER),@echo "Browser tests not run here (NO_BROWSER is set).",$(BIN)/pytest tests/e2e $(PYTEST_ARGS))
 
 # Developers: after changing strings, refresh the catalogs and translate the new entries.
 messages: $(VENV)/.installed-dev
@@ -63,6 +67,7 @@ screenshots: $(VENV)/.installed-dev translations
 
 bench: $(VENV)/.installed-dev translations
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_rounds.py
 
 clean:
 	rm -rf $(VENV) kldialog/translations/*/LC_MESSAGES/*.mo

@@ -22,7 +22,7 @@ from kldialog.auth.models import AuditEntry, ResidencyCode, Role, User
 from kldialog.errors import RuleViolation
 from kldialog.extensions import db
 
-from .conftest import TEST_DATABASE_URL, base_config, login
+from .conftest import TEST_DATABASE_URL, base_config, empty_postgres_database, login
 
 CODE = re.compile(r"\b[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}\b")
 
@@ -214,7 +214,10 @@ def race_app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
     url = database_url if TEST_DATABASE_URL else f"sqlite:///{tmp_path / 'race.sqlite'}"
     app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url))
     with app.app_context():
-        db.create_all()
+        if TEST_DATABASE_URL:
+            empty_postgres_database()  # shared with earlier tests: start with empty tables
+        else:
+            db.create_all()
     yield app
     with app.app_context():
         db.session.remove()
