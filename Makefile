@@ -2,8 +2,8 @@
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 5000
-# Parallel test processes for the unit and integration tests (pytest-xdist); browser tests run
-# in one process afterwards, they share one live server.
+# Parallel test processes (pytest-xdist). Browser tests run after the others, a whole file per
+# process: each process has its own live server, and tests in a file may build on each other.
 JOBS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
@@ -55,7 +55,7 @@ test: $(VENV)/.installed-dev translations lint
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	fi
 	$(BIN)/pytest -n $(JOBS) --ignore=tests/e2e $(PYTEST_ARGS)
-	$(if $(NO_BROWSER),@echo "Browser tests not run here (NO_BROWSER is set).",$(BIN)/pytest tests/e2e $(PYTEST_ARGS))
+	$(if $(NO_BROWSER),@echo "Browser tests not run here (NO_BROWSER is set).",$(BIN)/pytest -n $(JOBS) --dist loadfile tests/e2e $(PYTEST_ARGS))
 
 # Developers: after changing strings, refresh the catalogs and translate the new entries.
 messages: $(VENV)/.installed-dev

@@ -907,3 +907,44 @@ def test_council_dashboard_shows_rounds_ratings_and_hides_small_groups(
     with app.app_context(), count_queries() as statements:
         assert client.get("/council").status_code == 200
     assert len(statements) <= 8
+
+
+def test_ballot_without_csrf_token_is_refused(
+    app_factory: Any, make_project: Any, make_user: Any
+) -> None:
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        from tests.conftest import load_bundled_roadmap
+
+        load_bundled_roadmap()
+        ids = services.default_project_ids()
+    round_id = make_round(app, ids)
+    client = app.test_client()
+    with app.app_context():
+        voter = accounts.create_confirmed_user(
+            email="csrf@example.org",
+            password="correct horse battery staple",
+            display_name="Ohne Token",
+            roles=[],
+        )
+        voter_email = voter.email
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post(
+        "/login",
+        data={
+            "email": voter_email,
+            "password": "correct horse battery staple",
+            "csrf_token": token,
+        },
+    )
+    response = client.post(f"/priorities/{round_id}", data={"project": [ids[0]]})
+    assert response.status_code == 400
+    assert ballots(app, round_id) == []
+    page = client.get(f"/priorities/{round_id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post(
+        f"/priorities/{round_id}", data={"project": [ids[0]], "csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert len(ballots(app, round_id)) == 1
