@@ -592,7 +592,7 @@ def _load_demo_survey() -> None:
         text="Wie kommen Sie meistens in die Innenstadt?", has_other=True,
         options=["zu Fuß", "mit dem Rad", "mit Bus oder Bahn", "mit dem Auto"])  # fmt: skip
     ask(staff, survey, None, section_id=first.id, kind=QuestionKind.multiple, max_choices=2,
-        text="Was stört Sie im Verkehr am meisten?", help_text="Höchstens zwei Antworten.",
+        text="Was stört Sie im Verkehr am meisten?", help_text="Denken Sie an Ihre üblichen Wege.",
         options=["Staus", "Parkplatzsuche", "lange Ampelphasen", "Lärm", "Abgase"])  # fmt: skip
     ask(staff, survey, None, section_id=first.id, kind=QuestionKind.scale, is_required=True,
         text="Wie zufrieden sind Sie mit dem Verkehr in der Innenstadt?",

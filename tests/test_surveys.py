@@ -65,6 +65,7 @@ def make_survey(app: Flask, staff: Any) -> Callable[..., int]:
                 opens_at=now + dt.timedelta(days=opens_in),
                 closes_at=now + dt.timedelta(days=closes_in),
                 eligibility=kw.get("eligibility", Eligibility.resident),
+                project_ids=kw.get("project_ids", ()),
             )
             first = survey.sections[0]
             services.save_question(
@@ -1116,3 +1117,15 @@ def test_surveys_flush_command_moves_the_rest_of_closed_surveys(
     assert "Flushed 3" in result.output
     assert count(app, StagedResponse) == 0
     assert count(app, SurveyResponse) == 3
+
+
+def test_project_page_points_to_open_surveys_about_it(
+    client: FlaskClient, make_survey: Callable[..., int], make_project: Callable[..., Any]
+) -> None:
+    project = make_project("Intelligente Verkehrslenkung")
+    other = make_project("Freies WLAN")
+    survey_id = make_survey(project_ids=[project.id])
+    page = client.get(f"/projects/{project.slug}").get_data(as_text=True)
+    assert "Die Stadt fragt zu diesem Projekt in der Umfrage" in page
+    assert f'href="/surveys/{survey_id}"' in page
+    assert "in der Umfrage" not in client.get(f"/projects/{other.slug}").get_data(as_text=True)

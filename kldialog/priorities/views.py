@@ -44,6 +44,7 @@ from kldialog.priorities.forms import (
 )
 from kldialog.priorities.models import Indicator, Method, PriorityRound
 from kldialog.projects import services as projects
+from kldialog.surveys import services as surveys
 from kldialog.timezones import local_input_value
 
 bp = Blueprint("priorities", __name__)
@@ -293,7 +294,7 @@ def rate(slug: str) -> BaseResponse | tuple[str, int]:
 
 
 def rating_context(project: Any) -> dict[str, Any]:
-    """Return what the project page needs for the rating box and the open rounds notice."""
+    """Return what the project page needs: rating box, open rounds and surveys about it."""
     mine = services.my_ratings(current_user, project)
     form = RatingForm(
         formdata=None,
@@ -306,6 +307,7 @@ def rating_context(project: Any) -> dict[str, Any]:
         "rating_summary": services.rating_summaries([project.id])[project.id],
         "rating_min_group": current_app.config["RATING_MIN_GROUP_SIZE"],
         "project_rounds": services.open_rounds_for_project(project),
+        "project_surveys": surveys.open_surveys_for_project(project),
     }
 
 

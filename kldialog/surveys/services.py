@@ -59,6 +59,7 @@ from kldialog.surveys.models import (
     SurveySection,
     SurveyState,
     TextReview,
+    survey_project,
 )
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,24 @@ def result_surveys_for(user: Any) -> list[Survey]:
     if not permissions.is_staff(user):
         query = query.where(Survey.closes_at <= utcnow())
     return list(db.session.scalars(query.order_by(Survey.closes_at.desc(), Survey.id.desc())))
+
+
+def open_surveys_for_project(project: Any) -> list[Survey]:
+    """Return the published, currently open surveys linked to a project (one query)."""
+    now = utcnow()
+    return list(
+        db.session.scalars(
+            sa.select(Survey)
+            .join(survey_project, survey_project.c.survey_id == Survey.id)
+            .where(
+                survey_project.c.project_id == project.id,
+                Survey.state == SurveyState.published,
+                Survey.opens_at <= now,
+                Survey.closes_at > now,
+            )
+            .order_by(Survey.closes_at)
+        )
+    )
 
 
 def participated_survey_ids(user: Any) -> set[int]:
