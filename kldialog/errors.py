@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from typing import Any
+
+from flask import Flask, flash, render_template
 from flask_babel import LazyString, format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -62,6 +64,14 @@ class RuleViolation(Exception):
         super().__init__(str(message))
         self.message = str(message)
         self.field = field
+
+
+def show_rule_violation(form: Any, error: RuleViolation) -> None:
+    """Put a service's refusal next to its form field, or on top of the page."""
+    if error.field and error.field in form:
+        form[error.field].errors = [*form[error.field].errors, error.message]
+    else:
+        flash(error.message, "danger")
 
 
 def _render_error(code: int, message: str | None = None) -> tuple[str, int]:

@@ -12,6 +12,11 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """Return a stored time as aware UTC (SQLite hands back naive values, which are UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def local_to_utc(moment: dt.datetime) -> dt.datetime:
     """Return a naive local time from a datetime-local input as UTC."""
     return moment.replace(tzinfo=_zone()).astimezone(dt.UTC)

@@ -28,7 +28,7 @@ from kldialog import permissions
 from kldialog.admin import forms, services
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, show_rule_violation
 from kldialog.templating import ROLE_LABELS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -49,14 +49,6 @@ def _require_login() -> BaseResponse | None:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
     permissions.require(permissions.can_view_admin_area(current_user))
     return None
-
-
-def _show_rule_violation(form: FlaskForm, error: RuleViolation) -> None:
-    """Put a service's refusal next to its field, or on top of the page."""
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 def _ignore_invalid_filters(form: FlaskForm) -> list[str]:
@@ -183,7 +175,7 @@ def change_roles(user_id: int) -> str | BaseResponse:
                 form.expected.data = str(target.roles)
                 flash(error.message, "warning")
             else:
-                _show_rule_violation(form, error)
+                show_rule_violation(form, error)
         else:
             if not changes:
                 flash(_("Nothing changed: the account already has these roles."), "info")
@@ -211,7 +203,7 @@ def block(user_id: int) -> str | BaseResponse:
         try:
             accounts.block_user(current_user, target, form.blocked_until(), form.reason.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The account is blocked."), "success")
             return redirect(url_for("admin.user_detail", user_id=target.id), code=303)
@@ -229,7 +221,7 @@ def unblock(user_id: int) -> str | BaseResponse:
         try:
             accounts.unblock_user(current_user, target, form.reason.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The block is lifted."), "success")
             return redirect(url_for("admin.user_detail", user_id=target.id), code=303)
@@ -314,7 +306,7 @@ def codes() -> str | BaseResponse:
                     current_user, form.count_value(), form.batch.data
                 )
             except RuleViolation as error:
-                _show_rule_violation(form, error)
+                show_rule_violation(form, error)
             else:
                 batch = accounts.clean_batch_label(form.batch.data)
                 response = make_response(render_code_sheet(codes, batch, form.language.data))

@@ -23,6 +23,7 @@ from kldialog.auth.models import AuditEntry, Role, User, new_session_token, utcn
 from kldialog.errors import RuleViolation, number_range
 from kldialog.extensions import db
 from kldialog.mail import send_mail
+from kldialog.timezones import as_utc
 
 
 @cache
@@ -606,11 +607,6 @@ def purge_unconfirmed(now: dt.datetime | None = None) -> int:
 PERMANENT_BLOCK = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """Return value as an aware datetime (naive ones are UTC, as SQLite hands them back)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _required_reason(reason: str) -> str:
     """Return the trimmed reason, or refuse: every administrative action says why."""
     reason = (reason or "").strip()
@@ -626,7 +622,7 @@ def block_user(actor: User | None, user: User, until: dt.datetime, reason: str) 
     if actor is not None and actor.id == user.id:
         raise RuleViolation(_l("You cannot block your own account."))
     reason = _required_reason(reason)
-    until = _aware(until)
+    until = as_utc(until)
     if until <= utcnow():
         raise RuleViolation(_l("The end of the block must be in the future."), field="until")
     user.blocked_until = until

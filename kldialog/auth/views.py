@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.auth import forms, services
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, show_rule_violation
 from kldialog.extensions import limiter
 from kldialog.pages.views import local_path
 
@@ -46,14 +46,6 @@ def load_user(login_id: str) -> services.User | None:
 def _limit(name: str):  # noqa: ANN202
     """Rate-limit POSTs of a view by the configured rule (read per request)."""
     return limiter.limit(lambda: current_app.config[name], methods=["POST"])
-
-
-def _show_rule_violation(form: forms.FlaskForm, error: RuleViolation) -> None:
-    """Put a service's refusal next to its field, or on top of the form."""
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 def _login(user: services.User, remember: bool = False) -> None:
@@ -85,7 +77,7 @@ def register() -> str | BaseResponse:
                 language=str(get_locale() or "de"),
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             session["registered_email"] = services.normalise_email(form.email.data)
             return redirect(url_for("auth.check_mail"), code=303)
@@ -200,7 +192,7 @@ def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
         try:
             user = services.reset_password(token, form.password.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             logout_user()
             _login(user)
@@ -230,7 +222,7 @@ def change_password() -> str | BaseResponse:
         try:
             services.change_password(current_user, form.current_password.data, form.password.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             _login(current_user._get_current_object())  # this device keeps its session
             flash(_("Your password is changed. Other devices have been logged out."), "success")
@@ -249,7 +241,7 @@ def change_email() -> str | BaseResponse:
         try:
             services.request_email_change(current_user, form.password.data, form.email.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(
                 _(
@@ -323,7 +315,7 @@ def delete_account() -> str | BaseResponse:
         try:
             services.delete_account(current_user, form.password.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             language = session.get("lang")
             logout_user()
@@ -354,7 +346,7 @@ def residency() -> str | BaseResponse:
         try:
             services.redeem_residency_code(current_user, form.code.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("Thank you: your residency is verified."), "success")
             return redirect(url_for("auth.account"), code=303)

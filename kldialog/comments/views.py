@@ -30,7 +30,7 @@ from kldialog import permissions
 from kldialog.comments import services
 from kldialog.comments.forms import REASON_LABELS, ButtonForm, CloseForm, CommentForm, ReportForm
 from kldialog.comments.models import Comment, ReportReason
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, show_rule_violation
 from kldialog.extensions import client_key, db, limiter
 from kldialog.projects import services as projects
 from kldialog.projects.models import Project
@@ -111,14 +111,6 @@ def _back_to(comment: Comment, project: Project) -> BaseResponse:
     return redirect(url, code=303)
 
 
-def _show_rule_violation(form: Any, error: RuleViolation) -> None:
-    """Put a service's refusal next to its field, or on top of the page."""
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        flash(error.message, "danger")
-
-
 def discussion_context(project: Project) -> dict[str, Any]:
     """Return what templates/comments/_thread.html needs on the project page."""
     sort = request.args.get("sort", "newest")
@@ -163,7 +155,7 @@ def post(slug: str) -> str | tuple[str, int] | BaseResponse:
             comment = services.post_comment(current_user, thread, form.body.data)
         except RuleViolation as error:
             db.session.rollback()
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             _flash_posted(comment)
             return _back_to(comment, project)
@@ -196,7 +188,7 @@ def reply(comment_id: int) -> str | tuple[str, int] | BaseResponse:
         try:
             new = services.post_comment(current_user, thread, form.body.data, parent=comment)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             _flash_posted(new)
             return _back_to(new, project)
@@ -219,7 +211,7 @@ def edit(comment_id: int) -> str | tuple[str, int] | BaseResponse:
         try:
             services.edit_comment(current_user, comment, form.body.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("Your comment is changed."), "success")
             return _back_to(comment, project)
@@ -280,7 +272,7 @@ def report(comment_id: int) -> str | tuple[str, int] | BaseResponse:
                 current_user, comment, ReportReason(form.reason.data), form.text.data or ""
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
             if not error.field:
                 return _back_to(comment, project)  # e.g. already reported: the flash says so
         else:
@@ -335,7 +327,7 @@ def close(slug: str, action: str) -> str | tuple[str, int] | BaseResponse:
             )
         except RuleViolation as error:
             db.session.rollback()
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             if action == "close":
                 flash(_("The discussion is closed."), "success")

@@ -19,6 +19,7 @@ from kldialog.comments.services import _count_published, clean_body
 from kldialog.errors import RuleViolation
 from kldialog.extensions import db
 from kldialog.moderation.models import Action, Appeal, AppealOutcome, Keyword, ModerationDecision
+from kldialog.timezones import as_utc
 
 QUEUE_FILTERS = ("all", "pending", "reported", "appeals")
 
@@ -325,7 +326,7 @@ def monthly_report() -> list[MonthReport]:
             start = first_report.get(comment_id) or created_of.get(comment_id)
             if start is not None:
                 report.hours_to_decision.append(
-                    max(0.0, (_aware(created) - _aware(start)).total_seconds() / 3600)
+                    max(0.0, (as_utc(created) - as_utc(start)).total_seconds() / 3600)
                 )
     for created, outcome in db.session.execute(sa.select(Appeal.created_at, Appeal.outcome)):
         report = get(created)
@@ -335,10 +336,6 @@ def monthly_report() -> list[MonthReport]:
         elif outcome is AppealOutcome.rejected:
             report.appeals_rejected += 1
     return sorted(months.values(), key=lambda r: r.month, reverse=True)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def report_as_dict(reports: list[MonthReport]) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 from collections.abc import Callable
@@ -30,10 +29,11 @@ from kldialog import permissions
 from kldialog.admin.services import Page
 from kldialog.auth.models import utcnow
 from kldialog.comments.models import Comment, CommentStatus, ReportReason
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, show_rule_violation
 from kldialog.extensions import db
 from kldialog.moderation import forms, services
 from kldialog.moderation.models import Action, Keyword
+from kldialog.timezones import as_utc
 
 bp = Blueprint("moderation", __name__)
 
@@ -88,22 +88,11 @@ def _page_number() -> int:
     return min(max(1, page), 100_000)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _comment_or_404(comment_id: int) -> Comment:
     comment = db.session.get(Comment, comment_id)
     if comment is None:
         abort(404)
     return comment
-
-
-def _show_rule_violation(form: Any, error: RuleViolation) -> None:
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 # --- the queue --------------------------------------------------------------------------------
@@ -137,7 +126,7 @@ def _render_queue(
         filter_by=filter_by,
         filters=services.QUEUE_FILTERS,
         projects=services.projects_by_thread(i.comment.thread_id for i in items),
-        ages={i.comment.id: now - _aware(i.comment.created_at) for i in items},
+        ages={i.comment.id: now - as_utc(i.comment.created_at) for i in items},
         form=bulk_form,
         selected=set(selected),
         notices=notices,
@@ -169,7 +158,7 @@ def bulk() -> str | BaseResponse:
             )
         except RuleViolation as error:
             db.session.rollback()
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(
                 _(
@@ -221,7 +210,7 @@ def _render_item(comment: Comment, form: forms.DecisionForm | None = None) -> st
         project=project,
         form=form,
         history=services.decisions_on(comment),
-        age=utcnow() - _aware(comment.created_at),
+        age=utcnow() - as_utc(comment.created_at),
     )
 
 
@@ -247,7 +236,7 @@ def decide(comment_id: int) -> str | BaseResponse:
         except RuleViolation as error:
             db.session.rollback()
             comment = _comment_or_404(comment_id)
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("Decision saved: %(action)s.", action=forms.ACTION_CHOICES[action]), "success")
             return redirect(url_for("moderation.item", comment_id=comment.id), code=303)
@@ -283,7 +272,7 @@ def keywords() -> str | BaseResponse:
             services.add_keyword(current_user, form.word.data)
         except RuleViolation as error:
             db.session.rollback()
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("“%(word)s” is on the list.", word=form.word.data), "success")
             return redirect(url_for("moderation.keywords"), code=303)

@@ -126,11 +126,7 @@ class RoundForm(FlaskForm):
 
 
 class ActionForm(FlaskForm):
-    """A button that changes state (publish, withdraw): the CSRF token only."""
-
-
-class BallotForm(FlaskForm):
-    """The ballot's CSRF token; the choices are read by parse_ballot (one field per project)."""
+    """The CSRF token alone: buttons, and the ballot (parse_ballot reads its fields)."""
 
 
 class RatingForm(FlaskForm):

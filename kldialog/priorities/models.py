@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from kldialog.auth.models import utcnow
 from kldialog.extensions import db, enum_column
 from kldialog.projects.models import Project
+from kldialog.timezones import as_utc
 
 
 class Method(enum.StrEnum):
@@ -39,11 +40,6 @@ class Indicator(enum.StrEnum):
 
     benefit = "benefit"  # Mehrwert für Kaiserslautern und seine Bürger
     data_care = "data_care"  # sparsamer und verantwortlicher Umgang mit Daten
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """Return a datetime with UTC attached (SQLite hands back naive values)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 class PriorityRound(db.Model):
@@ -95,19 +91,19 @@ class PriorityRound(db.Model):
     def is_open(self, now: dt.datetime | None = None) -> bool:
         """Return whether ballots are accepted now (published and inside the window)."""
         now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and aware(self.opens_at) <= now < aware(
+        return self.state == RoundState.published and as_utc(self.opens_at) <= now < as_utc(
             self.closes_at
         )
 
     def is_closed(self, now: dt.datetime | None = None) -> bool:
         """Return whether the window has ended (results are due or published)."""
         now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and now >= aware(self.closes_at)
+        return self.state == RoundState.published and now >= as_utc(self.closes_at)
 
     def has_started(self, now: dt.datetime | None = None) -> bool:
         """Return whether the window has opened."""
         now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and now >= aware(self.opens_at)
+        return self.state == RoundState.published and now >= as_utc(self.opens_at)
 
     def __repr__(self) -> str:
         return f"<PriorityRound {self.id} {self.method.value}>"

@@ -39,7 +39,6 @@ from kldialog.priorities.models import (
     RoundProject,
     RoundResult,
     RoundState,
-    aware,
 )
 from kldialog.projects.models import Category, Project, Status, Visibility
 from kldialog.stats import (
@@ -49,6 +48,7 @@ from kldialog.stats import (
     tiers_from_rank_intervals,
     wilson_interval,
 )
+from kldialog.timezones import as_utc
 
 BALLOT_FORMAT = "kldialog-ballots-1"
 
@@ -235,7 +235,7 @@ def is_frozen(round_: PriorityRound) -> bool:
 
 def _check_fields(fields: RoundFields, round_: PriorityRound | None) -> None:
     """Raise RuleViolation for settings a database constraint would refuse less kindly."""
-    fields.opens_at, fields.closes_at = aware(fields.opens_at), aware(fields.closes_at)
+    fields.opens_at, fields.closes_at = as_utc(fields.opens_at), as_utc(fields.closes_at)
     if fields.closes_at <= fields.opens_at:
         raise RuleViolation(_l("The round must close after it opens."), field="closes_at")
     if fields.closes_at <= _now() and (round_ is None or not round_.is_closed()):
@@ -321,7 +321,7 @@ def publish_round(actor: User, round_: PriorityRound) -> None:
     """Make a draft round visible; it accepts ballots from its opening time."""
     if round_.state == RoundState.published:
         return
-    if aware(round_.closes_at) <= _now():
+    if as_utc(round_.closes_at) <= _now():
         raise RuleViolation(_l("The closing time has passed; move it into the future first."))
     round_.state = RoundState.published
     audit(actor, "round.published", "priority_round", round_.id, title=round_.title)

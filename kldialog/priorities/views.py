@@ -30,14 +30,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.comments.views import account_key
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, show_rule_violation
 from kldialog.extensions import limiter
 from kldialog.permissions import require
 from kldialog.priorities import services
 from kldialog.priorities.forms import (
     INDICATOR_LABELS,
     ActionForm,
-    BallotForm,
     RatingForm,
     RoundForm,
     parse_ballot,
@@ -87,7 +86,7 @@ def index() -> str:
 
 def _render_round(
     round_: PriorityRound,
-    form: BallotForm,
+    form: ActionForm,
     *,
     typed: dict[str, str] | None = None,
     field_errors: dict[int, str] | None = None,
@@ -125,7 +124,7 @@ def show(round_id: int) -> str | BaseResponse | tuple[str, int]:
     round_ = _round_or_404(round_id)
     if services.ensure_closed(round_) is not None:
         return redirect(url_for("priorities.results", round_id=round_.id), 303)
-    return _render_round(round_, BallotForm())
+    return _render_round(round_, ActionForm())
 
 
 @bp.post("/priorities/<int:round_id>")
@@ -138,7 +137,7 @@ def vote(round_id: int) -> BaseResponse | tuple[str, int]:
         flash(_("This round is closed; ballots can no longer be changed."), "danger")
         return redirect(url_for("priorities.results", round_id=round_.id), 303)
     require(permissions.can_vote(current_user, round_))
-    form = BallotForm()
+    form = ActionForm()
     if not form.validate_on_submit():
         return _render_round(
             round_, form, ballot_error=_("The form has expired. Please send it again."), status=400
@@ -345,13 +344,6 @@ def _fields(form: RoundForm) -> services.RoundFields:
     )
 
 
-def _show_rule_violation(form: Any, error: RuleViolation) -> None:
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        flash(error.message, "danger")
-
-
 def _render_round_form(
     form: RoundForm, round_: PriorityRound | None, candidates: list[Any], status: int = 200
 ) -> tuple[str, int]:
@@ -381,7 +373,7 @@ def staff_new_round() -> BaseResponse | tuple[str, int]:
         try:
             round_ = services.create_round(current_user, _fields(form))
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The round was saved as a draft. Publish it when it is ready."), "success")
             return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)
@@ -408,7 +400,7 @@ def staff_edit_round(round_id: int) -> BaseResponse | tuple[str, int]:
         try:
             services.update_round(current_user, round_, _fields(form))
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The round was saved."), "success")
             return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.comments.views import discussion_context
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, show_rule_violation
 from kldialog.extensions import csrf
 from kldialog.permissions import can_view_project
 from kldialog.projects import services
@@ -139,14 +139,6 @@ def detail(slug: str) -> str:
 # --- helpers ------------------------------------------------------------------------------
 
 STAFF_PER_PAGE = 50
-
-
-def _show_rule_violation(form: Any, error: RuleViolation) -> None:
-    """Put a service's refusal next to its field, or on top of the page."""
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 def _public_project_or_404(slug: str) -> Project:
@@ -355,7 +347,7 @@ def staff_new_project() -> str | BaseResponse:
                 visibility=Visibility(form.visibility.data),
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             if project.state is Visibility.draft:
                 message = _(
@@ -409,7 +401,7 @@ def staff_edit_project(project_id: int) -> str | BaseResponse:
                 visibility=Visibility(form.visibility.data),
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             if changed:
                 flash(_("Your changes to the project were saved."), "success")
@@ -446,7 +438,7 @@ def staff_change_status(project_id: int) -> str | BaseResponse:
                 author=form.author.data or "",
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(
                 _("The status is now “%(status)s”.", status=STATUS_LABELS[new_status])
@@ -476,7 +468,7 @@ def staff_post_update(project_id: int) -> str | BaseResponse:
                 author=form.author.data or "",
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The update was published.") + " " + _told(notified, project), "success")
             return redirect(url_for("projects.staff_edit_project", project_id=project.id), 303)
@@ -535,7 +527,7 @@ def staff_categories() -> str | BaseResponse:
         try:
             category = services.create_category(current_user, form.name.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The category “%(name)s” was added.", name=category.name), "success")
             return redirect(url_for("projects.staff_categories"), code=303)
@@ -558,7 +550,7 @@ def staff_edit_category(category_id: int) -> str | BaseResponse:
         try:
             renamed = services.rename_category(current_user, category, form.name.data)
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             if renamed:
                 flash(_("The category is now called “%(name)s”.", name=category.name), "success")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kldialog.auth.models import User, utcnow
 from kldialog.extensions import db, enum_column
+from kldialog.timezones import as_utc
 
 
 class Eligibility(enum.StrEnum):
@@ -115,13 +116,13 @@ class Survey(db.Model):
     def is_open(self, now: dt.datetime | None = None) -> bool:
         """Return whether answers are accepted at `now`."""
         now = now or utcnow()
-        return self.state == SurveyState.published and _aware(self.opens_at) <= now < _aware(
+        return self.state == SurveyState.published and as_utc(self.opens_at) <= now < as_utc(
             self.closes_at
         )
 
     def is_closed(self, now: dt.datetime | None = None) -> bool:
         """Return whether the answering window is over."""
-        return _aware(self.closes_at) <= (now or utcnow())
+        return as_utc(self.closes_at) <= (now or utcnow())
 
     @property
     def is_frozen(self) -> bool:
@@ -134,11 +135,6 @@ class Survey(db.Model):
 
     def __repr__(self) -> str:
         return f"<Survey {self.id} {self.state.value}>"
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """Return value as an aware datetime (SQLite hands back naive UTC ones)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 class SurveySection(db.Model):

@@ -61,6 +61,7 @@ from kldialog.surveys.models import (
     TextReview,
     survey_project,
 )
+from kldialog.timezones import as_utc
 
 log = logging.getLogger(__name__)
 _random = random.SystemRandom()
@@ -450,8 +451,8 @@ def unpublish_survey(actor: User, survey: Survey) -> None:
 def copy_survey(actor: User, survey: Survey) -> Survey:
     """Create a new draft version with the same settings, pages, questions and options."""
     now = utcnow()
-    opens = max(now, _aware(survey.opens_at))
-    closes = _aware(survey.closes_at)
+    opens = max(now, as_utc(survey.opens_at))
+    closes = as_utc(survey.closes_at)
     if closes <= opens:
         closes = opens + dt.timedelta(days=28)
     copy = Survey(
@@ -489,10 +490,6 @@ def copy_survey(actor: User, survey: Survey) -> Survey:
     audit(actor, "survey.new_version", "survey", copy.id, previous=survey.id)
     db.session.commit()
     return copy
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 # --- answering ----------------------------------------------------------------------------------

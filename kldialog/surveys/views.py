@@ -27,7 +27,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.errors import RuleViolation
+from kldialog.errors import RuleViolation, show_rule_violation
 from kldialog.surveys import services
 from kldialog.surveys.forms import (
     KIND_LABELS,
@@ -48,14 +48,6 @@ def _survey_or_404(survey_id: int) -> Survey:
     if not permissions.can_view_survey(current_user, survey):
         abort(404)
     return survey
-
-
-def _show_rule_violation(form: Any, error: RuleViolation) -> None:
-    """Put a service's refusal next to its field, or on top of the page."""
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 # --- residents: list, answer, thanks ------------------------------------------------------------
@@ -353,7 +345,7 @@ def staff_new() -> str | BaseResponse:
                 project_ids=form.project_ids.data or [],
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The survey was created as a draft. Now add questions."), "success")
             return redirect(url_for("surveys.staff_edit", survey_id=survey.id), 303)
@@ -390,7 +382,7 @@ def staff_edit(survey_id: int) -> str | BaseResponse:
                 project_ids=form.project_ids.data or [],
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The survey settings were saved."), "success")
             return redirect(url_for("surveys.staff_edit", survey_id=survey.id), 303)
@@ -467,7 +459,7 @@ def staff_question(survey_id: int, question_id: int | None = None) -> str | Base
                 options=(form.options.data or "").splitlines(),
             )
         except RuleViolation as error:
-            _show_rule_violation(form, error)
+            show_rule_violation(form, error)
         else:
             flash(_("The question was saved."), "success")
             return redirect(
