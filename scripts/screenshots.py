@@ -39,6 +39,7 @@ SHOTS = {
     "ballot": ("/priorities/1", "einwohnerin"),
     "round-results": ("/priorities/2/results", None),
     "council": ("/council", "rat"),
+    "staff-round": ("/staff/rounds/new", "verwaltung"),
     "survey": ("/surveys/1", "einwohnerin"),
 }
 OUT = ROOT / "docs" / "screenshots"
