@@ -11,7 +11,8 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kldialog.config import DefaultConfig
-from kldialog.extensions import babel, csrf, db, limiter, login_manager, migrate
+from kldialog.kernel.db import db
+from kldialog.kernel.extensions import babel, csrf, limiter, login_manager, migrate
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -93,7 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(council_bp)
     app.register_blueprint(surveys_bp)
 
-    from kldialog.errors import register_error_handlers
+    from kldialog.kernel.errors import register_error_handlers
 
     register_error_handlers(app)
 

@@ -17,8 +17,8 @@ from flask.cli import AppGroup
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
 from kldialog.projects import services as roadmap
 from kldialog.projects.models import Project
 

@@ -44,7 +44,7 @@ def free_port() -> int:
 def prepare_database(url: str, projects: int) -> str:
     """Create the schema and load the Kaiserslautern roadmap, padded to `projects` projects."""
     from kldialog import create_app
-    from kldialog.extensions import db
+    from kldialog.kernel.db import db
     from tests.conftest import base_config, load_bundled_roadmap
     from tests.test_projects import create_projects
 

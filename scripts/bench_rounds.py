@@ -30,7 +30,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from kldialog import create_app  # noqa: E402
 from kldialog.auth.models import Role, User  # noqa: E402
-from kldialog.extensions import db  # noqa: E402
+from kldialog.kernel.db import db  # noqa: E402
 from kldialog.priorities import services  # noqa: E402
 from kldialog.priorities.models import (  # noqa: E402
     Ballot,

@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from kldialog import create_app, normalise_database_url
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 from kldialog.projects import services as roadmap
 from kldialog.projects.models import Category, Project, ProjectStatusChange, Status
 

@@ -17,9 +17,10 @@ from flask_login import AnonymousUserMixin
 
 from kldialog import permissions
 from kldialog.auth import services as accounts
-from kldialog.auth.models import AuditEntry, Role, User
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.auth.models import Role, User
+from kldialog.kernel.audit import AuditEntry
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
 
 from .conftest import PASSWORD, count_queries, login
 

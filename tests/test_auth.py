@@ -15,8 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from kldialog.auth import services as accounts
-from kldialog.auth.models import AuditEntry, Role, User
-from kldialog.extensions import db
+from kldialog.auth.models import Role, User
+from kldialog.kernel.audit import AuditEntry
+from kldialog.kernel.db import db
 
 from .conftest import PASSWORD, login
 
@@ -552,7 +553,7 @@ def test_cli_creates_admin_and_grants_and_revokes_roles(app: Flask) -> None:
 
 
 def test_login_is_rate_limited_by_a_hashed_address(app_factory: Callable[..., Flask]) -> None:
-    from kldialog.extensions import limiter
+    from kldialog.kernel.extensions import limiter
 
     app = app_factory(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
     client = app.test_client()

@@ -13,7 +13,7 @@ from flask import Flask
 from kldialog.auth.models import Role
 from kldialog.comments import services
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, CommentSupport, Thread
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 from kldialog.projects.models import Project, Visibility
 
 from .conftest import PASSWORD, count_queries, login

@@ -14,9 +14,10 @@ from flask.testing import FlaskClient
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
-from kldialog.extensions import db
+from kldialog.kernel.db import db
+from kldialog.kernel.time import utcnow
 from kldialog.projects import services
-from kldialog.projects.models import Category, Project, ProjectFollow, Status, Visibility, utcnow
+from kldialog.projects.models import Category, Project, ProjectFollow, Status, Visibility
 
 from .conftest import PASSWORD, count_queries, login
 from .test_staff_roadmap import ROLES, audit_log, english, text

@@ -13,7 +13,7 @@ from flask import Flask
 from flask_migrate import downgrade, upgrade
 
 from kldialog import create_app
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 
 from .conftest import TEST_DATABASE_URL, base_config, own_postgres_database
 

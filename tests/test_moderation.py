@@ -15,7 +15,7 @@ from kldialog import permissions
 from kldialog.auth.models import Role, User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, ReportReason, Thread
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 from kldialog.moderation import services
 from kldialog.moderation.models import Action, Appeal, AppealOutcome, ModerationDecision
 from kldialog.projects.models import Project
@@ -420,7 +420,7 @@ def test_keywords_send_new_comments_to_the_queue(app: Flask, world: Any) -> None
     assert state(app, cid)[0] is CommentStatus.pending
     assert f"/moderation/comments/{cid}" in client.get("/moderation?filter=pending").text
     with app.app_context():
-        from kldialog.auth.models import AuditEntry
+        from kldialog.kernel.audit import AuditEntry
         from kldialog.moderation.models import Keyword
 
         kid = db.session.scalar(sa.select(Keyword.id))

@@ -21,8 +21,9 @@ from flask import Flask
 from kldialog import create_app
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.stats import suppress_small_counts, tiers_from_rank_intervals, wilson_interval
 from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
@@ -36,7 +37,6 @@ from kldialog.priorities.models import (
     RoundResult,
 )
 from kldialog.projects.models import Project, Status
-from kldialog.stats import suppress_small_counts, tiers_from_rank_intervals, wilson_interval
 
 from .conftest import TEST_DATABASE_URL, base_config, count_queries, empty_postgres_database, login
 

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from kldialog.extensions import db
+from kldialog.kernel.db import db
+from kldialog.kernel.pagination import Page
 from kldialog.projects import services as roadmap
 from kldialog.projects.models import Category, Project, ProjectStatusChange, ProjectUpdate, Status
 
@@ -283,5 +284,5 @@ def test_query_count_does_not_grow_with_the_roadmap(
     ],
 )
 def test_pagination_window(page: int, pages: int, expected: list[int | None]) -> None:
-    result = roadmap.ProjectPage(items=[], total=pages * 20, page=page, per_page=20)
+    result = Page(items=[], total=pages * 20, page=page, per_page=20)
     assert result.window() == expected

@@ -18,9 +18,10 @@ from flask.testing import FlaskClient
 
 from kldialog import create_app
 from kldialog.auth import services as accounts
-from kldialog.auth.models import AuditEntry, ResidencyCode, Role, User
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.auth.models import ResidencyCode, Role, User
+from kldialog.kernel.audit import AuditEntry
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
 
 from .conftest import TEST_DATABASE_URL, base_config, empty_postgres_database, login
 

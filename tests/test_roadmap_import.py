@@ -12,7 +12,7 @@ from flask.testing import FlaskCliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 from kldialog.projects import services as roadmap
 from kldialog.projects.models import (
     Category,

@@ -15,9 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from kldialog.auth import services as accounts
-from kldialog.auth.models import AuditEntry, Role, User
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.auth.models import Role, User
+from kldialog.kernel.audit import AuditEntry
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
 from kldialog.projects import services
 from kldialog.projects.models import (
     Category,

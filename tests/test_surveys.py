@@ -14,10 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
-from kldialog.auth.models import Role, utcnow
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
-from kldialog.stats import randomised_response_estimate, suppress_cells, suppress_table
+from kldialog.auth.models import Role
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.stats import randomised_response_estimate, suppress_cells, suppress_table
+from kldialog.kernel.time import utcnow
 from kldialog.surveys import services
 from kldialog.surveys.models import (
     Eligibility,

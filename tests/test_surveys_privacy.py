@@ -22,8 +22,9 @@ from flask import Flask
 from werkzeug.datastructures import MultiDict
 
 from kldialog import create_app
-from kldialog.auth.models import Role, utcnow
-from kldialog.extensions import db
+from kldialog.auth.models import Role
+from kldialog.kernel.db import db
+from kldialog.kernel.time import utcnow
 from kldialog.surveys import services
 from kldialog.surveys.models import (
     Eligibility,

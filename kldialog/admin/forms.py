@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from kldialog.admin.services import MANAGED_ROLES, MAX_ID
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
-from kldialog.errors import at_most_characters
+from kldialog.kernel.errors import at_most_characters
 from kldialog.templating import LANGUAGE_NAMES, ROLE_LABELS
 
 REASON_MAX_LENGTH = 500

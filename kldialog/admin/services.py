@@ -8,60 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from kldialog.auth import services as accounts
-from kldialog.auth.models import AuditEntry, ResidencyCode, Role, User
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.auth.models import ResidencyCode, Role, User
+from kldialog.kernel.audit import AuditEntry
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.pagination import Page, clamp_page
 
 # Roles an admin grants and revokes; "resident" is what every account is.
 MANAGED_ROLES = (Role.moderator, Role.staff, Role.council, Role.admin)
 # The largest id PostgreSQL's integer holds: larger numbers cannot name anything (and would
 # make the database driver fail rather than find nothing).
 MAX_ID = 2**31 - 1
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list, with what the pagination links need."""
-
-    items: list[T]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Return the number of pages (at least one, so an empty list still has page 1)."""
-        return max(1, -(-self.total // self.per_page))
-
-    def window(self, around: int = 2) -> list[int | None]:
-        """Return the page numbers to link: first, last and a few around the current one.
-
-        None marks a gap ("…").
-        """
-        shown = sorted(
-            {1, self.pages}
-            | set(range(max(1, self.page - around), min(self.pages, self.page + around) + 1))
-        )
-        numbers: list[int | None] = []
-        for number in shown:
-            if numbers and number - (numbers[-1] or 0) > 1:
-                numbers.append(None)
-            numbers.append(number)
-        return numbers
-
-
-def _clamp_page(page: int, total: int, per_page: int) -> int:
-    """Return page within 1..last page (a too large number shows the last page)."""
-    return min(max(1, page), max(1, -(-total // per_page)))
-
 
 # --- accounts --------------------------------------------------------------------------------
 
@@ -88,7 +51,7 @@ def find_users(
     if role is not None:
         conditions.append(User.roles.op("&")(int(role)) != 0)
     total = db.session.scalar(sa.select(sa.func.count(User.id)).where(*conditions)) or 0
-    page = _clamp_page(page, total, per_page)
+    page = clamp_page(page, total, per_page)
     order = (
         (User.display_name_key, User.id)
         if sort == "name"
@@ -164,7 +127,7 @@ def find_audit_entries(
     if actor_id is not None:
         conditions.append(AuditEntry.actor_id == actor_id)
     total = db.session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(*conditions)) or 0
-    page = _clamp_page(page, total, per_page)
+    page = clamp_page(page, total, per_page)
     items = db.session.scalars(
         sa.select(AuditEntry)
         .where(*conditions)

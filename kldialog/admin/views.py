@@ -28,7 +28,7 @@ from kldialog import permissions
 from kldialog.admin import forms, services
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
-from kldialog.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.templating import ROLE_LABELS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -1,22 +1,17 @@
-"""Accounts and the append-only audit log."""
+"""Accounts and residency codes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 import secrets
-from typing import Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from kldialog.extensions import db
-
-
-def utcnow() -> dt.datetime:
-    """Return the current time in UTC, timezone-aware."""
-    return dt.datetime.now(dt.UTC)
+from kldialog.kernel.db import UTCDateTime, db
+from kldialog.kernel.time import utcnow
 
 
 def new_session_token() -> str:
@@ -44,7 +39,7 @@ class User(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
-    email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # A new address waits here until its owner confirms it from that mailbox.
     pending_email: Mapped[str | None] = mapped_column(sa.String(254))
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
@@ -58,9 +53,9 @@ class User(UserMixin, db.Model):
     # Opt-in: mail when someone replies to one's comment (account mail is always sent).
     notify_replies: Mapped[bool] = mapped_column(default=False)
     session_token: Mapped[str] = mapped_column(sa.String(32), default=new_session_token)
-    blocked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         sa.CheckConstraint(f"roles >= 0 AND roles <= {int(ALL_ROLES)}", name="roles_known"),
@@ -113,65 +108,6 @@ class User(UserMixin, db.Model):
         return f"<User {self.id}>"
 
 
-class AuditEntry(db.Model):
-    """One administrative action: who did what to which object, when, and why.
-
-    Rows are never changed or deleted (database triggers refuse it); entries refer to people
-    by account id only, so erasing an account leaves no personal data here.
-    """
-
-    __tablename__ = "audit_entry"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
-    action: Mapped[str] = mapped_column(sa.String(60))
-    target_type: Mapped[str] = mapped_column(sa.String(40), default="")
-    target_id: Mapped[int | None]
-    reason: Mapped[str] = mapped_column(sa.Text, default="")
-    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-
-    actor: Mapped[User | None] = relationship(lazy="joined")
-
-    __table_args__ = (
-        sa.Index("ix_audit_entry_target", "target_type", "target_id"),
-        sa.CheckConstraint("length(action) > 0", name="action_not_empty"),
-    )
-
-    def __repr__(self) -> str:
-        return f"<AuditEntry {self.id} {self.action}>"
-
-
-# Logs that must not change afterwards (audit, moderation): the database refuses UPDATE/DELETE.
-def append_only_statements(table: str, dialect: str) -> list[str]:
-    """Return the trigger DDL that makes a table append-only on SQLite or PostgreSQL."""
-    if dialect == "postgresql":
-        return [
-            f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$ "
-            f"BEGIN RAISE EXCEPTION '{table} is append-only'; END; $$ LANGUAGE plpgsql",
-            f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
-        ]
-    return [
-        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
-        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
-    ]
-
-
-def install_append_only(table: sa.Table) -> None:
-    """Install the append-only triggers whenever the table is created (tests, create_all)."""
-
-    @sa.event.listens_for(table, "after_create")
-    def _install(target: sa.Table, connection: sa.Connection, **kwargs: Any) -> None:
-        for statement in append_only_statements(target.name, connection.dialect.name):
-            connection.exec_driver_sql(statement)
-
-
-install_append_only(AuditEntry.__table__)
-
-
 class ResidencyCode(db.Model):
     """An unused one-time residency code, stored only as the SHA-256 of its normalised text.
 
@@ -184,7 +120,7 @@ class ResidencyCode(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     batch: Mapped[str] = mapped_column(sa.String(60), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL")
     )

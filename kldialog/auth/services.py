@@ -19,11 +19,12 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
-from kldialog.auth.models import AuditEntry, Role, User, new_session_token, utcnow
-from kldialog.errors import RuleViolation, number_range
-from kldialog.extensions import db
-from kldialog.mail import send_mail
-from kldialog.timezones import as_utc
+from kldialog.auth.models import Role, User, new_session_token
+from kldialog.kernel.audit import audit
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation, number_range
+from kldialog.kernel.mail import send_mail
+from kldialog.kernel.time import as_utc, utcnow
 
 
 @cache
@@ -164,30 +165,6 @@ def read_token(purpose: str, token: str, max_age: int | None, state_of: Any) -> 
     if not hmac.compare_digest(str(fingerprint), _fingerprint(state_of(user))):
         raise RuleViolation(_l("This link has already been used."))
     return user
-
-
-# --- audit ------------------------------------------------------------------------------
-
-
-def audit(
-    actor: User | None,
-    action: str,
-    target_type: str = "",
-    target_id: int | None = None,
-    reason: str = "",
-    **details: Any,
-) -> AuditEntry:
-    """Add an audit entry to the session; the caller's commit writes it with the change."""
-    entry = AuditEntry(
-        actor_id=actor.id if actor is not None else None,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        reason=reason,
-        details=details,
-    )
-    db.session.add(entry)
-    return entry
 
 
 # --- administration -----------------------------------------------------------------------

@@ -23,8 +23,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.auth import forms, services
-from kldialog.errors import RuleViolation, show_rule_violation
-from kldialog.extensions import limiter
+from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.extensions import limiter
 from kldialog.pages.views import local_path
 
 bp = Blueprint("auth", __name__)

@@ -8,8 +8,9 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kldialog.auth.models import User, utcnow
-from kldialog.extensions import db, enum_column
+from kldialog.auth.models import User
+from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.time import utcnow
 
 
 class CommentStatus(enum.StrEnum):
@@ -64,9 +65,9 @@ class Comment(db.Model):
     status: Mapped[CommentStatus] = mapped_column(
         enum_column(CommentStatus, "status"), default=CommentStatus.published
     )
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    edited_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     hidden_reason: Mapped[str] = mapped_column(sa.Text, default="")
     support_count: Mapped[int] = mapped_column(default=0)
     report_count: Mapped[int] = mapped_column(default=0)
@@ -100,7 +101,7 @@ class CommentSupport(db.Model):
     comment_id: Mapped[int] = mapped_column(
         sa.ForeignKey("comment.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CommentReport(db.Model):
@@ -117,8 +118,8 @@ class CommentReport(db.Model):
     )
     reason: Mapped[ReportReason] = mapped_column(enum_column(ReportReason, "reason"))
     text: Mapped[str] = mapped_column(sa.Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    resolved_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         sa.UniqueConstraint("comment_id", "reporter_id", name="uq_comment_report_once"),

@@ -8,8 +8,8 @@ from werkzeug.routing import BuildError
 
 from kldialog.auth.models import User
 from kldialog.comments.models import Comment
-from kldialog.extensions import db
-from kldialog.mail import send_mail
+from kldialog.kernel.db import db
+from kldialog.kernel.mail import send_mail
 
 
 def _reachable(user: User | None) -> bool:

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from kldialog.auth.models import User, utcnow
+from kldialog.auth.models import User
 from kldialog.comments.models import (
     Comment,
     CommentReport,
@@ -25,8 +25,10 @@ from kldialog.comments.models import (
     ReportReason,
     Thread,
 )
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.pagination import Paged, clamp_page
+from kldialog.kernel.time import utcnow
 
 SORTS = ("newest", "oldest", "supported")
 URL_PATTERN = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]", re.I)
@@ -82,7 +84,7 @@ def render_body(text: str) -> Markup:
 
 
 @dataclass
-class ThreadPage:
+class ThreadPage(Paged):
     """One page of a thread: top-level comments, a few replies each, the viewer's marks."""
 
     thread: Thread
@@ -94,15 +96,6 @@ class ThreadPage:
     sort: str
     supported: set[int] = field(default_factory=set)
     reported: set[int] = field(default_factory=set)
-
-    @property
-    def pages(self) -> int:
-        """Return the number of pages (at least one)."""
-        return max(1, -(-self.total // self.per_page))
-
-    def window(self) -> list[int | None]:
-        """Return the page numbers to link, with None for gaps."""
-        return _window(self.page, self.pages)
 
 
 def _visible_to(viewer: Any) -> sa.ColumnElement[bool]:
@@ -129,8 +122,7 @@ def thread_page(thread: Thread, viewer: Any, *, sort: str = "newest", page: int 
     shown_replies = current_app.config["REPLIES_SHOWN"]
     top = sa.and_(Comment.thread_id == thread.id, Comment.parent_id.is_(None), _visible_to(viewer))
     total = db.session.scalar(sa.select(sa.func.count(Comment.id)).where(top)) or 0
-    last_page = max(1, -(-total // per_page))
-    page = min(max(1, page), last_page)
+    page = clamp_page(page, total, per_page)
     comments = list(
         db.session.scalars(
             sa.select(Comment)
@@ -349,7 +341,7 @@ def report_comment(reporter: User, comment: Comment, reason: ReportReason, text:
 
 def set_thread_closed(actor: User, thread: Thread, closed: bool, note: str) -> None:
     """Close a discussion (read-only, with a note why) or open it again."""
-    from kldialog.auth.services import audit
+    from kldialog.kernel.audit import audit
 
     note = clean_body(note)
     if closed and not note:
@@ -379,7 +371,7 @@ def is_visible_to(comment: Comment, viewer: Any, *, moderator: bool = False) -> 
 
 
 @dataclass
-class ReplyPage:
+class ReplyPage(Paged):
     """One page of the replies to a comment (its own page, /comments/<id>)."""
 
     comment: Comment
@@ -389,25 +381,6 @@ class ReplyPage:
     per_page: int
     supported: set[int] = field(default_factory=set)
     reported: set[int] = field(default_factory=set)
-
-    @property
-    def pages(self) -> int:
-        """Return the number of pages (at least one)."""
-        return max(1, -(-self.total // self.per_page))
-
-    def window(self) -> list[int | None]:
-        """Return the page numbers to link, with None for gaps."""
-        return _window(self.page, self.pages)
-
-
-def _window(page: int, pages: int) -> list[int | None]:
-    numbers = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
-    result: list[int | None] = []
-    for number in numbers:
-        if result and number - (result[-1] or 0) > 1:
-            result.append(None)
-        result.append(number)
-    return result
 
 
 def _marks(viewer: Any, ids: list[int]) -> tuple[set[int], set[int]]:
@@ -436,7 +409,7 @@ def reply_page(comment: Comment, viewer: Any, *, page: int = 1) -> ReplyPage:
     per_page = current_app.config["COMMENTS_PER_PAGE"]
     where = sa.and_(Comment.parent_id == comment.id, _visible_to(viewer))
     total = db.session.scalar(sa.select(sa.func.count(Comment.id)).where(where)) or 0
-    page = min(max(1, page), max(1, -(-total // per_page)))
+    page = clamp_page(page, total, per_page)
     replies = list(
         db.session.scalars(
             sa.select(Comment)

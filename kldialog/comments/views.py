@@ -30,8 +30,9 @@ from kldialog import permissions
 from kldialog.comments import services
 from kldialog.comments.forms import REASON_LABELS, ButtonForm, CloseForm, CommentForm, ReportForm
 from kldialog.comments.models import Comment, ReportReason
-from kldialog.errors import RuleViolation, show_rule_violation
-from kldialog.extensions import client_key, db, limiter
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.extensions import client_key, limiter
 from kldialog.projects import services as projects
 from kldialog.projects.models import Project
 

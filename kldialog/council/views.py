@@ -6,8 +6,6 @@ the dashboard only reads their snapshots, so its cost does not grow with ballots
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -15,7 +13,8 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, render_template
 from flask_login import current_user, login_required
 
-from kldialog.extensions import db
+from kldialog.kernel.csv import csv_response
+from kldialog.kernel.db import db
 from kldialog.permissions import is_council, require
 from kldialog.priorities import services as priorities
 from kldialog.priorities.models import Indicator, RoundResult
@@ -75,13 +74,11 @@ def overview() -> str:
 def ratings_csv() -> Response:
     """Download the indicator ratings per project (hidden below the minimum group size)."""
     require(is_council(current_user))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    header = ["project", "category"]
+    header: list[Any] = ["project", "category"]
     for indicator in Indicator:
         header += [f"{indicator.value}_n", f"{indicator.value}_mean", f"{indicator.value}_low_95"]
         header += [f"{indicator.value}_high_95"]
-    writer.writerow(header)
+    rows = [header]
     for row in _rating_rows():
         line = [row["project"].title, row["project"].category.name]
         for indicator in Indicator:
@@ -96,7 +93,5 @@ def ratings_csv() -> Response:
                     f"{estimate.low:.3f}",
                     f"{estimate.high:.3f}",
                 ]
-        writer.writerow(line)
-    response = Response(buffer.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="indicator-ratings.csv"'
-    return response
+        rows.append(line)
+    return csv_response(rows, "indicator-ratings.csv")

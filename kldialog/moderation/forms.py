@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from kldialog.errors import at_most_characters
+from kldialog.kernel.errors import at_most_characters
 from kldialog.moderation.models import Action
 
 REASON_MAX_LENGTH = 1000

@@ -8,9 +8,11 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kldialog.auth.models import User, install_append_only, utcnow
+from kldialog.auth.models import User
 from kldialog.comments.models import Comment
-from kldialog.extensions import db, enum_column
+from kldialog.kernel.audit import install_append_only
+from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.time import utcnow
 
 
 class Action(enum.StrEnum):
@@ -35,10 +37,8 @@ class ModerationDecision(db.Model):
     moderator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     action: Mapped[Action] = mapped_column(enum_column(Action, "action"))
     reason: Mapped[str] = mapped_column(sa.Text)
-    blocked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        sa.DateTime(timezone=True), default=utcnow, index=True
-    )
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     comment: Mapped[Comment] = relationship(lazy="joined", innerjoin=True)
     moderator: Mapped[User | None] = relationship(lazy="joined")
@@ -69,8 +69,8 @@ class Appeal(db.Model):
         sa.ForeignKey("comment.id", ondelete="CASCADE"), unique=True
     )
     text: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    decided_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[AppealOutcome | None] = mapped_column(enum_column(AppealOutcome, "outcome"))
 
     comment: Mapped[Comment] = relationship(lazy="joined", innerjoin=True)
@@ -87,6 +87,6 @@ class Keyword(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     word: Mapped[str] = mapped_column(sa.String(100), unique=True)  # stored case-folded
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (sa.CheckConstraint("length(word) > 0", name="word_not_empty"),)

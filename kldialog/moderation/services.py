@@ -12,14 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from kldialog.auth.models import User, utcnow
+from kldialog.auth.models import User
 from kldialog.auth.services import PERMANENT_BLOCK
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, ReportReason
 from kldialog.comments.services import _count_published, clean_body
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.pagination import Page, paginate
+from kldialog.kernel.time import as_utc, utcnow
 from kldialog.moderation.models import Action, Appeal, AppealOutcome, Keyword, ModerationDecision
-from kldialog.timezones import as_utc
 
 QUEUE_FILTERS = ("all", "pending", "reported", "appeals")
 
@@ -40,7 +41,7 @@ def matching_keywords(text: str) -> list[str]:
 
 def add_keyword(moderator: User, word: str) -> Keyword:
     """Add a word or phrase to the keyword list."""
-    from kldialog.auth.services import audit
+    from kldialog.kernel.audit import audit
 
     word = " ".join(clean_body(word).casefold().split())
     if not 2 <= len(word) <= 100:
@@ -56,7 +57,7 @@ def add_keyword(moderator: User, word: str) -> Keyword:
 
 def remove_keyword(moderator: User, keyword: Keyword) -> None:
     """Remove a word from the keyword list."""
-    from kldialog.auth.services import audit
+    from kldialog.kernel.audit import audit
 
     audit(moderator, "keyword.remove", "keyword", keyword.id, "", word=keyword.word)
     db.session.delete(keyword)
@@ -375,18 +376,14 @@ def projects_by_thread(thread_ids: Iterable[int]) -> dict[int, Any]:
     return {row.thread_id: row for row in rows}
 
 
-def decision_log(page: int = 1, per_page: int = 50) -> tuple[list[ModerationDecision], int]:
+def decision_log(page: int = 1, per_page: int = 50) -> Page[ModerationDecision]:
     """Return the moderation log, newest first (comment and moderator joined): two queries."""
-    total = db.session.scalar(sa.select(sa.func.count(ModerationDecision.id))) or 0
-    last = max(1, -(-total // per_page))
-    page = min(max(1, page), last)
-    items = db.session.scalars(
-        sa.select(ModerationDecision)
-        .order_by(ModerationDecision.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return list(items), total
+    return paginate(
+        sa.select(ModerationDecision).order_by(ModerationDecision.id.desc()),
+        count=sa.select(sa.func.count(ModerationDecision.id)),
+        page=page,
+        per_page=per_page,
+    )
 
 
 def decisions_on(comment: Comment) -> list[ModerationDecision]:

@@ -26,14 +26,13 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.admin.services import Page
-from kldialog.auth.models import utcnow
 from kldialog.comments.models import Comment, CommentStatus, ReportReason
-from kldialog.errors import RuleViolation, show_rule_violation
-from kldialog.extensions import db
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.pagination import Page, page_count
+from kldialog.kernel.time import as_utc, utcnow
 from kldialog.moderation import forms, services
 from kldialog.moderation.models import Action, Keyword
-from kldialog.timezones import as_utc
 
 bp = Blueprint("moderation", __name__)
 
@@ -114,9 +113,8 @@ def _render_queue(
     filter_by: str, page: int, bulk_form: forms.BulkForm, notices: list[str], selected=()
 ) -> str:
     items, total = services.queue(filter_by, page, PER_PAGE)
-    last = max(1, -(-total // PER_PAGE))
-    if page > last:
-        page = last
+    if page > page_count(total, PER_PAGE):
+        page = page_count(total, PER_PAGE)
         items, total = services.queue(filter_by, page, PER_PAGE)
     now = utcnow()
     return render_template(
@@ -251,12 +249,7 @@ def decide(comment_id: int) -> str | BaseResponse:
 def log() -> str:
     """Show the append-only moderation log, newest first."""
     page = _page_number()
-    items, total = services.decision_log(page, LOG_PER_PAGE)
-    page = min(page, max(1, -(-total // LOG_PER_PAGE)))
-    return render_template(
-        "moderation/log.html",
-        result=Page(items=items, total=total, page=page, per_page=LOG_PER_PAGE),
-    )
+    return render_template("moderation/log.html", result=services.decision_log(page, LOG_PER_PAGE))
 
 
 # --- keywords ---------------------------------------------------------------------------

@@ -24,9 +24,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from kldialog.errors import at_most_characters, number_range
+from kldialog.kernel.errors import at_most_characters, number_range
+from kldialog.kernel.time import local_to_utc
 from kldialog.priorities.models import Eligibility, Indicator, Method
-from kldialog.timezones import local_to_utc
 
 METHOD_CHOICES = [
     SelectChoice(Method.approval.value, _l("Approval – support up to a number of projects")),

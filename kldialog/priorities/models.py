@@ -8,10 +8,9 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from kldialog.auth.models import utcnow
-from kldialog.extensions import db, enum_column
+from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.time import as_utc, utcnow
 from kldialog.projects.models import Project
-from kldialog.timezones import as_utc
 
 
 class Method(enum.StrEnum):
@@ -61,11 +60,11 @@ class PriorityRound(db.Model):
     state: Mapped[RoundState] = mapped_column(
         enum_column(RoundState, "state"), default=RoundState.draft
     )
-    opens_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    closes_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     # Kept by the services (one UPDATE per ballot) so pages never count ballots.
     ballot_count: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     entries: Mapped[list[RoundProject]] = relationship(
         back_populates="round", cascade="all, delete-orphan", passive_deletes=True
@@ -187,7 +186,7 @@ class RoundResult(db.Model):
     round_id: Mapped[int] = mapped_column(
         sa.ForeignKey("priority_round.id", ondelete="CASCADE"), primary_key=True
     )
-    computed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     results: Mapped[str] = mapped_column(sa.Text)  # JSON, read by every result page
     participation: Mapped[str] = mapped_column(sa.Text)  # JSON: k-suppressed ballots per day
     # Large (one line per ballot): loaded only for the download.

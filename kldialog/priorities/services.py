@@ -25,9 +25,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kldialog.auth.models import User
-from kldialog.auth.services import audit
-from kldialog.errors import RuleViolation
-from kldialog.extensions import db
+from kldialog.kernel.audit import audit
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.stats import (
+    MeanEstimate,
+    mean_interval,
+    suppress_small_counts,
+    tiers_from_rank_intervals,
+    wilson_interval,
+)
+from kldialog.kernel.time import as_utc, utcnow
 from kldialog.priorities.models import (
     Ballot,
     BallotChoice,
@@ -41,20 +49,8 @@ from kldialog.priorities.models import (
     RoundState,
 )
 from kldialog.projects.models import Category, Project, Status, Visibility
-from kldialog.stats import (
-    MeanEstimate,
-    mean_interval,
-    suppress_small_counts,
-    tiers_from_rank_intervals,
-    wilson_interval,
-)
-from kldialog.timezones import as_utc
 
 BALLOT_FORMAT = "kldialog-ballots-1"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 # --- reading rounds ------------------------------------------------------------------------
@@ -97,7 +93,7 @@ def all_rounds() -> list[PriorityRound]:
 
 def open_rounds_for_project(project: Project) -> list[PriorityRound]:
     """Return the open rounds whose ballot includes this project (one query)."""
-    now = _now()
+    now = utcnow()
     return list(
         db.session.scalars(
             sa.select(PriorityRound)
@@ -238,7 +234,7 @@ def _check_fields(fields: RoundFields, round_: PriorityRound | None) -> None:
     fields.opens_at, fields.closes_at = as_utc(fields.opens_at), as_utc(fields.closes_at)
     if fields.closes_at <= fields.opens_at:
         raise RuleViolation(_l("The round must close after it opens."), field="closes_at")
-    if fields.closes_at <= _now() and (round_ is None or not round_.is_closed()):
+    if fields.closes_at <= utcnow() and (round_ is None or not round_.is_closed()):
         raise RuleViolation(_l("The closing time must be in the future."), field="closes_at")
     if fields.method == Method.points and fields.max_per_project > fields.budget:
         raise RuleViolation(
@@ -321,7 +317,7 @@ def publish_round(actor: User, round_: PriorityRound) -> None:
     """Make a draft round visible; it accepts ballots from its opening time."""
     if round_.state == RoundState.published:
         return
-    if as_utc(round_.closes_at) <= _now():
+    if as_utc(round_.closes_at) <= utcnow():
         raise RuleViolation(_l("The closing time has passed; move it into the future first."))
     round_.state = RoundState.published
     audit(actor, "round.published", "priority_round", round_.id, title=round_.title)
@@ -437,7 +433,7 @@ def cast_ballot(user: User, round_: PriorityRound, choices: Mapping[int, int]) -
         )
     )
     check_ballot(round_, choices, allowed)
-    today = _now().date()
+    today = utcnow().date()
     # RETURNING tells reliably whether this statement created the row (rowcount does not on
     # every driver for ON CONFLICT DO NOTHING).
     inserted = (
@@ -522,7 +518,7 @@ def withdraw_open_ballots(user: User) -> int:
     rows = db.session.execute(
         sa.select(Ballot.round_id, Ballot.id)
         .join(PriorityRound, PriorityRound.id == Ballot.round_id)
-        .where(Ballot.user_id == user.id, PriorityRound.closes_at > _now())
+        .where(Ballot.user_id == user.id, PriorityRound.closes_at > utcnow())
     ).all()
     for round_id, ballot_id in rows:
         _remove_ballot(round_id, ballot_id)
@@ -556,7 +552,7 @@ def rounds_due() -> list[PriorityRound]:
             .outerjoin(RoundResult, RoundResult.round_id == PriorityRound.id)
             .where(
                 PriorityRound.state == RoundState.published,
-                PriorityRound.closes_at <= _now(),
+                PriorityRound.closes_at <= utcnow(),
                 RoundResult.round_id.is_(None),
             )
             .order_by(PriorityRound.closes_at)
@@ -879,7 +875,7 @@ def rate_project(user: User, project: Project, scores: Mapping[Indicator, int | 
     for indicator, score in scores.items():
         if score is not None and not (isinstance(score, int) and 1 <= score <= 5):
             raise RuleViolation(_l("Choose a value from 1 to 5."), field=indicator.value)
-    today = _now().date()
+    today = utcnow().date()
     for indicator, score in scores.items():
         db.session.execute(
             sa.delete(ProjectRating).where(

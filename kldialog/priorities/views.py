@@ -6,9 +6,7 @@ Every view reads top to bottom: load → authorize (permissions) → validate (f
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from typing import Any
 
@@ -30,8 +28,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.comments.views import account_key
-from kldialog.errors import RuleViolation, show_rule_violation
-from kldialog.extensions import limiter
+from kldialog.kernel.csv import csv_response
+from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.extensions import limiter
+from kldialog.kernel.time import local_input_value
 from kldialog.permissions import require
 from kldialog.priorities import services
 from kldialog.priorities.forms import (
@@ -44,7 +44,6 @@ from kldialog.priorities.forms import (
 from kldialog.priorities.models import Indicator, Method, PriorityRound
 from kldialog.projects import services as projects
 from kldialog.surveys import services as surveys
-from kldialog.timezones import local_input_value
 
 bp = Blueprint("priorities", __name__)
 
@@ -245,13 +244,10 @@ def results_csv(round_id: int) -> BaseResponse:
     result = _closed_result_or_redirect(round_)
     if isinstance(result, BaseResponse):
         return result
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(services.results_csv_rows(services.round_result_data(result)))
-    response = Response(buffer.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="round-{round_.id}-results.csv"'
+    return csv_response(
+        services.results_csv_rows(services.round_result_data(result)),
+        f"round-{round_.id}-results.csv",
     )
-    return response
 
 
 @bp.get("/priorities/<int:round_id>/ballots.json")

@@ -33,7 +33,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from kldialog.errors import at_most_characters
+from kldialog.kernel.errors import at_most_characters
 from kldialog.projects.models import Status, Visibility
 
 SORT_CHOICES = [

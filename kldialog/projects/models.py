@@ -10,17 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from kldialog.comments.models import Thread
-from kldialog.extensions import db, enum_column
+from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.time import utcnow
 
 
 def search_key(text: str) -> str:
     """Fold text for search so "ÖPNV"/"öpnv" and "Straße"/"strasse" match on every database."""
     return unicodedata.normalize("NFKC", text).casefold()
-
-
-def utcnow() -> dt.datetime:
-    """Return the current time in UTC, timezone-aware."""
-    return dt.datetime.now(dt.UTC)
 
 
 class Status(enum.StrEnum):
@@ -96,10 +92,8 @@ class Project(db.Model):
     # Case- and accent-folded title and summary: LIKE on SQLite folds ASCII only, so search
     # would miss "Öffentlich" for "öffentlich" without it.
     search_text: Mapped[str] = mapped_column(sa.Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     # The discussion; created with the first comment or when staff close it (rule: no empty
     # thread rows for the many projects nobody has discussed yet).
@@ -148,7 +142,7 @@ class ProjectStatusChange(db.Model):
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     # Who is publicly accountable: an organisation or department, not a staff member's name.
     author: Mapped[str] = mapped_column(sa.String(200), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     project: Mapped[Project] = relationship(
         backref=sa.orm.backref("status_changes", passive_deletes=True, lazy="raise")
@@ -179,7 +173,7 @@ class ProjectUpdate(db.Model):
     title: Mapped[str] = mapped_column(sa.String(300))
     body: Mapped[str] = mapped_column(sa.Text, default="")
     author: Mapped[str] = mapped_column(sa.String(200), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     project: Mapped[Project] = relationship(
         backref=sa.orm.backref("updates", passive_deletes=True, lazy="raise")
@@ -202,7 +196,7 @@ class ProjectFollow(db.Model):
     project_id: Mapped[int] = mapped_column(
         sa.ForeignKey("project.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
 

@@ -28,10 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 from kldialog.auth.models import User
-from kldialog.auth.services import audit
-from kldialog.errors import RuleViolation, at_most_characters
-from kldialog.extensions import db
-from kldialog.mail import send_mail
+from kldialog.kernel.audit import audit
+from kldialog.kernel.csv import csv_text, unescape_cell
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation, at_most_characters
+from kldialog.kernel.mail import send_mail
+from kldialog.kernel.pagination import Page, paginate
+from kldialog.kernel.time import utcnow
 from kldialog.projects.models import (
     Category,
     DatePrecision,
@@ -42,7 +45,6 @@ from kldialog.projects.models import (
     Status,
     Visibility,
     search_key,
-    utcnow,
 )
 from kldialog.templating import STATUS_LABELS
 
@@ -144,38 +146,6 @@ def all_categories() -> list[Category]:
     return list(db.session.scalars(sa.select(Category).order_by(Category.position, Category.name)))
 
 
-@dataclass(frozen=True)
-class ProjectPage:
-    """One page of a filtered project list."""
-
-    items: list[Project]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Return the number of pages (at least one, so an empty result still has page 1)."""
-        return max(1, -(-self.total // self.per_page))
-
-    def window(self, around: int = 2) -> list[int | None]:
-        """Return the page numbers to link: first, last and a few around the current one.
-
-        None marks a gap ("…"). Computed here because looping over every page number in the
-        template cost more than the query once a list had a hundred pages.
-        """
-        shown = sorted(
-            {1, self.pages}
-            | set(range(max(1, self.page - around), min(self.pages, self.page + around) + 1))
-        )
-        numbers: list[int | None] = []
-        for number in shown:
-            if numbers and number - (numbers[-1] or 0) > 1:
-                numbers.append(None)
-            numbers.append(number)
-        return numbers
-
-
 def _search_conditions(query: str) -> list[sa.ColumnElement[bool]]:
     """Return one LIKE per word of the query on the folded title and summary (% _ literal)."""
     conditions = []
@@ -193,7 +163,7 @@ def find_projects(
     sort: str = "title",
     page: int = 1,
     per_page: int = 20,
-) -> ProjectPage:
+) -> Page[Project]:
     """Filter, sort and paginate projects with one count and one page query."""
     conditions: list[sa.ColumnElement[bool]] = [Project.state == Visibility.published]
     if category is not None:
@@ -212,21 +182,18 @@ def find_projects(
 
 def _project_page(
     conditions: list[sa.ColumnElement[bool]], order: tuple[Any, ...], page: int, per_page: int
-) -> ProjectPage:
+) -> Page[Project]:
     """Count and load one page of projects (category joined); clamp page to the last one."""
-    total = db.session.scalar(sa.select(sa.func.count(Project.id)).where(*conditions)) or 0
-    last_page = max(1, -(-total // per_page))
-    page = min(max(1, page), last_page)
-    items = db.session.scalars(
+    return paginate(
         sa.select(Project)
         .join(Project.category)
         .options(contains_eager(Project.category))
         .where(*conditions)
-        .order_by(*order, Project.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return ProjectPage(items=list(items), total=total, page=page, per_page=per_page)
+        .order_by(*order, Project.id),
+        count=sa.select(sa.func.count(Project.id)).where(*conditions),
+        page=page,
+        per_page=per_page,
+    )
 
 
 def get_project_by_slug(slug: str) -> Project | None:
@@ -628,7 +595,7 @@ def parse_roadmap_csv(
                 continue
             if all(not (value or "").strip() for value in row.values()):
                 continue  # spreadsheets leave blank lines at the end
-            row = {key: _csv_unescape(value) for key, value in row.items()}
+            row = {key: unescape_cell(value) for key, value in row.items()}
             records.append((where, _parse_project(problems, where, row)))
     except csv.Error as error:
         raise RoadmapError([f"line {reader.line_num}: {error}"]) from error
@@ -842,15 +809,12 @@ def export_roadmap_json() -> dict[str, Any]:
 
 def export_roadmap_csv() -> str:
     """Return the current roadmap (without history) as CSV with the documented header."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    rows: list[tuple[Any, ...]] = [tuple(CSV_COLUMNS)]
     for project in db.session.scalars(
         sa.select(Project).order_by(Project.category_id, Project.title)
     ):
-        writer.writerow(
-            _csv_safe(value)
-            for value in (
+        rows.append(
+            (
                 project.slug,
                 project.title,
                 project.category.name,
@@ -863,21 +827,7 @@ def export_roadmap_csv() -> str:
                 project.state.value,
             )
         )
-    return out.getvalue()
-
-
-def _csv_safe(value: Any) -> Any:
-    """Defuse spreadsheet formulas: a cell starting with = + - @ would run in Excel."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _csv_unescape(value: str | None) -> str | None:
-    """Undo _csv_safe, so an exported CSV imports back to the same text."""
-    if value and value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r"):
-        return value[1:]
-    return value
+    return csv_text(rows, lineterminator="\n")
 
 
 def _format_date(date: dt.date, precision: DatePrecision) -> str:
@@ -1152,7 +1102,7 @@ def find_projects_for_staff(
     sort: str = "recent",
     page: int = 1,
     per_page: int = 50,
-) -> ProjectPage:
+) -> Page[Project]:
     """List every project (drafts and archived too) with one count and one page query."""
     conditions = _search_conditions(query)
     if visibility is not None:

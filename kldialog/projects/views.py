@@ -30,8 +30,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.comments.views import discussion_context
-from kldialog.errors import RuleViolation, show_rule_violation
-from kldialog.extensions import csrf
+from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.extensions import csrf
 from kldialog.permissions import can_view_project
 from kldialog.projects import services
 from kldialog.projects.forms import (

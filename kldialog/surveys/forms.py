@@ -23,9 +23,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from kldialog.errors import at_most_characters, number_range
+from kldialog.kernel.errors import at_most_characters, number_range
+from kldialog.kernel.time import local_to_utc
 from kldialog.surveys.models import Eligibility, QuestionKind
-from kldialog.timezones import local_to_utc
 
 ELIGIBILITY_CHOICES = [
     SelectChoice(Eligibility.resident.value, _l("Everyone with a confirmed account")),

@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kldialog.auth.models import User, utcnow
-from kldialog.extensions import db, enum_column
-from kldialog.timezones import as_utc
+from kldialog.auth.models import User
+from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.time import as_utc, utcnow
 
 
 class Eligibility(enum.StrEnum):
@@ -78,8 +78,8 @@ class Survey(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     intro: Mapped[str] = mapped_column(sa.Text, default="")
-    opens_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    closes_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     eligibility: Mapped[Eligibility] = mapped_column(
         enum_column(Eligibility, "eligibility"), default=Eligibility.resident
     )
@@ -91,10 +91,10 @@ class Survey(db.Model):
     previous_version_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("survey.id", ondelete="SET NULL")
     )
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    published_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # After the retention period the raw answers go; these aggregates (already suppressed) stay.
-    purged_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     results_snapshot: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     sections: Mapped[list[SurveySection]] = relationship(

@@ -16,9 +16,7 @@ people's answers and never with a participation row; their order on disk is shuf
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 import math
 import random
@@ -33,17 +31,19 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
-from kldialog.auth.models import User, utcnow
-from kldialog.auth.services import audit
-from kldialog.errors import RuleViolation, at_most_characters
-from kldialog.extensions import db
-from kldialog.stats import (
+from kldialog.auth.models import User
+from kldialog.kernel.audit import audit
+from kldialog.kernel.csv import csv_text
+from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation, at_most_characters
+from kldialog.kernel.stats import (
     mean_interval,
     randomised_response_estimate,
     suppress_cells,
     suppress_table,
     wilson_interval,
 )
+from kldialog.kernel.time import as_utc, utcnow
 from kldialog.surveys.models import (
     CHOICE_KINDS,
     TEXT_KINDS,
@@ -61,7 +61,6 @@ from kldialog.surveys.models import (
     TextReview,
     survey_project,
 )
-from kldialog.timezones import as_utc
 
 log = logging.getLogger(__name__)
 _random = random.SystemRandom()
@@ -1180,9 +1179,7 @@ def export_csv(survey: Survey) -> str:
         counts[(question_id, value)] += 1
     if len(response_ids) < k:
         sets = defaultdict(lambda: defaultdict(list))
-    output = io.StringIO()
-    writer = csv.writer(output)
-    writer.writerow([_csv_safe(q.text) for q in questions])
+    table: list[list[str]] = [[q.text for q in questions]]
     rows = list(sets.values())
     _random.shuffle(rows)
     for answer_set in rows:
@@ -1193,14 +1190,9 @@ def export_csv(survey: Survey) -> str:
                 if value and counts[(question.id, value)] < k and question.kind not in TEXT_KINDS:
                     value = "suppressed"
                 values.append(value)
-            line.append(_csv_safe("; ".join(values)))
-        writer.writerow(line)
-    return output.getvalue()
-
-
-def _csv_safe(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+            line.append("; ".join(values))
+        table.append(line)
+    return csv_text(table)
 
 
 # --- retention and accounts ---------------------------------------------------------------------

@@ -27,7 +27,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.time import local_input_value
 from kldialog.surveys import services
 from kldialog.surveys.forms import (
     KIND_LABELS,
@@ -38,7 +39,6 @@ from kldialog.surveys.forms import (
     SurveyForm,
 )
 from kldialog.surveys.models import Eligibility, Question, QuestionKind, Survey, SurveySection
-from kldialog.timezones import local_input_value
 
 bp = Blueprint("surveys", __name__)
 
@@ -309,7 +309,7 @@ def _staff_survey_or_404(survey_id: int) -> Survey:
 def _project_choices() -> list[tuple[int, str]]:
     import sqlalchemy as sa
 
-    from kldialog.extensions import db
+    from kldialog.kernel.db import db
     from kldialog.projects.models import Project
 
     return list(db.session.execute(sa.select(Project.id, Project.title).order_by(Project.title)))

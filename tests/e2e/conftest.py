@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from kldialog import create_app
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 
 from ..conftest import base_config, load_bundled_roadmap
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 
 from .test_accounts import check_axe
 from .test_pages import choose_language

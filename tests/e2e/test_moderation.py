@@ -15,7 +15,7 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment, ReportReason, Thread
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 from kldialog.projects.models import Project
 
 from ..conftest import PASSWORD

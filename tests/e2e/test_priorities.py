@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 from kldialog.priorities import services
 from kldialog.priorities.models import Eligibility, Method, PriorityRound
 

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
-from kldialog.extensions import db
+from kldialog.kernel.db import db
 from kldialog.projects import services
 from kldialog.projects.models import Category, Project, Status, Visibility
 

@@ -14,8 +14,9 @@ from playwright.sync_api import Browser, Page, expect
 from werkzeug.datastructures import MultiDict
 
 from kldialog.auth import services as accounts
-from kldialog.auth.models import Role, utcnow
-from kldialog.extensions import db
+from kldialog.auth.models import Role
+from kldialog.kernel.db import db
+from kldialog.kernel.time import utcnow
 from kldialog.surveys import services
 from kldialog.surveys.models import StagedResponse, Survey, SurveyAnswer, SurveyParticipation
 

@@ -1,4 +1,4 @@
-"""Times entered in forms are local (the site's time zone); the database stores UTC."""
+"""Time: now in UTC, and the local time of forms (the site's zone) to and from stored UTC."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
+def utcnow() -> dt.datetime:
+    """Return the current time in UTC, timezone-aware; the one clock of the application."""
+    return dt.datetime.now(dt.UTC)
+
+
 def as_utc(value: dt.datetime) -> dt.datetime:
-    """Return a stored time as aware UTC (SQLite hands back naive values, which are UTC)."""
+    """Return a time as aware UTC; a naive value is taken to be UTC already."""
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
