@@ -78,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.council.views import bp as council_bp
     from kldialog.moderation.views import bp as moderation_bp
     from kldialog.pages.views import bp as pages_bp
+    from kldialog.personal_data.views import bp as personal_data_bp
     from kldialog.priorities.views import bp as priorities_bp
     from kldialog.projects.views import bp as projects_bp
     from kldialog.surveys.views import bp as surveys_bp
@@ -87,6 +88,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages_bp)
     app.register_blueprint(projects_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(personal_data_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(moderation_bp)
     app.register_blueprint(comments_bp)

@@ -19,6 +19,7 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
+from kldialog.personal_data.services import purge_unconfirmed
 from kldialog.projects import services as roadmap
 from kldialog.projects.models import Project
 
@@ -192,7 +193,7 @@ def _change_role(email: str, role: Role, grant: bool, reason: str) -> None:
 @maintenance_cli.command("purge")
 def maintenance_purge() -> None:
     """Delete accounts left unconfirmed for longer than UNCONFIRMED_ACCOUNT_DAYS."""
-    removed = accounts.purge_unconfirmed()
+    removed = purge_unconfirmed()
     click.echo(f"Purged {removed} unconfirmed account(s).")
     from kldialog.surveys import services as surveys
 

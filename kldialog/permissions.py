@@ -110,11 +110,8 @@ def can_edit_comment(user: Any, comment: Any) -> bool:
         return False
     if comment.deleted_at is not None or comment.status.value == "hidden":
         return False
-    created = comment.created_at
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.UTC)
     window = dt.timedelta(minutes=current_app.config["COMMENT_EDIT_MINUTES"])
-    return dt.datetime.now(dt.UTC) < created + window
+    return dt.datetime.now(dt.UTC) < comment.created_at + window
 
 
 def can_delete_comment(user: Any, comment: Any) -> bool:

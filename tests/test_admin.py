@@ -21,6 +21,7 @@ from kldialog.auth.models import Role, User
 from kldialog.kernel.audit import AuditEntry
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
+from kldialog.personal_data import services as personal_data
 
 from .conftest import PASSWORD, count_queries, login
 
@@ -231,7 +232,7 @@ def test_account_list_shows_the_facts_and_hides_deleted_accounts(
     )
     gone = make_user(name="Gone Person", email="gone@example.org")
     with app.app_context():
-        accounts.delete_account(db.session.get(User, gone.id), PASSWORD)
+        personal_data.delete_account(db.session.get(User, gone.id), PASSWORD)
     html = admin_client.get("/admin/users").get_data(as_text=True)
     text = text_of(html)
     assert "Clara Council" in text and "clara@example.org" in text
@@ -522,7 +523,7 @@ def test_deleted_accounts_show_only_their_number(
     app: Flask, admin_client: FlaskClient, target: Any
 ) -> None:
     with app.app_context():
-        accounts.delete_account(db.session.get(User, target.id), PASSWORD)
+        personal_data.delete_account(db.session.get(User, target.id), PASSWORD)
     response = admin_client.get(f"/admin/users/{target.id}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -685,7 +686,7 @@ def test_block_services_refuse_bad_states(app: Flask, admin: Any, target: Any) -
             accounts.block_user(actor, user, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), "Vergangen")
         with pytest.raises(RuleViolation):
             accounts.block_user(actor, user, accounts.PERMANENT_BLOCK, "   ")
-        accounts.delete_account(user, PASSWORD)
+        personal_data.delete_account(user, PASSWORD)
         with pytest.raises(RuleViolation):
             accounts.block_user(actor, user, accounts.PERMANENT_BLOCK, "gelöscht")
     assert audit_rows(app, "account.block") == []
@@ -730,7 +731,7 @@ def test_audit_log_names_deleted_accounts_by_number_only(
     with app.app_context():
         actor = db.session.get(User, other.id)
         accounts.set_role(actor, actor, Role.staff, True, "selbst")
-        accounts.delete_account(actor, PASSWORD)
+        personal_data.delete_account(actor, PASSWORD)
     html = admin_client.get("/admin/audit").get_data(as_text=True)
     assert "Otto" not in html and "otto@" not in html
     assert f"deleted account #{other.id}" in html

@@ -16,6 +16,7 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.kernel.db import db
 from kldialog.kernel.time import utcnow
+from kldialog.personal_data import services as personal_data
 from kldialog.projects import services
 from kldialog.projects.models import Category, Project, ProjectFollow, Status, Visibility
 
@@ -272,7 +273,7 @@ def test_followers_get_a_status_mail_in_their_language_with_one_click_unsubscrib
     for user in (english_reader, german_reader, unconfirmed, gone):
         add_follow(app, user, project)
     with app.app_context():  # erase the account, but leave a follow behind
-        accounts._erase(db.session.get(User, gone.id))
+        personal_data.erase_person(db.session.get(User, gone.id))
         db.session.add(ProjectFollow(user_id=gone.id, project_id=project.id))
         db.session.commit()
     assert change_status(app, staff, project, changed_on=dt.date(2024, 9, 2)) == 2

@@ -92,7 +92,7 @@ def state(app: Flask, comment_id: int) -> tuple[CommentStatus, str, int, int]:
 def test_role_matrix_for_every_route(app: Flask, world: Any) -> None:
     cid = post(app, world.author.id, world.thread_id, "Ein Kommentar zum Radweg.")
     with app.app_context():
-        from kldialog.moderation.models import Keyword
+        from kldialog.comments.models import Keyword
 
         db.session.add(Keyword(word="spamwort"))
         db.session.commit()
@@ -420,8 +420,8 @@ def test_keywords_send_new_comments_to_the_queue(app: Flask, world: Any) -> None
     assert state(app, cid)[0] is CommentStatus.pending
     assert f"/moderation/comments/{cid}" in client.get("/moderation?filter=pending").text
     with app.app_context():
+        from kldialog.comments.models import Keyword
         from kldialog.kernel.audit import AuditEntry
-        from kldialog.moderation.models import Keyword
 
         kid = db.session.scalar(sa.select(Keyword.id))
         assert (

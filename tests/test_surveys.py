@@ -19,6 +19,7 @@ from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.stats import randomised_response_estimate, suppress_cells, suppress_table
 from kldialog.kernel.time import utcnow
+from kldialog.personal_data import services as personal_data
 from kldialog.surveys import services
 from kldialog.surveys.models import (
     Eligibility,
@@ -928,7 +929,6 @@ def test_maintenance_purge_command_includes_survey_answers(app: Flask) -> None:
 def test_data_export_lists_participations_and_deletion_removes_them_not_the_answers(
     app: Flask, client: FlaskClient, make_survey: Callable[..., int], make_user: Callable[..., Any]
 ) -> None:
-    from kldialog.auth import services as accounts
 
     survey_id = make_survey()
     person = make_user(Role.resident)
@@ -937,7 +937,7 @@ def test_data_export_lists_participations_and_deletion_removes_them_not_the_answ
     with app.app_context():
         services.flush_staged(survey_id, final=True)
         user = db.session.merge(person)
-        exported = accounts.export_user_data(user)
+        exported = personal_data.export_user_data(user)
         assert exported["surveys"] == [
             {
                 "survey_id": survey_id,
@@ -946,7 +946,7 @@ def test_data_export_lists_participations_and_deletion_removes_them_not_the_answ
             }
         ]
         assert "answers" not in str(exported["surveys"])
-        accounts.delete_account(user, PASSWORD)
+        personal_data.delete_account(user, PASSWORD)
     assert count(app, SurveyParticipation) == 4
     assert count(app, SurveyResponse) == 5
 

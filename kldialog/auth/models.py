@@ -99,10 +99,7 @@ class User(UserMixin, db.Model):
         """Return whether the account is blocked at `now`."""
         if self.blocked_until is None:
             return False
-        until = self.blocked_until
-        if until.tzinfo is None:  # SQLite hands back naive datetimes
-            until = until.replace(tzinfo=dt.UTC)
-        return until > (now or utcnow())
+        return self.blocked_until > (now or utcnow())
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"

@@ -465,53 +465,23 @@ def set_language(user: User, language: str) -> None:
         db.session.commit()
 
 
-# --- my data and deletion ----------------------------------------------------------------
+# --- the account's own part of "my data" and of deletion ---------------------------------
 
 
-def export_user_data(user: User) -> dict[str, Any]:
-    """Return everything stored about the person (DSGVO Art. 15 and 20)."""
+def account_export(user: User) -> dict[str, Any]:
+    """Return the account's own fields for the data export (DSGVO Art. 15 and 20)."""
     return {
-        "exported_at": utcnow().isoformat(),
-        "account": {
-            "email": user.email,
-            "email_confirmed_at": _iso(user.email_confirmed_at),
-            "pending_email": user.pending_email,
-            "display_name": user.display_name,
-            "roles": [role.name for role in user.role_list()],
-            "is_verified_resident": user.is_verified,
-            "accepted_terms_version": user.accepted_terms_version,
-            "language": user.language,
-            "blocked_until": _iso(user.blocked_until),
-            "created_at": _iso(user.created_at),
-            "password": "stored only as an argon2id hash, not included",
-        },
-        **_contributions(user),
-    }
-
-
-def _contributions(user: User) -> dict[str, Any]:
-    """Collect the person's data from every feature.
-
-    The one place that knows each feature's personal data, so the export and the erasure
-    cannot drift apart; a feature that stores personal data adds itself here and in _erase.
-    """
-    from kldialog.comments import services as comments
-    from kldialog.comments.models import Comment
-    from kldialog.priorities import services as priorities
-    from kldialog.projects import services as projects
-    from kldialog.surveys import services as surveys
-
-    slugs = projects.thread_slugs(
-        db.session.scalars(sa.select(Comment.thread_id).where(Comment.author_id == user.id))
-    )
-    return {
-        "followed_projects": projects.followed_projects_export(user),
-        "notify_replies": user.notify_replies,
-        **comments.comments_export(user, slugs.get),
-        "ballots": priorities.ballots_of(user),
-        "ratings": priorities.ratings_of(user),
-        # Which surveys the person took part in; their answers are not linked to them at all.
-        "surveys": surveys.participations_export(user),
+        "email": user.email,
+        "email_confirmed_at": _iso(user.email_confirmed_at),
+        "pending_email": user.pending_email,
+        "display_name": user.display_name,
+        "roles": [role.name for role in user.role_list()],
+        "is_verified_resident": user.is_verified,
+        "accepted_terms_version": user.accepted_terms_version,
+        "language": user.language,
+        "blocked_until": _iso(user.blocked_until),
+        "created_at": _iso(user.created_at),
+        "password": "stored only as an argon2id hash, not included",
     }
 
 
@@ -525,27 +495,8 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def delete_account(user: User, password: str) -> None:
-    """Erase the person's data at once; an anonymous row keeps references intact."""
-    if not check_password(user, password):
-        raise RuleViolation(_l("The password is not correct."), field="password")
-    _erase(user)
-    audit(user, "account.delete", "user", user.id)
-    db.session.commit()
-
-
-def _erase(user: User) -> None:
-    """Remove every personal field and the person's data in other features (no commit)."""
-    from kldialog.comments import services as comments
-    from kldialog.priorities import services as priorities
-    from kldialog.projects import services as projects
-    from kldialog.surveys import services as surveys
-
-    projects.erase_follows(user)
-    comments.erase_supports(user)  # their comments stay, shown as "deleted account"
-    priorities.withdraw_open_ballots(user)  # closed rounds hold no link to the person
-    priorities.erase_ratings(user)
-    surveys.erase_participations(user)  # the anonymous answers stay: they are nobody's
+def erase_account_fields(user: User) -> None:
+    """Empty every personal field of the account row; the row stays so references hold."""
     user.notify_replies = False
     user.email = None
     user.pending_email = None
@@ -560,21 +511,18 @@ def _erase(user: User) -> None:
     user.deleted_at = utcnow()
 
 
-def purge_unconfirmed(now: dt.datetime | None = None) -> int:
-    """Delete accounts whose address was not confirmed within the configured days."""
+def unconfirmed_accounts(now: dt.datetime | None = None) -> list[User]:
+    """Return accounts whose address was not confirmed within the configured days."""
     cutoff = (now or utcnow()) - dt.timedelta(days=current_app.config["UNCONFIRMED_ACCOUNT_DAYS"])
-    users = db.session.scalars(
-        sa.select(User).where(
-            User.email_confirmed_at.is_(None),
-            User.deleted_at.is_(None),
-            User.created_at < cutoff,
+    return list(
+        db.session.scalars(
+            sa.select(User).where(
+                User.email_confirmed_at.is_(None),
+                User.deleted_at.is_(None),
+                User.created_at < cutoff,
+            )
         )
-    ).all()
-    for user in users:
-        _erase(user)
-        audit(None, "account.purge_unconfirmed", "user", user.id)
-    db.session.commit()
-    return len(users)
+    )
 
 
 # --- blocking (admin area) -----------------------------------------------------------------

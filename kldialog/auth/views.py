@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -25,7 +23,7 @@ from kldialog import permissions
 from kldialog.auth import forms, services
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
-from kldialog.pages.views import local_path
+from kldialog.kernel.http import local_path
 
 bp = Blueprint("auth", __name__)
 
@@ -279,52 +277,6 @@ def accept_terms() -> str | BaseResponse:
         flash(_("Thank you. You can take part again."), "success")
         return redirect(url_for("auth.account"), code=303)
     return render_template("auth/terms.html", form=form)
-
-
-@bp.get("/account/data")
-@login_required
-def my_data() -> str:
-    """Show everything stored about me, readably (DSGVO Art. 15)."""
-    permissions.require(permissions.can_manage_account(current_user))
-    return render_template("auth/my_data.html", data=services.export_user_data(current_user))
-
-
-@bp.get("/account/data.json")
-@login_required
-def my_data_json() -> Response:
-    """Download everything stored about me as JSON (DSGVO Art. 20)."""
-    permissions.require(permissions.can_manage_account(current_user))
-    body = json.dumps(services.export_user_data(current_user), ensure_ascii=False, indent=2)
-    return Response(
-        body,
-        mimetype="application/json",
-        headers={
-            "Content-Disposition": 'attachment; filename="kldialog-meine-daten.json"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-@bp.route("/account/delete", methods=["GET", "POST"])
-@login_required
-def delete_account() -> str | BaseResponse:
-    """Delete the account after the password; explains first what happens."""
-    permissions.require(permissions.can_manage_account(current_user))
-    form = forms.DeleteAccountForm()
-    if form.validate_on_submit():
-        try:
-            services.delete_account(current_user, form.password.data)
-        except RuleViolation as error:
-            show_rule_violation(form, error)
-        else:
-            language = session.get("lang")
-            logout_user()
-            session.clear()
-            if language:
-                session["lang"] = language
-            flash(_("Your account and your personal data have been deleted."), "success")
-            return redirect(url_for("pages.home"), code=303)
-    return render_template("auth/delete_account.html", form=form)
 
 
 # --- residency verification ----------------------------------------------------------------------

@@ -124,3 +124,18 @@ class CommentReport(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("comment_id", "reporter_id", name="uq_comment_report_once"),
     )
+
+
+class Keyword(db.Model):
+    """A word or phrase that sends a comment to the moderation queue instead of publishing it.
+
+    Moderators keep the list; it lives here because posting a comment consults it.
+    """
+
+    __tablename__ = "moderation_keyword"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    word: Mapped[str] = mapped_column(sa.String(100), unique=True)  # stored case-folded
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (sa.CheckConstraint("length(word) > 0", name="word_not_empty"),)

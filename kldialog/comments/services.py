@@ -22,9 +22,11 @@ from kldialog.comments.models import (
     CommentReport,
     CommentStatus,
     CommentSupport,
+    Keyword,
     ReportReason,
     Thread,
 )
+from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.pagination import Paged, clamp_page
@@ -175,20 +177,24 @@ def thread_page(thread: Thread, viewer: Any, *, sort: str = "newest", page: int 
     return result
 
 
+# --- the keyword list ---------------------------------------------------------------------
+
+
+def matching_keywords(text: str) -> list[str]:
+    """Return the listed words or phrases that occur in text (case-insensitive)."""
+    folded = text.casefold()
+    return [word for word in db.session.scalars(sa.select(Keyword.word)) if word in folded]
+
+
 # --- writing ------------------------------------------------------------------------------
 
 
 def _needs_review(author: User, thread: Thread, text: str) -> bool:
     """Return whether a new comment waits for a moderator before it is shown."""
-    from kldialog.moderation.services import matching_keywords
-
     if thread.is_premoderated:
         return True
     days = current_app.config["PREMODERATE_ACCOUNTS_YOUNGER_THAN_DAYS"]
-    created = (
-        author.created_at if author.created_at.tzinfo else author.created_at.replace(tzinfo=dt.UTC)
-    )
-    if days and created > utcnow() - dt.timedelta(days=days):
+    if days and author.created_at > utcnow() - dt.timedelta(days=days):
         return True
     return bool(matching_keywords(text))
 
@@ -220,7 +226,7 @@ def post_comment(author: User, thread: Thread, text: str, parent: Comment | None
     )
     db.session.add(comment)
     if status is CommentStatus.published:
-        _count_published(comment, +1)
+        adjust_published_count(comment, +1)
     db.session.commit()
     if status is CommentStatus.published and parent is not None and parent.author_id != author.id:
         from kldialog.comments.notifications import notify_reply
@@ -229,7 +235,7 @@ def post_comment(author: User, thread: Thread, text: str, parent: Comment | None
     return comment
 
 
-def _count_published(comment: Comment, delta: int) -> None:
+def adjust_published_count(comment: Comment, delta: int) -> None:
     """Keep the thread's and the parent's counters in step (atomic UPDATEs, no lost writes)."""
     db.session.execute(
         sa.update(Thread)
@@ -257,7 +263,7 @@ def edit_comment(author: User, comment: Comment, text: str) -> None:
     thread = db.session.get(Thread, comment.thread_id)
     if comment.status is CommentStatus.published and _needs_review(author, thread, text):
         comment.status = CommentStatus.pending
-        _count_published(comment, -1)
+        adjust_published_count(comment, -1)
     db.session.commit()
 
 
@@ -335,14 +341,12 @@ def report_comment(reporter: User, comment: Comment, reason: ReportReason, text:
         and open_reports >= current_app.config["REPORTS_TO_HIDE"]
     ):
         comment.status = CommentStatus.pending  # hidden until a moderator has looked
-        _count_published(comment, -1)
+        adjust_published_count(comment, -1)
     db.session.commit()
 
 
 def set_thread_closed(actor: User, thread: Thread, closed: bool, note: str) -> None:
     """Close a discussion (read-only, with a note why) or open it again."""
-    from kldialog.kernel.audit import audit
-
     note = clean_body(note)
     if closed and not note:
         raise RuleViolation(_l("Please say why the discussion is closed."), field="note")

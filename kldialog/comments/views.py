@@ -6,8 +6,6 @@ Every view reads top to bottom: load → authorize (permissions) → validate (f
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 from flask import (
@@ -32,7 +30,7 @@ from kldialog.comments.forms import REASON_LABELS, ButtonForm, CloseForm, Commen
 from kldialog.comments.models import Comment, ReportReason
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
-from kldialog.kernel.extensions import client_key, limiter
+from kldialog.kernel.extensions import account_key, limiter
 from kldialog.projects import services as projects
 from kldialog.projects.models import Project
 
@@ -41,16 +39,6 @@ bp.add_app_template_global(services.render_body, "render_comment")
 
 
 # --- rate limit per account -----------------------------------------------------------------
-
-
-def account_key() -> str:
-    """Return a keyed hash of the account id (the IP hash for visitors, who are refused anyway)."""
-    if not current_user.is_authenticated:
-        return client_key()
-    key = current_app.config["SECRET_KEY"].encode()
-    return (
-        "account:" + hmac.new(key, str(current_user.id).encode(), hashlib.sha256).hexdigest()[:32]
-    )
 
 
 @bp.errorhandler(429)

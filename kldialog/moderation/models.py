@@ -1,4 +1,4 @@
-"""Moderation: the append-only decision log, appeals and the keyword list."""
+"""Moderation: the append-only decision log and appeals (the keyword list is in comments)."""
 
 from __future__ import annotations
 
@@ -78,15 +78,3 @@ class Appeal(db.Model):
     __table_args__ = (
         sa.CheckConstraint("(decided_at IS NULL) = (outcome IS NULL)", name="decided_with_outcome"),
     )
-
-
-class Keyword(db.Model):
-    """A word or phrase that sends a comment to the moderation queue instead of publishing it."""
-
-    __tablename__ = "moderation_keyword"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    word: Mapped[str] = mapped_column(sa.String(100), unique=True)  # stored case-folded
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    __table_args__ = (sa.CheckConstraint("length(word) > 0", name="word_not_empty"),)

@@ -14,13 +14,14 @@ from flask_babel import lazy_gettext as _l
 
 from kldialog.auth.models import User
 from kldialog.auth.services import PERMANENT_BLOCK
-from kldialog.comments.models import Comment, CommentReport, CommentStatus, ReportReason
-from kldialog.comments.services import _count_published, clean_body
+from kldialog.comments.models import Comment, CommentReport, CommentStatus, Keyword, ReportReason
+from kldialog.comments.services import adjust_published_count, clean_body
+from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.pagination import Page, paginate
-from kldialog.kernel.time import as_utc, utcnow
-from kldialog.moderation.models import Action, Appeal, AppealOutcome, Keyword, ModerationDecision
+from kldialog.kernel.time import utcnow
+from kldialog.moderation.models import Action, Appeal, AppealOutcome, ModerationDecision
 
 QUEUE_FILTERS = ("all", "pending", "reported", "appeals")
 
@@ -33,16 +34,8 @@ def keywords() -> list[Keyword]:
     return list(db.session.scalars(sa.select(Keyword).order_by(Keyword.word)))
 
 
-def matching_keywords(text: str) -> list[str]:
-    """Return the listed words or phrases that occur in text (case-insensitive)."""
-    folded = text.casefold()
-    return [word for word in db.session.scalars(sa.select(Keyword.word)) if word in folded]
-
-
 def add_keyword(moderator: User, word: str) -> Keyword:
     """Add a word or phrase to the keyword list."""
-    from kldialog.kernel.audit import audit
-
     word = " ".join(clean_body(word).casefold().split())
     if not 2 <= len(word) <= 100:
         raise RuleViolation(_l("Please enter 2 to 100 characters."), field="word")
@@ -57,8 +50,6 @@ def add_keyword(moderator: User, word: str) -> Keyword:
 
 def remove_keyword(moderator: User, keyword: Keyword) -> None:
     """Remove a word from the keyword list."""
-    from kldialog.kernel.audit import audit
-
     audit(moderator, "keyword.remove", "keyword", keyword.id, "", word=keyword.word)
     db.session.delete(keyword)
     db.session.commit()
@@ -198,7 +189,7 @@ def _apply(
         blocked_until = now + dt.timedelta(days=block_days) if block_days else PERMANENT_BLOCK
         author.blocked_until = blocked_until
     if was_public != (comment.status is CommentStatus.published):
-        _count_published(comment, +1 if comment.status is CommentStatus.published else -1)
+        adjust_published_count(comment, +1 if comment.status is CommentStatus.published else -1)
     if action is not Action.block:
         db.session.execute(
             sa.update(CommentReport)
@@ -326,9 +317,7 @@ def monthly_report() -> list[MonthReport]:
             decided.add(comment_id)
             start = first_report.get(comment_id) or created_of.get(comment_id)
             if start is not None:
-                report.hours_to_decision.append(
-                    max(0.0, (as_utc(created) - as_utc(start)).total_seconds() / 3600)
-                )
+                report.hours_to_decision.append(max(0.0, (created - start).total_seconds() / 3600))
     for created, outcome in db.session.execute(sa.select(Appeal.created_at, Appeal.outcome)):
         report = get(created)
         report.appeals += 1

@@ -26,13 +26,13 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.comments.models import Comment, CommentStatus, ReportReason
+from kldialog.comments.models import Comment, CommentStatus, Keyword, ReportReason
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.pagination import Page, page_count
-from kldialog.kernel.time import as_utc, utcnow
+from kldialog.kernel.time import utcnow
 from kldialog.moderation import forms, services
-from kldialog.moderation.models import Action, Keyword
+from kldialog.moderation.models import Action
 
 bp = Blueprint("moderation", __name__)
 
@@ -124,7 +124,7 @@ def _render_queue(
         filter_by=filter_by,
         filters=services.QUEUE_FILTERS,
         projects=services.projects_by_thread(i.comment.thread_id for i in items),
-        ages={i.comment.id: now - as_utc(i.comment.created_at) for i in items},
+        ages={i.comment.id: now - i.comment.created_at for i in items},
         form=bulk_form,
         selected=set(selected),
         notices=notices,
@@ -208,7 +208,7 @@ def _render_item(comment: Comment, form: forms.DecisionForm | None = None) -> st
         project=project,
         form=form,
         history=services.decisions_on(comment),
-        age=utcnow() - as_utc(comment.created_at),
+        age=utcnow() - comment.created_at,
     )
 
 

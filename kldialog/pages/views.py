@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, abort, redirect, render_template, session, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from kldialog.auth.services import set_language
+from kldialog.kernel.http import local_path
 from kldialog.pages.forms import LanguageForm
 from kldialog.projects import services as roadmap
 
@@ -61,15 +60,3 @@ def language() -> Response:
 def health() -> tuple[str, int, dict[str, str]]:
     """Answer load balancers (and `make bench`'s baseline) without touching the database."""
     return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
-
-
-def local_path(target: str | None) -> str | None:
-    """Return target if it is a path on this site, so the switch cannot redirect elsewhere."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    if "\\" in target or any(ord(ch) < 32 for ch in target):
-        return None
-    return target

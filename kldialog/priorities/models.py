@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from kldialog.kernel.db import UTCDateTime, db, enum_column
-from kldialog.kernel.time import as_utc, utcnow
+from kldialog.kernel.time import utcnow
 from kldialog.projects.models import Project
 
 
@@ -90,19 +90,17 @@ class PriorityRound(db.Model):
     def is_open(self, now: dt.datetime | None = None) -> bool:
         """Return whether ballots are accepted now (published and inside the window)."""
         now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and as_utc(self.opens_at) <= now < as_utc(
-            self.closes_at
-        )
+        return self.state == RoundState.published and self.opens_at <= now < self.closes_at
 
     def is_closed(self, now: dt.datetime | None = None) -> bool:
         """Return whether the window has ended (results are due or published)."""
         now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and now >= as_utc(self.closes_at)
+        return self.state == RoundState.published and now >= self.closes_at
 
     def has_started(self, now: dt.datetime | None = None) -> bool:
         """Return whether the window has opened."""
         now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and now >= as_utc(self.opens_at)
+        return self.state == RoundState.published and now >= self.opens_at
 
     def __repr__(self) -> str:
         return f"<PriorityRound {self.id} {self.method.value}>"

@@ -317,7 +317,7 @@ def publish_round(actor: User, round_: PriorityRound) -> None:
     """Make a draft round visible; it accepts ballots from its opening time."""
     if round_.state == RoundState.published:
         return
-    if as_utc(round_.closes_at) <= utcnow():
+    if round_.closes_at <= utcnow():
         raise RuleViolation(_l("The closing time has passed; move it into the future first."))
     round_.state = RoundState.published
     audit(actor, "round.published", "priority_round", round_.id, title=round_.title)

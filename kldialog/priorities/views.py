@@ -27,10 +27,9 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.comments.views import account_key
 from kldialog.kernel.csv import csv_response
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
-from kldialog.kernel.extensions import limiter
+from kldialog.kernel.extensions import account_key, limiter
 from kldialog.kernel.time import local_input_value
 from kldialog.permissions import require
 from kldialog.priorities import services

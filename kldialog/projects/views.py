@@ -32,6 +32,7 @@ from kldialog import permissions
 from kldialog.comments.views import discussion_context
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import csrf
+from kldialog.kernel.http import local_path
 from kldialog.permissions import can_view_project
 from kldialog.projects import services
 from kldialog.projects.forms import (
@@ -159,8 +160,6 @@ def _staff_project_or_404(project_id: int) -> Project:
 
 def _back_to(target: str | None, fallback: str) -> BaseResponse:
     """Redirect (303) to a path on this site, or to the fallback."""
-    from kldialog.pages.views import local_path  # pages imports projects: import late
-
     return redirect(local_path(target) or fallback, code=303)
 
 

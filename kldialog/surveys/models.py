@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kldialog.auth.models import User
 from kldialog.kernel.db import UTCDateTime, db, enum_column
-from kldialog.kernel.time import as_utc, utcnow
+from kldialog.kernel.time import utcnow
 
 
 class Eligibility(enum.StrEnum):
@@ -116,13 +116,11 @@ class Survey(db.Model):
     def is_open(self, now: dt.datetime | None = None) -> bool:
         """Return whether answers are accepted at `now`."""
         now = now or utcnow()
-        return self.state == SurveyState.published and as_utc(self.opens_at) <= now < as_utc(
-            self.closes_at
-        )
+        return self.state == SurveyState.published and self.opens_at <= now < self.closes_at
 
     def is_closed(self, now: dt.datetime | None = None) -> bool:
         """Return whether the answering window is over."""
-        return as_utc(self.closes_at) <= (now or utcnow())
+        return self.closes_at <= (now or utcnow())
 
     @property
     def is_frozen(self) -> bool:

@@ -43,7 +43,7 @@ from kldialog.kernel.stats import (
     suppress_table,
     wilson_interval,
 )
-from kldialog.kernel.time import as_utc, utcnow
+from kldialog.kernel.time import utcnow
 from kldialog.surveys.models import (
     CHOICE_KINDS,
     TEXT_KINDS,
@@ -450,8 +450,8 @@ def unpublish_survey(actor: User, survey: Survey) -> None:
 def copy_survey(actor: User, survey: Survey) -> Survey:
     """Create a new draft version with the same settings, pages, questions and options."""
     now = utcnow()
-    opens = max(now, as_utc(survey.opens_at))
-    closes = as_utc(survey.closes_at)
+    opens = max(now, survey.opens_at)
+    closes = survey.closes_at
     if closes <= opens:
         closes = opens + dt.timedelta(days=28)
     copy = Survey(
