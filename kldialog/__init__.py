@@ -63,6 +63,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         [FileSystemLoader(os.path.join(app.instance_path, "templates")), app.jinja_loader]
     )
 
+    # The kernel's own tables (audit log, disclosure releases) join the metadata here.
+    from kldialog.kernel import audit, disclosure  # noqa: F401
+
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     csrf.init_app(app)

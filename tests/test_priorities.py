@@ -22,8 +22,9 @@ from kldialog import create_app
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.kernel.db import db
+from kldialog.kernel.disclosure import hidden_cells
 from kldialog.kernel.errors import RuleViolation
-from kldialog.kernel.stats import suppress_small_counts, tiers_from_rank_intervals, wilson_interval
+from kldialog.kernel.stats import tiers_from_rank_intervals, wilson_interval
 from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
@@ -56,11 +57,12 @@ def test_wilson_interval_matches_published_values() -> None:
 
 
 def test_small_counts_are_hidden_with_complementary_suppression() -> None:
-    shown = suppress_small_counts({"a": 40, "b": 3, "c": 12, "d": 25}, 5)
-    # b alone would be total − a − c − d, so the next smallest (c) is hidden as well.
-    assert shown == {"a": 40, "b": None, "c": None, "d": 25}
-    assert suppress_small_counts({"a": 2, "b": 3, "c": 9}, 5) == {"a": None, "b": None, "c": 9}
-    assert suppress_small_counts({"a": 7, "b": 9}, 5) == {"a": 7, "b": 9}
+    # 3 alone would be total − 40 − 12 − 25, so the next smallest (12) is hidden as well.
+    assert hidden_cells([40, 3, 12, 25], 5) == [False, True, True, False]
+    assert hidden_cells([2, 3, 9], 5) == [True, True, False]
+    assert hidden_cells([7, 9], 5) == [False, False]
+    # Two hidden days that sum to 2 would each be 1: hide until the hidden sum reaches k.
+    assert hidden_cells([1, 1, 40], 5) == [True, True, True]
 
 
 def test_tiers_group_overlapping_rank_intervals() -> None:

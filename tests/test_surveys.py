@@ -16,8 +16,9 @@ from werkzeug.datastructures import MultiDict
 
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
+from kldialog.kernel.disclosure import hidden_cells, hidden_table
 from kldialog.kernel.errors import RuleViolation
-from kldialog.kernel.stats import randomised_response_estimate, suppress_cells, suppress_table
+from kldialog.kernel.stats import randomised_response_estimate
 from kldialog.kernel.time import utcnow
 from kldialog.personal_data import services as personal_data
 from kldialog.surveys import services
@@ -152,19 +153,19 @@ def count(app: Flask, model: Any) -> int:
 
 
 def test_suppress_cells_hides_small_cells_and_one_more_so_none_can_be_subtracted() -> None:
-    assert suppress_cells([10, 12, 8], 5) == [False, False, False]
+    assert hidden_cells([10, 12, 8], 5) == [False, False, False]
     # One small cell: the next smallest goes too, or the total would reveal it.
-    assert suppress_cells([10, 3, 8], 5) == [False, True, True]
+    assert hidden_cells([10, 3, 8], 5) == [False, True, True]
     # Two small cells whose sum is still below k: a third goes.
-    assert suppress_cells([10, 1, 2, 8], 5) == [False, True, True, True]
+    assert hidden_cells([10, 1, 2, 8], 5) == [False, True, True, True]
     # Zero is shown ("nobody chose this") and never counted as protection.
-    assert suppress_cells([10, 0, 8], 5) == [False, False, False]
-    assert suppress_cells([2, 0], 5) == [True, True]
+    assert hidden_cells([10, 0, 8], 5) == [False, False, False]
+    assert hidden_cells([2, 0], 5) == [True, True]
 
 
 def test_suppress_table_protects_every_row_and_column() -> None:
     table = [[10, 2, 9], [7, 8, 6], [5, 6, 11]]
-    hidden = suppress_table(table, 5)
+    hidden = hidden_table(table, 5)
     assert hidden[0][1]
     for line in [*hidden, *zip(*hidden, strict=True)]:
         hidden_count = sum(line)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 Z95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal distribution
@@ -46,23 +46,6 @@ def mean_interval(
     return MeanEstimate(n, mean, max(lowest, mean - margin), min(highest, mean + margin))
 
 
-def suppress_small_counts(counts: Mapping[str, int], k: int) -> dict[str, int | None]:
-    """Return counts with every cell below k set to None, plus complementary suppression.
-
-    The total of all cells is published elsewhere, so a single hidden cell could be recovered
-    by subtraction; when exactly one cell is hidden, the smallest visible cell is hidden too.
-    """
-    shown: dict[str, int | None] = {
-        key: (value if value >= k or value == 0 else None) for key, value in counts.items()
-    }
-    hidden = [key for key, value in shown.items() if value is None]
-    if len(hidden) == 1:
-        visible = [key for key, value in shown.items() if value]
-        if visible:
-            shown[min(visible, key=lambda key: (counts[key], key))] = None
-    return shown
-
-
 def tiers_from_rank_intervals(intervals: list[tuple[int, int]]) -> list[int]:
     """Return a tier number per item, given (low, high) rank intervals in observed rank order.
 
@@ -79,74 +62,6 @@ def tiers_from_rank_intervals(intervals: list[tuple[int, int]]) -> list[int]:
             anchor_high = high
         tiers.append(tier)
     return tiers
-
-
-def suppress_cells(counts: Sequence[int], k: int) -> list[bool]:
-    """Return which cells of a partition to hide so none below k can be told or derived.
-
-    Primary suppression hides every count with 0 < count < k. Because the total of the partition
-    is published, complementary suppression then hides further cells (the smallest first) until
-    no hidden cell can be recovered by subtraction: either nothing is hidden, or at least two
-    cells are hidden and their sum is at least k. Zero cells are shown ("nobody chose this").
-    """
-    hidden = [0 < count < k for count in counts]
-
-    def needs_more() -> bool:
-        hidden_counts = [c for c, h in zip(counts, hidden, strict=True) if h]
-        if not hidden_counts:
-            return False
-        return len(hidden_counts) < 2 or sum(hidden_counts) < k  # noqa: PLR2004
-
-    while needs_more():
-        candidates = [i for i, h in enumerate(hidden) if not h]
-        if not candidates:
-            break
-        # Prefer the smallest non-zero cell; hide a zero only when nothing else is left.
-        smallest = min(candidates, key=lambda i: (counts[i] == 0, counts[i]))
-        hidden[smallest] = True
-    return hidden
-
-
-def suppress_table(table: Sequence[Sequence[int]], k: int) -> list[list[bool]]:
-    """Return hidden flags for a two-way table whose row and column totals are known.
-
-    Applies primary suppression, then complementary suppression row by row and column by column
-    until every row and every column is safe on its own (see suppress_cells). This is the usual
-    heuristic: it stops recovery by subtraction along a line, not every linear-programming attack.
-    """
-    rows = len(table)
-    cols = len(table[0]) if rows else 0
-    hidden = [[0 < table[r][c] < k for c in range(cols)] for r in range(rows)]
-    changed = True
-    while changed:
-        changed = False
-        lines = [[(r, c) for c in range(cols)] for r in range(rows)]
-        lines += [[(r, c) for r in range(rows)] for c in range(cols)]
-        for line in lines:
-            counts = [table[r][c] for r, c in line]
-            already = [hidden[r][c] for r, c in line]
-            if not any(already):
-                continue
-            wanted = _complete_line(counts, already, k)
-            for (r, c), flag in zip(line, wanted, strict=True):
-                if flag and not hidden[r][c]:
-                    hidden[r][c] = True
-                    changed = True
-    return hidden
-
-
-def _complete_line(counts: Sequence[int], hidden: Sequence[bool], k: int) -> list[bool]:
-    """Extend the hidden cells of one line until they are safe against subtraction."""
-    result = list(hidden)
-    while True:
-        hidden_counts = [c for c, h in zip(counts, result, strict=True) if h]
-        if len(hidden_counts) >= 2 and sum(hidden_counts) >= k:  # noqa: PLR2004
-            return result
-        candidates = [i for i, h in enumerate(result) if not h]
-        if not candidates:
-            return result
-        smallest = min(candidates, key=lambda i: (counts[i] == 0, counts[i]))
-        result[smallest] = True
 
 
 def randomised_response_estimate(

@@ -27,11 +27,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from kldialog.auth.models import User
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
+from kldialog.kernel.disclosure import hidden_cells
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.stats import (
     MeanEstimate,
     mean_interval,
-    suppress_small_counts,
     tiers_from_rank_intervals,
     wilson_interval,
 )
@@ -632,8 +632,12 @@ def publish_result(
         samples=current_app.config["ROUND_BOOTSTRAP_SAMPLES"],
         min_group_size=k,
     )
-    shown_days = suppress_small_counts({day.isoformat(): count for day, count in days.items()}, k)
-    participation = [{"day": day, "ballots": shown_days[day]} for day in sorted(shown_days)]
+    ordered = sorted(days)
+    hidden = hidden_cells([days[day] for day in ordered], k)
+    participation = [
+        {"day": day.isoformat(), "ballots": None if secret else days[day]}
+        for day, secret in zip(ordered, hidden, strict=True)
+    ]
     result = RoundResult(
         round_id=round_.id,
         results=json.dumps(results, ensure_ascii=False, sort_keys=True),

@@ -35,12 +35,11 @@ from kldialog.auth.models import User
 from kldialog.kernel.audit import audit
 from kldialog.kernel.csv import csv_text
 from kldialog.kernel.db import db
+from kldialog.kernel.disclosure import hidden_cells, hidden_table
 from kldialog.kernel.errors import RuleViolation, at_most_characters
 from kldialog.kernel.stats import (
     mean_interval,
     randomised_response_estimate,
-    suppress_cells,
-    suppress_table,
     wilson_interval,
 )
 from kldialog.kernel.time import utcnow
@@ -909,7 +908,7 @@ def compute_results(survey: Survey) -> dict[str, Any]:
             # Each option is its own yes/no count over n: no partition to subtract from.
             hidden = [0 < value < k for value in values]
         else:
-            hidden = suppress_cells(values, k)
+            hidden = hidden_cells(values, k)
         if question.kind == QuestionKind.scale:
             estimate = mean_interval({v: bucket.get(("n", v), 0) for v in range(1, 6)})
             entry["mean"] = {"mean": estimate.mean, "low": estimate.low, "high": estimate.high}
@@ -1060,7 +1059,7 @@ def crosstab(survey: Survey, first: Question, second: Question) -> dict[str, Any
             table[i][j] += count
     total = sum(map(sum, table))
     hidden = (
-        suppress_table(table, k) if total >= k else [[True] * len(second_keys) for _ in first_keys]
+        hidden_table(table, k) if total >= k else [[True] * len(second_keys) for _ in first_keys]
     )
     epsilon = current_app.config.get("SURVEY_DP_EPSILON")
     if epsilon:
