@@ -65,3 +65,33 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    """Make every SQLite connection zero what it deletes and enforce foreign keys.
+
+    secure_delete is a build default on some systems and not on others; erased personal data
+    must not linger in free pages of the file, whatever the build says.
+    """
+    if type(connection).__module__.startswith("sqlite3"):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA secure_delete = ON")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+
+def rewrite_tables(*names: str) -> None:
+    """Physically drop dead rows of these tables (PostgreSQL: VACUUM FULL; SQLite: no-op).
+
+    PostgreSQL keeps deleted and updated rows as dead tuples until a vacuum, and a plain VACUUM
+    only marks their space reusable without overwriting it; only a rewrite removes the bytes.
+    Runs outside the session's transaction (VACUUM cannot run in one), so commit first. On
+    SQLite secure_delete already zeroes freed space at commit.
+    """
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for name in names:
+            connection.exec_driver_sql(f'VACUUM (FULL, ANALYZE) "{name}"')
