@@ -243,3 +243,121 @@ def test_debug_server_picks_up_an_edit_without_restart(folder: Path) -> None:
     after = static_url(app, "site.css")
     assert before != after
     assert app.test_client().get(after).data == b"body { color: blue; }\n"
+
+
+# --- the vendored front end (frontend/vendor.sh) --------------------------------------------
+
+KERN = PACKAGE / "static" / "vendor" / "kern"
+# Used by templates but not part of KERN at all (so pruning cannot be what removed it).
+NOT_IN_KERN = {"kern-btn--small"}
+
+
+def kern_classes_in(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])(kern-[a-z0-9]+(?:(?:-{1,2}|__)[a-z0-9]+)*)(?![\w-])", text))
+
+
+def sources() -> list[Path]:
+    return [
+        *(PACKAGE / "templates").rglob("*.html"),
+        *(PACKAGE / "static" / "js").rglob("*.js"),
+        *PACKAGE.rglob("*.py"),
+    ]
+
+
+def test_pruned_kern_css_keeps_every_class_we_write() -> None:
+    """A KERN class added to a template after vendoring needs `bash frontend/vendor.sh`."""
+    defined = set(re.findall(r"\.(kern-[\w-]+)", (KERN / "kern.min.css").read_text("utf-8")))
+    used = set().union(*(kern_classes_in(path.read_text("utf-8")) for path in sources()))
+    assert used - defined - NOT_IN_KERN == set()
+
+
+def test_pruned_kern_css_keeps_the_variants_templates_build() -> None:
+    """Icons, buttons and alerts named in macro arguments, flash categories and badge maps."""
+    css = (KERN / "kern.min.css").read_text("utf-8")
+    templates = "\n".join(p.read_text("utf-8") for p in (PACKAGE / "templates").rglob("*.html"))
+    icons = set(re.findall(r"icon=['\"]([a-z-]+)['\"]", templates))
+    for variant, icon in re.findall(
+        r"submit\((?:_\('[^']*'\)|\w+),\s*'([a-z]+)'(?:,\s*'([a-z-]+)')?", templates
+    ):
+        assert f".kern-btn--{variant}" in css, variant
+        icons |= {icon} - {""}
+    for variant in ("info", "success", "warning", "danger"):  # flash categories and notice()
+        assert f".kern-alert--{variant}" in css and f".kern-badge--{variant}" in css, variant
+        icons.add(variant)
+    assert icons >= {"add", "check", "delete", "mail", "search", "logout"}
+    for icon in icons:
+        assert f".kern-icon--{icon}" in css, icon
+
+
+def font_faces() -> list[dict[str, str]]:
+    css = (KERN / "fonts" / "fira-sans.css").read_text("utf-8")
+    faces = []
+    for block in re.findall(r"@font-face\s*{([^}]*)}", css):
+        faces.append(dict(re.findall(r"([a-z-]+):\s*([^;]+);", block)))
+    return faces
+
+
+def code_points(unicode_range: str) -> set[int]:
+    points: set[int] = set()
+    for part in unicode_range.split(","):
+        first, _, last = part.strip().removeprefix("U+").partition("-")
+        points.update(range(int(first, 16), int(last or first, 16) + 1))
+    return points
+
+
+def applied_font_weights() -> set[int]:
+    """Every font-weight KERN's CSS or ours sets, with KERN's custom properties resolved."""
+    kern = (KERN / "kern.min.css").read_text("utf-8")
+    ours = (PACKAGE / "static" / "css" / "kldialog.css").read_text("utf-8")
+    definitions: dict[str, str] = {}
+    for name, value in re.findall(r"(--kern-typography-font-weight-[a-z-]+):\s*([^;}]+)", kern):
+        definitions.setdefault(name, value.strip())
+
+    def resolve(value: str) -> str:
+        match = re.fullmatch(r"var\((--[\w-]+)(?:,\s*(.+))?\)", value.strip())
+        if not match:
+            return {"normal": "400", "bold": "700"}.get(value.strip(), value.strip())
+        name, fallback = match.groups()
+        return resolve(definitions[name] if name in definitions else fallback)
+
+    values = re.findall(r"font-weight:\s*([^;}]+)", kern + ours)
+    return {int(resolve(value)) for value in values}
+
+
+def test_fonts_come_in_exactly_the_faces_our_css_applies() -> None:
+    weights = applied_font_weights()
+    assert weights == {400, 500, 600, 700}
+    wanted = {(w, "normal") for w in weights} | {
+        (400, "italic"),
+        (600, "italic"),
+    }  # see kldialog.css
+    css = (PACKAGE / "static" / "css" / "kldialog.css").read_text("utf-8")
+    assert "font-style: italic" in css
+    declared = {(int(face["font-weight"]), face["font-style"]) for face in font_faces()}
+    assert declared == wanted
+    for face in font_faces():
+        assert (KERN / "fonts" / face["src"].split('"')[1]).is_file(), face["src"]
+
+
+def test_every_character_our_texts_use_is_in_the_latin_subset() -> None:
+    """The larger "other" file of a face is fetched only for characters it alone has."""
+    faces = [face for face in font_faces() if face["font-weight"] == "400"]
+    latin = next(code_points(f["unicode-range"]) for f in faces if ".latin." in f["src"])
+    other = next(code_points(f["unicode-range"]) for f in faces if ".other." in f["src"])
+    assert not latin & other
+    texts = [
+        *(PACKAGE / "templates").rglob("*.html"),
+        *(PACKAGE / "templates").rglob("*.txt"),
+        *(PACKAGE / "translations").rglob("*.po"),
+        *(PACKAGE / "data").glob("*.json"),
+    ]
+    used = {ord(ch) for path in texts for ch in path.read_text("utf-8") if ord(ch) > 0x7E}
+    assert {0xE4, 0xF6, 0xFC, 0xDF, 0x201E, 0x201C, 0x2013, 0x2026, 0x2192} <= used
+    assert {hex(cp) for cp in used & other} == set()
+
+
+def test_font_licence_travels_with_the_fonts() -> None:
+    licence = (KERN / "LICENSE-OFL-1.1-FiraSans.txt").read_text("utf-8")
+    assert "SIL OPEN FONT LICENSE Version 1.1" in licence
+    assert "The Mozilla Foundation and Telefonica S.A." in licence
+    assert "LICENSE-OFL-1.1-FiraSans.txt" in (KERN / "fonts" / "fira-sans.css").read_text("utf-8")
