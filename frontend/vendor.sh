@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Vendor the KERN UX design system (@kern-ux/native) into kldialog/static/vendor/kern/
-# so the app serves CSS and fonts itself (no CDN).
+# so the app serves CSS and fonts itself (no CDN), trimmed to what our pages use:
+#   - kern.min.css without the rules no template, script or Python module can match
+#     (PurgeCSS, frontend/purge-css.cjs);
+#   - Fira Sans in the six faces our CSS applies, each cut into a Latin-1 file that every page
+#     loads and an "other characters" file fetched only when a page needs it
+#     (fonttools, frontend/subset_fonts.py).
+# Rerun it after adding a KERN class or icon to a template: a test tells you when.
 #
-# Usage:  bash frontend/vendor.sh        (from anywhere; needs node + npm)
+# Usage:  bash frontend/vendor.sh        (from anywhere; needs node + npm, and a Python with
+#         fonttools: `pip install -e '.[vendor]'`; PYTHON=... picks another interpreter)
 # To upgrade: change the pinned version in frontend/package.json, run this script,
 # review the diff of kldialog/static/vendor/kern/ and commit it.
 # frontend/node_modules/ is a build artefact and must stay git-ignored.
@@ -12,6 +19,15 @@ FRONTEND_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$FRONTEND_DIR/.." && pwd)"
 DEST="$REPO_ROOT/kldialog/static/vendor/kern"
 PKG="$FRONTEND_DIR/node_modules/@kern-ux/native"
+
+PYTHON="${PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then
+  if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then PYTHON="$REPO_ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
+if ! "$PYTHON" -c 'import brotli, fontTools.subset' 2>/dev/null; then
+  echo "vendor.sh: $PYTHON lacks fonttools/brotli; run: $PYTHON -m pip install -e '$REPO_ROOT[vendor]'" >&2
+  exit 1
+fi
 
 cd "$FRONTEND_DIR"
 npm install --no-audit --no-fund
@@ -30,19 +46,18 @@ mkdir -p "$(dirname "$DEST")"
 STAGE="$(mktemp -d "$REPO_ROOT/kldialog/static/vendor/.kern-stage.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
 
-# The CSS entry points we serve, as paths relative to the package's dist/.
-# Their relative url() references are resolved and copied with the same layout,
-# e.g. fonts/fira-sans.css -> url("./fira-sans/X.woff2") -> fonts/fira-sans/X.woff2
+# The stylesheets we serve, as paths relative to DEST: KERN's own CSS, pruned to the rules our
+# pages can use, and the @font-face rules written together with the font subsets.
 CSS_FILES=(kern.min.css fonts/fira-sans.css)
 
-for css in "${CSS_FILES[@]}"; do
-  mkdir -p "$STAGE/$(dirname "$css")"
-  cp "$PKG/dist/$css" "$STAGE/$css"
-done
+node "$FRONTEND_DIR/purge-css.cjs" "$PKG/dist/kern.min.css" "$STAGE/kern.min.css" "$STAGE/.purge-rejected.txt"
+rm -f "$STAGE/.purge-rejected.txt"
+"$PYTHON" "$FRONTEND_DIR/subset_fonts.py" "$PKG/dist/fonts" "$STAGE/fonts" 2>&1 \
+  | { grep -v 'fsSelection bits 7, 8 and 9' || true; }  # fonttools' note on the fonts' OS/2 table
 
 # List every url() in the CSS; fail on anything that would be fetched from another
 # host (absolute or protocol-relative URLs) or on @import; print relative asset paths.
-ASSETS="$(node - "$PKG/dist" "${CSS_FILES[@]}" <<'NODE'
+ASSETS="$(node - "$STAGE" "${CSS_FILES[@]}" <<'NODE'
 const fs = require('fs');
 const path = require('path');
 const [dist, ...files] = process.argv.slice(2);
@@ -59,7 +74,7 @@ for (const f of files) {
       console.error(`${f}: non-relative url(${u})`); bad++; continue;
     }
     const rel = path.posix.normalize(path.posix.join(path.posix.dirname(f), u.split(/[?#]/)[0]));
-    if (rel.startsWith('..')) { console.error(`${f}: url(${u}) escapes dist/`); bad++; continue; }
+    if (rel.startsWith('..')) { console.error(`${f}: url(${u}) escapes the kern/ folder`); bad++; continue; }
     assets.add(rel);
   }
 }
@@ -68,8 +83,10 @@ console.log([...assets].sort().join('\n'));
 NODE
 )"
 
+# Assets the generated CSS names are already staged; anything else comes from the package.
 while IFS= read -r asset; do
   [[ -n "$asset" ]] || continue
+  [[ -f "$STAGE/$asset" ]] && continue
   mkdir -p "$STAGE/$(dirname "$asset")"
   cp "$PKG/dist/$asset" "$STAGE/$asset"
 done <<< "$ASSETS"
@@ -84,6 +101,10 @@ cat > "$STAGE/LICENSE-OFL-1.1-FiraSans.txt" <<'OFL'
 Fira Sans (fonts/fira-sans/*.woff2, version 4.106, shipped by @kern-ux/native)
 Digitized data copyright (c) 2012-2015, The Mozilla Foundation and Telefonica S.A.
 Fira Sans is a trademark of The Mozilla Corporation.
+
+The files here are subsets of the original fonts (fewer faces and characters per file, cut
+by frontend/subset_fonts.py with fonttools): a Modified Version under the licence below,
+distributed under the same licence, with the fonts' copyright and licence names kept.
 
 This Font Software is licensed under the SIL Open Font License, Version 1.1.
 This license is copied below, and is also available with a FAQ at:
@@ -183,9 +204,12 @@ printf '%s\n' "$VERSION" > "$STAGE/VERSION"
 cat > "$STAGE/README.md" <<EOF
 # KERN UX design system (vendored)
 
-Plain-CSS build of [KERN](https://www.kern-ux.de), npm package \`@kern-ux/native\` version ${VERSION}: \`kern.min.css\` plus the Fira Sans web fonts (\`fonts/fira-sans.css\`, \`fonts/fira-sans/*.woff2\`), served by the app itself (no CDN).
+Plain-CSS build of [KERN](https://www.kern-ux.de), npm package \`@kern-ux/native\` version ${VERSION}, served by the app itself (no CDN):
+- \`kern.min.css\`: KERN's \`dist/kern.min.css\` without the rules none of our templates, scripts or Python modules can match (PurgeCSS, \`frontend/purge-css.cjs\`).
+- \`fonts/fira-sans.css\`, \`fonts/fira-sans/*.woff2\`: Fira Sans in the faces our CSS applies (400, 400 italic, 500, 600, 600 italic, 700), each cut into \`*.latin.woff2\` (Latin-1 and the punctuation our pages use) and \`*.other.woff2\` (every other character, fetched only by a page that contains one) by \`frontend/subset_fonts.py\`.
+
 Licences: KERN CSS under EUPL-1.2 (\`LICENSE-EUPL-1.2.md\`); Fira Sans fonts under SIL OFL 1.1 (\`LICENSE-OFL-1.1-FiraSans.txt\`).
-Do not edit these files by hand: bump the version in \`frontend/package.json\` and run \`bash frontend/vendor.sh\`, which regenerates this whole directory.
+Do not edit these files by hand: bump the version in \`frontend/package.json\` (or add a KERN class to a template) and run \`bash frontend/vendor.sh\`, which regenerates this whole directory.
 EOF
 
 rm -rf "$DEST"

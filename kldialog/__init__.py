@@ -111,6 +111,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_template_helpers(app)
 
+    from kldialog.kernel.static import init_static
+
+    init_static(app, SECURITY_HEADERS)  # hashed URLs, compressed, cached for a year
+
     app.before_request(_reject_nul_bytes)
     app.after_request(_add_security_headers)
     return app

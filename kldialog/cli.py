@@ -19,6 +19,7 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.static import static_files
 from kldialog.personal_data.services import purge_unconfirmed
 from kldialog.projects import services as roadmap
 from kldialog.projects.models import Project
@@ -387,8 +388,8 @@ def _inline_stylesheet(match: re.Match[str]) -> str:
     href = match.group(1).split("?", 1)[0]
     if not href.startswith(static_url) or "fonts/" in href:
         return ""  # web fonts load relative files; the printer's sans-serif is fine
-    path = Path(current_app.static_folder or "") / href[len(static_url) :]
-    return f"<style>\n{path.read_text('utf-8')}\n</style>"
+    body = static_files(current_app).body(href[len(static_url) :])  # the name is hashed
+    return f"<style>\n{body.decode('utf-8')}\n</style>" if body is not None else ""
 
 
 # --- priority rounds -------------------------------------------------------------------------
