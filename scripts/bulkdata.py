@@ -85,6 +85,7 @@ class Sizes:
     closed_rounds: int
     closed_surveys: int
     questions: int
+    own: int
 
     @classmethod
     def at(cls, scale: float) -> Sizes:
@@ -117,6 +118,8 @@ class Sizes:
             closed_rounds=2 if scale < 0.1 else 3 if scale <= 1 else 4,
             closed_surveys=1 if scale < 0.1 else 2,
             questions=len(QUESTIONS) - (scale < 0.1),
+            # How many follows, comments, ratings... the resident who logs in has.
+            own=1 if scale < 0.1 else 3,
         )
 
 
@@ -570,6 +573,8 @@ class _Generator:
         resident = self.account_ids["resident"]
         since = self.ago(days=40)
         follows = {(resident, self.big["id"]): since}
+        for project in self.visible[1 : self.sizes.own]:
+            follows[(resident, project["id"])] = since
         ids = [p["id"] for p in self.visible]
         wanted = min(self.sizes.follows, len(self.people) * len(ids) // 2) + 1
         while len(follows) < wanted:
@@ -657,6 +662,7 @@ class _Generator:
             "author": resident,
             "parent": None,
             "status": "hidden",
+            "appeal": "never",
         }
         reported = {
             "thread": big_thread,
@@ -683,6 +689,15 @@ class _Generator:
             "appeal": "open",
         }
         drafts += [own, own_hidden, reported, waiting, appealed]
+        # More of the resident's comments, published and hidden, from 0.1× on.
+        threads_of = [p["thread_id"] for p in self.visible if p["thread_id"]]
+        for k in range(1, self.sizes.own):
+            at = self.ago(days=20 + k)
+            thread = threads_of[k % len(threads_of)]
+            drafts.append({"thread": thread, "at": at, "author": resident, "parent": None,
+                           "status": "published"})  # fmt: skip
+            drafts.append({"thread": big_thread, "at": at, "author": resident, "parent": None,
+                           "status": "hidden", "appeal": "never"})  # fmt: skip
         drafts.sort(key=lambda c: c["at"])
         for number, comment in enumerate(drafts, start=1):
             comment["id"] = number
@@ -715,7 +730,7 @@ class _Generator:
                 decisions.append(self._decision(comment["id"], "hide", hidden_reason, decided))
                 appealed = decided + dt.timedelta(hours=rng.uniform(1, 72))
                 if comment.get("appeal") == "open" or (
-                    comment is not self.own_hidden and rng.random() < 0.2 and appealed < self.now
+                    not comment.get("appeal") and rng.random() < 0.2 and appealed < self.now
                 ):
                     appealed = min(appealed, self.now)
                     outcome = (
@@ -747,7 +762,7 @@ class _Generator:
                         if outcome == "upheld":
                             status = comment["status"] = "published"
                             hidden_reason = ""
-                elif comment is not self.own_hidden and rng.random() < 0.1:
+                elif not comment.get("appeal") and rng.random() < 0.1:
                     until = decided + dt.timedelta(days=14)
                     decisions.append(
                         self._decision(
@@ -798,7 +813,7 @@ class _Generator:
         newest = [
             r for r in published if r["thread_id"] == big_thread and r["author_id"] != resident
         ]
-        for row in newest[-5:]:
+        for row in newest[-(3 + 2 * self.sizes.own) :]:
             supports[(resident, row["id"])] = row["created_at"] + dt.timedelta(minutes=1)
         targets = rng.choices(published, weights, k=sizes.supports)
         for row in targets:
@@ -1162,7 +1177,7 @@ class _Generator:
             closed = survey["id"] <= self.survey_ids["closed"]
             waiting = 0 if closed else 3  # below the flush batch: still staged
             people = rng.sample(self.people, min(len(self.people), sets + waiting))
-            if survey["id"] == self.survey_ids["closed"]:
+            if closed:  # the resident took part in every closed survey
                 people[0] = self.account_ids["resident"]
             window = max(1, (min(self.now, survey["closes_at"]) - survey["opens_at"]).days)
             for index, person in enumerate(people):
@@ -1258,6 +1273,7 @@ class _Generator:
         published_ids = [p["id"] for p in self.published]
         weights = [1 / (rank + 1) ** 0.6 for rank in range(len(published_ids))]
         pairs = {(self.big["id"], resident)}
+        pairs |= {(p["id"], resident) for p in self.published[1 : self.sizes.own]}
         for person in self.people[:7]:  # enough raters on the big project to show its mean
             pairs.add((self.big["id"], person))
         while len(pairs) * 2 < self.sizes.ratings:
