@@ -300,10 +300,13 @@ def log_in(base: str, email: str, password: str) -> str:
         {"csrf_token": token.group(1), "email": email, "password": password}
     ).encode()
     opener.open(base + "/login", body, timeout=60).close()
-    account = opener.open(base + "/account", timeout=30)
-    if account.geturl().rstrip("/") != base + "/account":
-        raise SystemExit("logging in through the app did not work")
-    return "; ".join(f"{c.name}={c.value}" for c in jar)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    # The header alone (as wrk sends it) must open the account page, not the login form.
+    request = urllib.request.Request(base + "/account", headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=30) as account:  # noqa: S310
+        if account.geturl() != base + "/account":
+            raise SystemExit("logging in through the app did not work")
+    return cookie
 
 
 def page_weight(base: str) -> dict[str, Any]:
@@ -481,7 +484,8 @@ def report(runs: list[Run], args: argparse.Namespace, total: float) -> str:
     rows = lambda facts, *names: sum(facts.rows.get(name, 0) for name in names)  # noqa: E731
     row("accounts", lambda f: f"{rows(f, 'user_account'):,}")
     row("projects", lambda f: f"{rows(f, 'project'):,}")
-    row("comments (in the big discussion)", lambda f: f"{rows(f, 'comment'):,}")
+    row("comments (in the big discussion)",
+        lambda f: f"{rows(f, 'comment'):,} ({f.big_discussion:,})")  # fmt: skip
     row("comment supports / reports", lambda f: f"{rows(f, 'comment_support'):,} / "
         f"{rows(f, 'comment_report'):,}")  # fmt: skip
     row("ballot lines (open round / closed rounds' files)",

@@ -153,6 +153,7 @@ class Facts:
     keyword_id: int
     follow: tuple[int, int, dt.datetime]  # (user id, project id, since) of the resident's follow
     search_word: str
+    big_discussion: int = 0  # comments in the big discussion
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows written
     ballots_in_files: int = 0  # ballot lines of closed rounds (in their ballot files)
     seconds: float = 0.0
@@ -887,6 +888,7 @@ class _Generator:
             row["report_count"] = report_count[row["id"]]
 
         self.threads, self.comment_rows = threads, comments
+        self.big_comments = sum(row["thread_id"] == big_thread for row in comments)
         self.out.insert("thread", threads)
         self.write_roadmap()
         self.out.insert("comment", comments)
@@ -1403,6 +1405,7 @@ class _Generator:
             keyword_id=1,
             follow=self.follow,
             search_word=max(words[:3], key=len),
+            big_discussion=self.big_comments,
             rows=dict(self.out.rows),
             ballots_in_files=getattr(self, "ballot_lines_in_files", 0),
         )
