@@ -450,6 +450,20 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def _load_warning(runs: list[Run]) -> list[str]:
+    """Say so when other processes kept the machine busy: then the ratios mean little."""
+    highest = max(max(run.load) for run in runs)
+    if highest <= (os.cpu_count() or 1):
+        return []
+    return [
+        f"**Warning:** the load average reached {highest:.1f} on {os.cpu_count()} cores "
+        "during this run: other processes took most of the CPU, so pages (even those "
+        "without SQL) lose more against hello-world than they would on a quiet machine, and "
+        "the run took longer. Rerun `make bench` on a quiet machine before comparing.",
+        "",
+    ]
+
+
 def report(runs: list[Run], args: argparse.Namespace, total: float) -> str:
     """Return the markdown block for docs/performance.md."""
     lines = [
@@ -469,6 +483,7 @@ def report(runs: list[Run], args: argparse.Namespace, total: float) -> str:
         "add minutes of waiting; with few requests in the run its rate is a rough figure. "
         f"The whole run took {total / 60:.1f} minutes.",
         "",
+        *_load_warning(runs),
         "**Data** (`scripts/bulkdata.py`, fixed seed; a ballot line is one project on one "
         "ballot, in the open round's rows or a closed round's published ballot file)",
         "",
