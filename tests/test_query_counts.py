@@ -1,0 +1,327 @@
+"""Every GET page runs the same number of SQL statements with little and with ten times more data.
+
+The data comes from scripts/bulkdata.py (the benchmark's generator) at two small scales, so
+every list on every page has entries in both and grows tenfold from one to the other. Each
+page is requested by a role that may see it. A new GET route fails
+`test_every_get_rule_is_covered` until a case for it is added here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import string
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from kldialog import create_app
+from kldialog.kernel.db import db
+
+from .conftest import base_config, empty_postgres_database
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALES = (0.02, 0.2)  # 200 and 2,000 residents, 400 and 4,000 comments, ...
+
+
+def _load_generator() -> Any:
+    """Import scripts/bulkdata.py (scripts/ is not a package on the path)."""
+    spec = importlib.util.spec_from_file_location("bulkdata", ROOT / "scripts" / "bulkdata.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bulkdata", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+bulkdata = _load_generator()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One page as one role sees it; the path's {names} come from the generated facts."""
+
+    role: str
+    path: str
+    status: int = 200
+    marks: tuple[Any, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        """Return the test id."""
+        return f"{self.role} {self.path}"
+
+
+def grows(reason: str) -> tuple[Any, ...]:
+    """Mark a case whose statement count grows today (the reason names the cause)."""
+    return (pytest.mark.xfail(strict=True, reason=reason),)
+
+
+PUBLIC = [
+    "/",
+    "/projects",
+    "/projects?q={search_word}&status=in_progress&sort=recent",
+    "/projects?sort=category&page=2",
+    "/projects/{big_project}",
+    "/projects/{big_project}?sort=supported&page=2",
+    "/projects/{project}",
+    "/projects/{archived_project}",
+    "/comments/{hot_comment}",
+    "/priorities",
+    "/priorities/{open_round}",
+    "/priorities/{upcoming_round}",
+    "/priorities/{closed_round}/results",
+    "/priorities/{points_round}/results",
+    "/surveys",
+    "/surveys/{open_survey}",
+    "/surveys/{closed_survey}/results",
+    "/surveys/{closed_survey}/results?first={crosstab_first}&second={crosstab_second}",
+    "/moderationsbericht",
+]
+CASES = [
+    *(Case("anonymous", path) for path in PUBLIC),
+    *(Case("resident", path) for path in PUBLIC),
+    Case("anonymous", "/healthz"),
+    Case("anonymous", "/static/{static_file}"),
+    *(
+        Case("anonymous", f"/{page}")
+        for page in ("impressum", "datenschutz", "barrierefreiheit", "leichte-sprache")
+    ),
+    Case("resident", "/datenschutz"),
+    Case("anonymous", "/moderationsbericht.json"),
+    Case("anonymous", "/priorities/{closed_round}/results.json"),
+    Case("anonymous", "/priorities/{closed_round}/results.csv"),
+    Case("anonymous", "/priorities/{closed_round}/ballots.json"),
+    Case("anonymous", "/login"),
+    Case("anonymous", "/register"),
+    Case("anonymous", "/register/check-mail"),
+    Case("anonymous", "/confirm"),
+    Case("anonymous", "/confirm/{confirm_token}"),
+    Case("anonymous", "/password/forgot"),
+    Case("anonymous", "/password/reset/{reset_token}"),
+    Case("anonymous", "/account/email/confirm/{email_token}"),
+    Case("anonymous", "/unsubscribe/{unsubscribe_token}"),
+    Case("anonymous", "/unsubscribed"),
+    # The resident's own pages.
+    Case("resident", "/account"),
+    Case("resident", "/account/data"),
+    Case("resident", "/account/data.json"),
+    Case("resident", "/account/delete"),
+    Case("resident", "/account/email"),
+    Case("resident", "/account/password"),
+    Case("resident", "/account/residency"),
+    Case("resident", "/account/terms"),
+    Case("resident", "/account/following"),
+    Case("resident", "/account/moderation"),
+    Case("resident", "/comments/{own_comment}/edit"),
+    Case("resident", "/comments/{own_comment}/delete"),
+    Case("resident", "/comments/{hot_comment}/reply"),
+    Case("resident", "/comments/{hot_comment}/report"),
+    Case("resident", "/surveys/{closed_survey}/thanks"),
+    # Moderators.
+    Case("moderator", "/projects/{big_project}"),
+    Case("moderator", "/moderation"),
+    Case("moderator", "/moderation?filter=pending"),
+    Case("moderator", "/moderation?filter=reported"),
+    Case("moderator", "/moderation?filter=appeals"),
+    Case("moderator", "/moderation/comments/{reported_comment}"),
+    Case("moderator", "/moderation/comments/{own_hidden_comment}"),
+    Case("moderator", "/moderation/log"),
+    Case("moderator", "/moderation/keywords"),
+    # Council.
+    Case("council", "/council"),
+    Case("council", "/council/ratings.csv"),
+    Case("council", "/priorities/{closed_round}/results"),
+    # Staff: roadmap.
+    Case("staff", "/projects/{big_project}"),
+    Case("staff", "/staff/projects"),
+    Case("staff", "/staff/projects?q={search_word}&visibility=published&sort=title"),
+    Case("staff", "/staff/projects/new"),
+    Case("staff", "/staff/projects/{big_project_id}"),
+    Case("staff", "/staff/projects/{draft_project_id}"),
+    Case("staff", "/staff/projects/{big_project_id}/status"),
+    Case("staff", "/staff/projects/{big_project_id}/updates/new"),
+    Case("staff", "/staff/projects/{big_project_id}/visibility/archived"),
+    Case("staff", "/staff/categories"),
+    Case("staff", "/staff/categories/{category_id}"),
+    Case("staff", "/staff/categories/{category_id}/delete"),
+    Case("staff", "/staff/roadmap/import"),
+    Case("staff", "/staff/roadmap/export.json"),
+    Case("staff", "/staff/roadmap/export.csv"),
+    # Staff: rounds and surveys.
+    Case("staff", "/staff/rounds"),
+    Case("staff", "/staff/rounds/new"),
+    Case("staff", "/staff/rounds/{open_round}"),
+    Case("staff", "/staff/rounds/{draft_round}"),
+    Case("staff", "/staff/surveys"),
+    Case("staff", "/staff/surveys/new"),
+    Case("staff", "/staff/surveys/{closed_survey}"),
+    Case("staff", "/staff/surveys/{draft_survey}"),
+    Case("staff", "/staff/surveys/{open_survey}/preview"),
+    Case("staff", "/staff/surveys/{draft_survey}/questions/new"),
+    Case("staff", "/staff/surveys/{draft_survey}/questions/{draft_question}"),
+    Case("staff", "/staff/surveys/{draft_survey}/questions/{draft_question}/delete"),
+    Case("staff", "/staff/surveys/{closed_survey}/texts"),
+    Case("staff", "/staff/surveys/{closed_survey}/answers.csv"),
+    Case("staff", "/surveys/{open_survey}/results"),
+    # Admins.
+    Case("admin", "/admin/"),
+    Case("admin", "/admin/users"),
+    Case("admin", "/admin/users?q=person19&role=resident&sort=name"),
+    Case("admin", "/admin/users/{resident_id}"),
+    Case("admin", "/admin/audit"),
+    Case("admin", "/admin/audit?target_type=project"),
+    Case("admin", "/admin/codes"),
+]
+
+
+def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
+    """Return the values the case paths refer to, tokens included (inside an app context)."""
+    from kldialog.auth import services as accounts
+    from kldialog.auth.models import User
+    from kldialog.projects import services as roadmap
+
+    resident = db.session.get(User, facts.user_ids["resident"])
+    user_id, project_id, since = facts.follow
+    static = Path(app.static_folder or "")
+    values = dict(vars(facts))
+    values.update(
+        resident_id=resident.id,
+        static_file=next(
+            p.relative_to(static).as_posix() for p in sorted(static.rglob("*")) if p.is_file()
+        ),
+        confirm_token=accounts.make_token("confirm", resident, f"{resident.email}|x"),
+        reset_token=accounts.make_token("reset", resident, resident.password_hash),
+        email_token=accounts.make_token("change-email", resident, "neu@bench.kldialog.invalid"),
+        unsubscribe_token=roadmap.unsubscribe_token(user_id, project_id, since),
+        crosstab_first=_question_id(facts.closed_survey, "single"),
+        crosstab_second=_question_id(facts.closed_survey, "scale"),
+    )
+    return values
+
+
+def _question_id(survey_id: int, kind: str) -> int:
+    table = db.metadata.tables["survey_question"]
+    return db.session.scalar(
+        sa.select(table.c.id).where(table.c.survey_id == survey_id, table.c.kind == kind)
+    )
+
+
+def _client(app: Flask, facts: Any, role: str) -> FlaskClient:
+    """Return a test client, logged in through the login form unless anonymous."""
+    client = app.test_client()
+    if role != "anonymous":
+        response = client.post(
+            "/login", data={"email": facts.emails[role], "password": facts.password}
+        )
+        assert response.status_code == 303, f"{role} could not log in"
+    return client
+
+
+@dataclass
+class Measured:
+    """What one request did."""
+
+    status: int
+    statements: list[str]
+
+
+def _measure(app: Flask, client: FlaskClient, path: str) -> Measured:
+    """Request a page and record its statements (both scales start from the same state)."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(path)
+        response.close()  # static files stay open otherwise
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return Measured(response.status_code, statements)
+
+
+def _build(database_url: str, outbox: Path) -> Flask:
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=database_url, MAIL_OUTBOX=str(outbox)))
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            empty_postgres_database()
+        else:
+            db.create_all()
+    return app
+
+
+@pytest.fixture(scope="module")
+def measured(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, dict[float, Measured]]]:
+    """Generate the data at each scale, request every case, keep what each request ran."""
+    results: dict[str, dict[float, Measured]] = {case.id: {} for case in CASES}
+    for scale in SCALES:
+        app = _build(database_url, tmp_path_factory.mktemp("outbox"))
+        with app.app_context():
+            facts = bulkdata.generate(scale)
+            values = _placeholders(app, facts)
+            db.session.remove()
+        clients = {role: _client(app, facts, role) for role in {case.role for case in CASES}}
+        for case in CASES:
+            path = case.path.format_map(values)
+            results[case.id][scale] = _measure(app, clients[case.role], path)
+        with app.app_context():
+            db.session.remove()
+            if db.engine.dialect.name != "postgresql":
+                db.drop_all()
+            db.engine.dispose()
+    yield results
+
+
+def _shape(statement: str) -> str:
+    """Return the start of a statement with its IN lists folded, to show what differs."""
+    return re.sub(r"IN \([^)]*\)", "IN (…)", " ".join(statement.split()))[:200]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_statement_count_does_not_grow_with_the_data(
+    measured: dict[str, dict[float, Measured]], case: Case
+) -> None:
+    small, large = (measured[case.id][scale] for scale in SCALES)
+    assert (small.status, large.status) == (case.status, case.status)
+    if len(small.statements) != len(large.statements):
+        more = Counter(map(_shape, large.statements))
+        more.subtract(Counter(map(_shape, small.statements)))
+        changed = "\n".join(f"{n:+d} × {s}" for s, n in more.items() if n)
+        pytest.fail(
+            f"{case.id}: {len(small.statements)} statements at {SCALES[0]}×, "
+            f"{len(large.statements)} at {SCALES[1]}×:\n{changed}"
+        )
+
+
+class _AnyValue(dict):
+    def __missing__(self, key: str) -> str:
+        return "1"
+
+
+def test_every_get_rule_is_covered() -> None:
+    app = create_app(base_config())
+    adapter = app.url_map.bind("localhost")
+    covered = set()
+    for case in CASES:
+        path = string.Formatter().vformat(case.path, (), _AnyValue()).split("?")[0]
+        rule, _arguments = adapter.match(path, method="GET", return_rule=True)
+        covered.add(rule.rule)
+    missing = sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or ()) and rule.rule not in covered
+    )
+    assert not missing, f"GET pages without a statement-count case: {missing}"
