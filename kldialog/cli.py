@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
+from kldialog.deploy_check import check_command
 from kldialog.errors import RuleViolation
 from kldialog.extensions import db
 from kldialog.projects import services as roadmap
@@ -288,6 +289,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(codes_cli)
     app.cli.add_command(rounds_cli)
     app.cli.add_command(surveys_cli)
+    app.cli.add_command(check_command)
 
 
 # --- residency codes ---------------------------------------------------------------------------
