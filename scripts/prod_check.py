@@ -57,6 +57,11 @@ STAFF = "verwaltung@demo.kldialog.invalid"
 class CheckFailed(Exception):
     """A check that the rest of the run depends on did not hold."""
 
+    def __init__(self, message: str, *, reported: bool = False) -> None:
+        """Remember whether the failure was printed (and counted) already."""
+        super().__init__(message)
+        self.reported = reported
+
 
 @dataclass
 class Results:
@@ -78,7 +83,7 @@ class Results:
     def require(self, label: str, condition: bool, detail: str = "") -> None:
         """Print one check; stop the run when it fails (later checks build on it)."""
         if not self.check(label, condition, detail):
-            raise CheckFailed(label)
+            raise CheckFailed(label, reported=True)
 
 
 STARTED = time.monotonic()
@@ -486,6 +491,7 @@ http {{
     sendfile on;
     tcp_nopush on;
     server_tokens off;
+    gzip on;  # as in Debian's nginx.conf: the site turns it off for pages, on for /static/
 {temp_paths}
     access_log {stack.tmp}/logs/nginx-other.log;
     include {prefix}/kldialog.conf;
@@ -513,6 +519,29 @@ def access_log_paths(stack: Stack, app: str) -> list[str]:
     if not path.exists():
         return []
     return re.findall(r'"[A-Z]+ (\S+) HTTP/', path.read_text("utf-8", "replace"))
+
+
+def check_unit(results: Results, tmp: Path) -> None:
+    """Check the systemd unit with systemd-analyze (it cannot run here: no systemd as PID 1)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        print("  (systemd-analyze is missing: the unit file is not checked)")
+        return
+    folder = tmp / "systemd"
+    folder.mkdir()
+    unit = (DEPLOY / "systemd" / "kldialog@.service").read_text()
+    (folder / "kldialog@.service").write_text(
+        unit.replace("/srv/kldialog/.venv/bin/gunicorn", str(VENV_BIN / "gunicorn"))
+    )
+    result = subprocess.run(
+        [analyze, "verify", "./kldialog@8001.service"], cwd=folder, capture_output=True, text=True
+    )
+    complaints = (result.stdout + result.stderr).strip()
+    results.check(
+        "deploy/systemd/kldialog@.service passes systemd-analyze verify",
+        result.returncode == 0 and not complaints,
+        complaints or "no complaints",
+    )
 
 
 def check_front(results: Results, stack: Stack, ca: Path, ports: dict[str, int]) -> None:
@@ -578,11 +607,16 @@ def check_sessions(results: Results, ca: Path, ports: dict[str, int]) -> Person:
         stranger.status == 302 and "/login" in stranger.headers.get("location", ""),
         f"{stranger.status} → {stranger.headers.get('location')}",
     )
-    page = Person(ca).get(ports["https"], "/projects")
+    page = Person(ca).get(ports["https"], "/projects", headers={"Accept-Encoding": "gzip"})
     results.check(
         "pages are not kept by shared caches (there is no page cache to share)",
         page.headers.get("cache-control") == "private, no-cache",
         f"Cache-Control: {page.headers.get('cache-control')}",
+    )
+    results.check(
+        "pages with CSRF tokens are not compressed (BREACH)",
+        "content-encoding" not in page.headers and b"csrf_token" in page.body,
+        f"Content-Encoding: {page.headers.get('content-encoding', 'none')}",
     )
     return resident
 
@@ -701,11 +735,23 @@ def check_static(results: Results, stack: Stack, ca: Path, ports: dict[str, int]
             f"Cache-Control: {reply.headers.get('cache-control')}; "
             f"Vary: {reply.headers.get('vary')}",
         )
-    reached = [p for app in APPS for p in access_log_paths(stack, app) if p.startswith("/static/")]
-    results.check("no static request reached an app process", not reached, f"{reached[:3]}")
     missing = "/static/css/kldialog.0123456789ab.css"
     reply = visitor.get(ports["https"], missing)
-    passed_on = any(missing in access_log_paths(stack, app) for app in APPS)
+    # gunicorn writes its access line after the response: wait for this one, which also
+    # means the lines of the requests before it are written.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        passed_on = any(missing in access_log_paths(stack, app) for app in APPS)
+        if passed_on:
+            break
+        time.sleep(0.2)
+    reached = [
+        p
+        for app in APPS
+        for p in access_log_paths(stack, app)
+        if p.startswith("/static/") and p != missing
+    ]
+    results.check("no static request reached an app process", not reached, f"{reached[:3]}")
     results.check(
         "a name nginx does not have (e.g. fingerprinted) is passed on to the app",
         passed_on,
@@ -889,6 +935,7 @@ def main() -> int:
             flush=True,
         )
 
+        check_unit(results, tmp)
         check_front(results, stack, cert, ports)
         resident = check_sessions(results, cert, ports)
         check_rate_limits(results, cert, ports)
@@ -905,8 +952,10 @@ def main() -> int:
             round_id,
         )
     except CheckFailed as error:
-        results.failed.append(str(error))
-        print(f"  FAIL  {error}", flush=True)
+        if not error.reported:
+            results.failed.append(str(error))
+            print(f"  FAIL  {error}", flush=True)
+        print("  (stopped: the remaining checks build on this one)", flush=True)
         for name in list(stack.processes):
             tail = stack.log_tail(name)
             if tail:
