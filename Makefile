@@ -11,7 +11,7 @@ FLASK := $(BIN)/flask --app kldialog
 CATALOGS := $(wildcard kldialog/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test lint translations messages screenshots bench clean
+.PHONY: run test lint translations messages screenshots bench prod-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ screenshots: $(VENV)/.installed-dev translations
 bench: $(VENV)/.installed-dev translations
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_rounds.py
+
+# The production setup of docs/deploy.md on this machine: nginx (Debian package), two gunicorn
+# processes, PostgreSQL and Redis on 127.0.0.1. Not part of `make test` (it needs nginx).
+prod-check: $(VENV)/.installed-dev translations
+	$(BIN)/python scripts/prod_check.py $(PROD_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) kldialog/translations/*/LC_MESSAGES/*.mo

@@ -36,6 +36,8 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 MIN_SECRET_LENGTH = 16
+# Put in place in debug and test runs only; `flask check` reports it as an error.
+DEBUG_SECRET_KEY = "insecure-key-for-debug-and-tests-only"  # noqa: S105
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -77,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.admin.views import bp as admin_bp
     from kldialog.auth.views import bp as auth_bp
     from kldialog.auth.views import load_user
+    from kldialog.branding import bp as branding_bp
     from kldialog.comments.views import bp as comments_bp
     from kldialog.council.views import bp as council_bp
     from kldialog.moderation.views import bp as moderation_bp
@@ -98,6 +101,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(priorities_bp)
     app.register_blueprint(council_bp)
     app.register_blueprint(surveys_bp)
+    app.register_blueprint(branding_bp)
 
     from kldialog.kernel.errors import register_error_handlers
 
@@ -145,7 +149,7 @@ def _check_secret_key(app: Flask) -> None:
     """Refuse to run in production with a missing or guessable SECRET_KEY."""
     if app.debug or app.testing:
         if not app.config.get("SECRET_KEY"):
-            app.config["SECRET_KEY"] = "insecure-key-for-debug-and-tests-only"  # noqa: S105
+            app.config["SECRET_KEY"] = DEBUG_SECRET_KEY
         return
     secret = app.config.get("SECRET_KEY") or ""
     if len(secret) < MIN_SECRET_LENGTH:

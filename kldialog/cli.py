@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
+from kldialog.deploy_check import check_command
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.static import static_files
@@ -290,6 +291,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(codes_cli)
     app.cli.add_command(rounds_cli)
     app.cli.add_command(surveys_cli)
+    app.cli.add_command(check_command)
 
 
 # --- residency codes ---------------------------------------------------------------------------

@@ -21,6 +21,11 @@ class DefaultConfig:
     DATA_PROTECTION_OFFICER = ""
     ACCESSIBILITY_CONTACT_EMAIL = ""
     ACCESSIBILITY_REVIEWED_ON = "2026-11-26"
+    # A city's look: files in instance/branding/ (served at /branding/...) and the colour of
+    # links, buttons and the header line (#RRGGBB; `flask check` asks for 4.5:1 on white).
+    BRAND_LOGO = ""  # e.g. "logo.svg", shown before SITE_NAME in the header
+    BRAND_FAVICON = ""  # e.g. "favicon.svg"; the KL.dialog icon otherwise
+    BRAND_PRIMARY_COLOR = ""  # e.g. "#8a1538"; KERN's dark blue otherwise
 
     LANGUAGES = ("de", "en")
     BABEL_DEFAULT_LOCALE = "de"
