@@ -75,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.auth.views import load_user
     from kldialog.comments.views import bp as comments_bp
     from kldialog.council.views import bp as council_bp
+    from kldialog.events.views import bp as events_bp
     from kldialog.moderation.views import bp as moderation_bp
     from kldialog.pages.views import bp as pages_bp
     from kldialog.priorities.views import bp as priorities_bp
@@ -92,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(priorities_bp)
     app.register_blueprint(council_bp)
     app.register_blueprint(surveys_bp)
+    app.register_blueprint(events_bp)
 
     from kldialog.errors import register_error_handlers
 

@@ -520,6 +520,7 @@ def _contributions(user: User) -> dict[str, Any]:
     """
     from kldialog.comments import services as comments
     from kldialog.comments.models import Comment
+    from kldialog.events import services as events
     from kldialog.priorities import services as priorities
     from kldialog.projects import services as projects
     from kldialog.surveys import services as surveys
@@ -535,6 +536,7 @@ def _contributions(user: User) -> dict[str, Any]:
         "ratings": priorities.ratings_of(user),
         # Which surveys the person took part in; their answers are not linked to them at all.
         "surveys": surveys.participations_export(user),
+        "events": events.events_export(user),
     }
 
 
@@ -560,10 +562,12 @@ def delete_account(user: User, password: str) -> None:
 def _erase(user: User) -> None:
     """Remove every personal field and the person's data in other features (no commit)."""
     from kldialog.comments import services as comments
+    from kldialog.events import services as events
     from kldialog.priorities import services as priorities
     from kldialog.projects import services as projects
     from kldialog.surveys import services as surveys
 
+    events.erase_event_registrations(user)  # freed places go to the people waiting
     projects.erase_follows(user)
     comments.erase_supports(user)  # their comments stay, shown as "deleted account"
     priorities.withdraw_open_ballots(user)  # closed rounds hold no link to the person
