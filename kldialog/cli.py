@@ -9,6 +9,7 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -651,6 +652,13 @@ def _load_demo_events() -> None:
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(Event)):
         return
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        _add_demo_events(events, Event, EventState)
+    click.echo("Demo: an upcoming event with one registration, a past event with its summary.")
+
+
+def _add_demo_events(events: Any, Event: Any, EventState: Any) -> None:  # noqa: N803
+    """Create the two demo events (inside a request context: the registration mails links)."""
     staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
     zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
     soon = (dt.datetime.now(zone) + dt.timedelta(days=9)).replace(
@@ -712,4 +720,3 @@ def _load_demo_events() -> None:
     past.projects = [data] if data else []
     db.session.add(past)
     db.session.commit()
-    click.echo("Demo: an upcoming event with one registration, a past event with its summary.")

@@ -301,7 +301,8 @@ def can_register(user: Any, event: Any) -> bool:
 
 def can_register_by_email(user: Any, event: Any) -> bool:
     """Return whether a visitor without a login may register with an e-mail address now."""
-    return not _account(user) and event is not None and event.takes_registrations()
+    logged_in = bool(getattr(user, "is_authenticated", False))
+    return not logged_in and event is not None and event.takes_registrations()
 
 
 def can_cancel_registration(user: Any, registration: Any) -> bool:

@@ -928,15 +928,10 @@ def _local_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tzinfo=_zone()).astimezone(dt.UTC)
 
 
-def send_reminders(now: dt.datetime | None = None) -> int:
-    """Remind everyone with a place of an event today or tomorrow, once; return mails sent.
-
-    Each registration is claimed (reminded_at set) and committed before its mail goes out, so
-    two runs at once, or a rerun, never send a reminder twice; a failed mail is un-claimed.
-    """
-    now = now or _now()
+def _reminder_candidates(now: dt.datetime) -> list[int]:
+    """Return the registrations with a place at an event today or tomorrow, not yet reminded."""
     horizon = _local_midnight(now.astimezone(_zone()).date() + dt.timedelta(days=2))
-    candidates = list(
+    return list(
         db.session.scalars(
             sa.select(EventRegistration.id)
             .join(Event, Event.id == EventRegistration.event_id)
@@ -950,6 +945,16 @@ def send_reminders(now: dt.datetime | None = None) -> int:
             .order_by(EventRegistration.id)
         )
     )
+
+
+def send_reminders(now: dt.datetime | None = None) -> int:
+    """Remind everyone with a place of an event today or tomorrow, once; return mails sent.
+
+    Each registration is claimed (reminded_at set) and committed before its mail goes out, so
+    two runs at once, or a rerun, never send a reminder twice; a failed mail is un-claimed.
+    """
+    now = now or _now()
+    candidates = _reminder_candidates(now)
     db.session.rollback()
     sent = 0
     for registration_id in candidates:
