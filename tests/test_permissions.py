@@ -162,7 +162,8 @@ def test_manage_events_is_for_staff() -> None:
     ("state", "view", "register", "by_email", "summary"),
     [
         ("draft", STAFF, set(), set(), set()),
-        ("upcoming", EVERYONE, TAKE_PART, {"anonymous"}, set()),
+        # A deleted account cannot be logged in: it is a visitor like any other.
+        ("upcoming", EVERYONE, TAKE_PART, {"anonymous", "deleted"}, set()),
         ("running", EVERYONE, set(), set(), set()),
         ("over", EVERYONE, set(), set(), STAFF),
         ("cancelled", EVERYONE, set(), set(), set()),
