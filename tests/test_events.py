@@ -1188,3 +1188,24 @@ def test_parallel_registrations_never_exceed_the_capacity(shared_app: Flask) -> 
     assert now_registered == set(waiting_order[:5])
     event = event_row(app, event_id)
     assert (event.registered_count, event.waiting_count) == (5, 20)
+
+
+def test_demo_data_has_an_upcoming_event_about_a_project_and_a_past_one_with_its_summary(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(DEMO=True)
+    result = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert "an upcoming event with one registration" in result.output, result.output
+    with app.test_request_context():
+        upcoming, past = db.session.scalars(sa.select(Event).order_by(Event.starts_at.desc()))
+        assert upcoming.state is EventState.published and not upcoming.has_started()
+        assert upcoming.projects and upcoming.registered_count == 1
+        assert past.has_ended() and past.summary and past.projects
+        slug = past.projects[0].slug
+    page = text(app.test_client().get(f"/projects/{slug}"))
+    assert "Werkstatt Offene Daten" in page[page.index('id="updates-title"') :]
+    assert (
+        "Demo: the roadmap is already loaded."
+        in app.test_cli_runner().invoke(args=["demo", "load"]).output
+    )
+    assert count(app, Event) == 2  # loaded once
