@@ -82,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.branding import bp as branding_bp
     from kldialog.comments.views import bp as comments_bp
     from kldialog.council.views import bp as council_bp
+    from kldialog.events.views import bp as events_bp
     from kldialog.moderation.views import bp as moderation_bp
     from kldialog.pages.views import bp as pages_bp
     from kldialog.personal_data.views import bp as personal_data_bp
@@ -102,6 +103,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(council_bp)
     app.register_blueprint(surveys_bp)
     app.register_blueprint(branding_bp)
+    app.register_blueprint(events_bp)
 
     from kldialog.kernel.errors import register_error_handlers
 

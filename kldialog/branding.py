@@ -46,11 +46,7 @@ def theme_css(colour: str) -> str:
     """Return the stylesheet that puts the primary colour into KERN's action tokens."""
     # The selector of KERN's light theme as base.html sets it, more specific than KERN's own, so
     # the order of stylesheets does not matter; hover and active shades are mixed from it.
-    return (
-        ":root[data-kern-theme=light] {\n"
-        f"  --kern-color-action-default: {colour};\n"
-        "}\n"
-    )
+    return f":root[data-kern-theme=light] {{\n  --kern-color-action-default: {colour};\n}}\n"
 
 
 def _file_url(config_key: str) -> str | None:

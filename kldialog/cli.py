@@ -9,6 +9,8 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import sqlalchemy as sa
@@ -136,6 +138,7 @@ def demo_load_command() -> None:
     _load_demo_discussion()
     _load_demo_rounds()
     _load_demo_survey()
+    _load_demo_events()
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, name, roles in DEMO_ACCOUNTS:
         label = ", ".join(role.name for role in roles) or "resident"
@@ -205,6 +208,7 @@ def maintenance_purge() -> None:
         f"Flushed {flushed} staged survey answer set(s) of closed surveys; deleted the raw "
         f"answers of {purged} survey(s) past SURVEY_RETENTION_MONTHS (results kept)."
     )
+    _purge_event_registrations()
 
 
 # Realistic discussion for the showroom: (project slug, author, text, replies, reports).
@@ -292,6 +296,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(rounds_cli)
     app.cli.add_command(surveys_cli)
     app.cli.add_command(check_command)
+    app.cli.add_command(events_cli)
 
 
 # --- residency codes ---------------------------------------------------------------------------
@@ -611,3 +616,111 @@ def _load_demo_survey() -> None:
         text="Was sollte die Stadt bei der Verkehrslenkung noch bedenken?")  # fmt: skip
     surveys.publish_survey(staff, survey)
     click.echo("Demo: loaded an open survey about the intelligent traffic guidance.")
+
+
+# --- events ----------------------------------------------------------------------------------
+
+events_cli = AppGroup("events", help="Events: reminder mail and deleting registrations.")
+
+
+def _purge_event_registrations() -> None:
+    from kldialog.events import services as events
+
+    removed = events.purge_registrations()
+    click.echo(
+        f"Deleted {removed} event registration(s): events over since yesterday, or never "
+        "confirmed within EVENT_CONFIRM_HOURS."
+    )
+
+
+@events_cli.command("purge")
+def events_purge() -> None:
+    """Delete registrations the day after their event, and unconfirmed ones (cron)."""
+    _purge_event_registrations()
+
+
+@events_cli.command("send-reminders")
+def events_send_reminders() -> None:
+    """Mail everyone with a place at an event today or tomorrow, once each (cron, daily or more)."""
+    from kldialog.events import services as events
+
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        sent = events.send_reminders()
+    click.echo(f"Sent {sent} event reminder(s).")
+
+
+def _load_demo_events() -> None:
+    """Add an upcoming event about a project and a past one with its summary (once)."""
+    from kldialog.events import services as events
+    from kldialog.events.models import Event, EventState
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Event)):
+        return
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        _add_demo_events(events, Event, EventState)
+    click.echo("Demo: an upcoming event with one registration, a past event with its summary.")
+
+
+def _add_demo_events(events: Any, Event: Any, EventState: Any) -> None:  # noqa: N803
+    """Create the two demo events (inside a request context: the registration mails links)."""
+    staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
+    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    soon = (dt.datetime.now(zone) + dt.timedelta(days=9)).replace(
+        hour=18, minute=0, second=0, microsecond=0
+    )
+    traffic = roadmap.get_project_by_slug("intelligente-verkehrslenkung")
+    upcoming = events.create_event(
+        staff,
+        events.EventFields(
+            title="Bürgerdialog: Intelligente Verkehrslenkung",
+            description=(
+                "Die Stadt stellt die Pläne für die intelligente Verkehrslenkung vor: welche "
+                "Ampeln und Parkleitsysteme auf die Verkehrslage reagieren sollen und welche "
+                "Daten dafür gebraucht werden – und welche nicht.\n\n"
+                "Danach ist Zeit für Ihre Fragen und Ideen. Sie brauchen kein Vorwissen."
+            ),
+            starts_at=soon.astimezone(dt.UTC),
+            ends_at=(soon + dt.timedelta(hours=2)).astimezone(dt.UTC),
+            language="de",
+            place="Stadtbibliothek Kaiserslautern, Veranstaltungsraum (Erdgeschoss)",
+            step_free=True,
+            hearing_loop=True,
+            sign_language=True,
+            accessibility_note="Barrierefreies WC im Erdgeschoss. Gebärdensprache bitte bis "
+            "eine Woche vorher anfragen.",
+            capacity=40,
+            project_ids=[traffic.id] if traffic else [],
+        ),
+    )
+    events.publish_event(staff, upcoming)
+    resident = accounts.find_user_by_email("einwohnerin@demo.kldialog.invalid")
+    if resident is not None:
+        events.register_resident(resident, upcoming)
+    # A past event with its summary: written directly, as the services accept only future dates.
+    past_start = (dt.datetime.now(zone) - dt.timedelta(days=30)).replace(
+        hour=17, minute=0, second=0, microsecond=0
+    )
+    data = roadmap.get_project_by_slug("offene-plattform-fuer-staedtische-und-verwaltungsdaten")
+    past = Event(
+        title="Werkstatt Offene Daten",
+        description="Zwei Stunden zum Ausprobieren: Welche Daten der Stadt möchten Sie nutzen?",
+        starts_at=past_start.astimezone(dt.UTC),
+        ends_at=(past_start + dt.timedelta(hours=2)).astimezone(dt.UTC),
+        language="de",
+        place="Rathaus Kaiserslautern, Raum 1.12",
+        step_free=True,
+        capacity=20,
+        registered_count=14,
+        state=EventState.published,
+        published_at=past_start - dt.timedelta(days=21),
+        summary=(
+            "14 Teilnehmende haben mit der Stadt über offene Daten gesprochen. Am häufigsten "
+            "gewünscht: Fahrplandaten, Parkhausbelegung und die Termine der Müllabfuhr als "
+            "offene Datensätze.\n\nDie Stadt prüft bis zum Frühjahr, welche Daten sie zuerst "
+            "veröffentlicht, und berichtet hier darüber."
+        ),
+        summary_published_at=past_start + dt.timedelta(days=2),
+    )
+    past.projects = [data] if data else []
+    db.session.add(past)
+    db.session.commit()

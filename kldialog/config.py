@@ -103,5 +103,9 @@ class DefaultConfig:
     # None: off. When on, results are released once after close and only noisy counts are shown.
     SURVEY_DP_EPSILON = None
 
+    # Events
+    EVENTS_PER_PAGE = 10
+    EVENT_CONFIRM_HOURS = 48  # a visitor's confirmation link; unconfirmed registrations go then
+
     # Demo mode loads the bundled roadmap (and later demo accounts); never set it in production.
     DEMO = False

@@ -274,3 +274,44 @@ def can_view_survey_results(user: Any, survey: Any) -> bool:
 def can_export_survey(user: Any, survey: Any) -> bool:
     """Return whether the person may download the (k-filtered) anonymous answer table."""
     return survey is not None and can_manage_surveys(user)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def can_manage_events(user: Any) -> bool:
+    """Return whether the person may create, change, publish and cancel events."""
+    return is_staff(user)
+
+
+def can_view_event(user: Any, event: Any) -> bool:
+    """Return whether the person may see an event: published and cancelled ones are public."""
+    if event is None:
+        return False
+    return event.state.value != "draft" or can_manage_events(user)
+
+
+def can_register(user: Any, event: Any) -> bool:
+    """Return whether a logged-in person may register with one click now (before the start)."""
+    return is_resident(user) and event is not None and event.takes_registrations()
+
+
+def can_register_by_email(user: Any, event: Any) -> bool:
+    """Return whether a visitor without a login may register with an e-mail address now."""
+    logged_in = bool(getattr(user, "is_authenticated", False))
+    return not logged_in and event is not None and event.takes_registrations()
+
+
+def can_cancel_registration(user: Any, registration: Any) -> bool:
+    """Return whether the person may give up a registration (their own; also when blocked)."""
+    return _account(user) and registration is not None and registration.user_id == user.id
+
+
+def can_publish_event_summary(user: Any, event: Any) -> bool:
+    """Return whether the person may publish the summary: staff, once a held event is over."""
+    return (
+        can_manage_events(user)
+        and event is not None
+        and event.state.value == "published"
+        and event.has_ended()
+    )

@@ -50,6 +50,7 @@ DATA_SECTION_NAMES = {
     "ballots": _l("My ballots in open priority rounds"),
     "ratings": _l("My ratings of projects"),
     "surveys": _l("Surveys I took part in (the answers are not linked to me)"),
+    "events": _l("My event registrations"),
 }
 DATA_FIELD_NAMES = {
     "email": _l("E-mail address"),
@@ -75,6 +76,11 @@ DATA_FIELD_NAMES = {
     "survey_id": _l("Survey number"),
     "title": _l("Title"),
     "participated_on": _l("Took part on"),
+    "event_id": _l("Event number"),
+    "starts_at": _l("Starts at"),
+    "registration": _l("Registration"),
+    "registered_at": _l("Registered at"),
+    "reminded_at": _l("Reminder sent at"),
 }
 
 

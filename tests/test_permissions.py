@@ -127,3 +127,73 @@ def test_require_aborts_with_403() -> None:
     permissions.require(True)
     with pytest.raises(Forbidden):
         permissions.require(False)
+
+
+# --- events ------------------------------------------------------------------------------------
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def event(state: str, *, starts_in: dt.timedelta, hours: int = 2) -> SimpleNamespace:
+    """Build an event-like object whose predicates see state and time as the model does."""
+    from kldialog.events.models import Event, EventState
+
+    start = NOW + starts_in
+    return Event(
+        state=EventState(state), starts_at=start, ends_at=start + dt.timedelta(hours=hours)
+    )
+
+
+EVENTS = {
+    "draft": event("draft", starts_in=dt.timedelta(days=3)),
+    "upcoming": event("published", starts_in=dt.timedelta(days=3)),
+    "running": event("published", starts_in=-dt.timedelta(hours=1)),
+    "over": event("published", starts_in=-dt.timedelta(days=3)),
+    "cancelled": event("cancelled", starts_in=dt.timedelta(days=3)),
+}
+EVERYONE = set(PEOPLE)
+
+
+def test_manage_events_is_for_staff() -> None:
+    assert allowed(permissions.can_manage_events) == STAFF
+
+
+@pytest.mark.parametrize(
+    ("state", "view", "register", "by_email", "summary"),
+    [
+        ("draft", STAFF, set(), set(), set()),
+        # A deleted account cannot be logged in: it is a visitor like any other.
+        ("upcoming", EVERYONE, TAKE_PART, {"anonymous", "deleted"}, set()),
+        ("running", EVERYONE, set(), set(), set()),
+        ("over", EVERYONE, set(), set(), STAFF),
+        ("cancelled", EVERYONE, set(), set(), set()),
+    ],
+)
+def test_event_predicates_follow_state_and_time(
+    state: str, view: set[str], register: set[str], by_email: set[str], summary: set[str]
+) -> None:
+    target = EVENTS[state]
+    assert allowed(permissions.can_view_event, target) == view
+    assert allowed(permissions.can_register, target) == register
+    assert allowed(permissions.can_register_by_email, target) == by_email
+    assert allowed(permissions.can_publish_event_summary, target) == summary
+    for predicate in (
+        permissions.can_view_event,
+        permissions.can_register,
+        permissions.can_register_by_email,
+        permissions.can_publish_event_summary,
+    ):
+        assert allowed(predicate, None) == set()
+
+
+def test_a_registration_is_cancelled_only_by_its_own_account() -> None:
+    mine = SimpleNamespace(user_id=1)  # every test person has id 1
+    theirs = SimpleNamespace(user_id=2)
+    visitors = SimpleNamespace(user_id=None)
+    assert allowed(permissions.can_cancel_registration, mine) == EVERYONE - {
+        "anonymous",
+        "deleted",
+    }
+    assert allowed(permissions.can_cancel_registration, theirs) == set()
+    assert allowed(permissions.can_cancel_registration, visitors) == set()
+    assert allowed(permissions.can_cancel_registration, None) == set()

@@ -20,6 +20,7 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment
+from kldialog.events import services as events
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
@@ -67,6 +68,12 @@ SOURCES: tuple[Source, ...] = (
         "surveys",
         lambda u: {"surveys": surveys.participations_export(u)},
         surveys.erase_participations,
+    ),
+    # Freed places go to the people waiting.
+    Source(
+        "events",
+        lambda u: {"events": events.events_export(u)},
+        events.erase_event_registrations,
     ),
 )
 

@@ -1,0 +1,1 @@
+"""Events: dated participation and education offers, registration, iCalendar feed."""
