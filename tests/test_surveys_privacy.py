@@ -25,7 +25,13 @@ from kldialog import create_app
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.kernel.time import utcnow
-from kldialog.surveys import services
+from kldialog.surveys import (
+    answering,
+    builder,
+    services,
+    settings,
+    storage,
+)
 from kldialog.surveys.models import (
     Eligibility,
     QuestionKind,
@@ -41,14 +47,14 @@ ANONYMOUS_TABLES = {"survey_response", "survey_answer", "survey_staged_response"
 EXPECTED_COLUMNS = {
     "survey_response": {"id", "survey_id"},
     "survey_answer": {"id", "response_id", "question_id", "option_id", "number", "text", "review"},
-    "survey_staged_response": {"id", "survey_id", "payload"},
+    "survey_staged_response": {"id", "survey_id", "sealed"},
 }
 
 
 def build_survey(staff: Any) -> tuple[int, int, int]:
     """Create an open survey with a scale and a text question; return the ids."""
     now = utcnow()
-    survey = services.create_survey(
+    survey = builder.create_survey(
         staff,
         title="Stadtpark",
         intro="",
@@ -57,13 +63,13 @@ def build_survey(staff: Any) -> tuple[int, int, int]:
         eligibility=Eligibility.resident,
     )
     section = survey.sections[0].id
-    scale = services.save_question(
+    scale = builder.save_question(
         staff, survey, None, section_id=section, kind=QuestionKind.scale, text="Wie gut?"
     )
-    text = services.save_question(
+    text = builder.save_question(
         staff, survey, None, section_id=section, kind=QuestionKind.short_text, text="Warum?"
     )
-    services.publish_survey(staff, survey)
+    builder.publish_survey(staff, survey)
     return survey.id, scale.id, text.id
 
 
@@ -76,7 +82,7 @@ def answered(app: Flask, make_user: Callable[..., Any]) -> dict[str, Any]:
     with app.app_context():
         survey_id, scale_id, text_id = build_survey(db.session.merge(staff))
         for number, person in enumerate(people):
-            services.submit_survey(
+            answering.parse_and_submit(
                 db.session.merge(person),
                 services.get_survey(survey_id),
                 MultiDict([(f"q{scale_id}", str(1 + number % 5)), (f"q{text_id}", f"T{number}")]),
@@ -231,7 +237,7 @@ def test_storage_order_and_transactions_reveal_nothing(
             assert not participation_xids & (answer_xids | set(response_xids))
             # Every answer set was written in a batch transaction shared by at least k of them.
             for xid in set(response_xids):
-                assert response_xids.count(xid) >= services.min_group_size()
+                assert response_xids.count(xid) >= settings.min_group_size()
         # Same answers, not in the order people sent them (chance of a false alarm: 1 in 10!).
         assert sorted(stored) == sorted(submitted)
         assert stored != submitted
@@ -258,7 +264,7 @@ def test_a_flush_killed_by_a_real_process_exit_keeps_every_answer_exactly_once(
                     email=f"p{number}@example.org", password="correct horse battery staple",
                     display_name=f"Person {number}", roles=[],
                 )  # fmt: skip
-                services.submit_survey(
+                answering.parse_and_submit(
                     person,
                     services.get_survey(survey_id),
                     MultiDict([(f"q{scale_id}", "3"), (f"q{text_id}", f"T{number}")]),
@@ -270,11 +276,11 @@ def test_a_flush_killed_by_a_real_process_exit_keeps_every_answer_exactly_once(
             f"""
             import os
             from kldialog import create_app
-            from kldialog.surveys import services
+            from kldialog.surveys import storage
             from tests.conftest import base_config
 
             app = create_app(base_config(SQLALCHEMY_DATABASE_URI={url!r}))
-            real = services._write_rows
+            real = storage._write_rows
             calls = []
 
             def dying(table, rows):
@@ -284,9 +290,9 @@ def test_a_flush_killed_by_a_real_process_exit_keeps_every_answer_exactly_once(
                 real(table, rows[: len(rows) // 2])
                 os._exit(9)  # the process dies: no rollback, no cleanup, no commit
 
-            services._write_rows = dying
+            storage._write_rows = dying
             with app.app_context():
-                services.flush_staged({survey_id}, final=True)
+                storage.rewrite_answer_set({survey_id})
             """
         )
         root = Path(__file__).resolve().parent.parent
@@ -301,7 +307,7 @@ def test_a_flush_killed_by_a_real_process_exit_keeps_every_answer_exactly_once(
             assert count(StagedResponse) == 12
             assert count(SurveyResponse) == 0
             assert count(SurveyAnswer) == 0
-            assert services.flush_staged(survey_id, final=True) == 12
+            assert storage.rewrite_answer_set(survey_id) == 12
             texts = sorted(
                 db.session.scalars(
                     sa.select(SurveyAnswer.text).where(SurveyAnswer.text.is_not(None))

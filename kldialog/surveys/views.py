@@ -28,8 +28,17 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
-from kldialog.kernel.time import local_input_value
-from kldialog.surveys import services
+from kldialog.kernel.time import local_input_value, utcnow
+from kldialog.surveys import (
+    answering,
+    builder,
+    crosstabs,
+    export,
+    results,
+    review,
+    services,
+    settings,
+)
 from kldialog.surveys.forms import (
     KIND_LABELS,
     ActionForm,
@@ -57,8 +66,8 @@ def _survey_or_404(survey_id: int) -> Survey:
 def index() -> str:
     """List open surveys, and closed ones with their results."""
     surveys = services.surveys_for_list(current_user, staff=False)
-    answered = services.participated_survey_ids(current_user)
-    now = services.utcnow()
+    answered = answering.participated_survey_ids(current_user)
+    now = utcnow()
     return render_template(
         "surveys/index.html",
         open_surveys=[s for s in surveys if s.is_open(now)],
@@ -100,12 +109,12 @@ class PageState:
         shown = set()
         if self.section is not None:
             for question in self.section.questions:
-                shown.update(services.question_fields(question))
+                shown.update(answering.question_fields(question))
         own = {
             name
             for section in self.sections
             for question in section.questions
-            for name in services.question_fields(question)
+            for name in answering.question_fields(question)
         }
         return [
             (name, value)
@@ -137,8 +146,8 @@ def _answer_page(state: PageState, *, preview: bool, status: int = 200) -> tuple
             preview=preview,
             # base.html prefixes the title with "Error:" when form.errors is set.
             form={"errors": state.errors} if state.errors else None,
-            can_answer=preview or services.can_still_answer(current_user, state.survey),
-            answered=not preview and services.has_participated(current_user, state.survey),
+            can_answer=preview or answering.can_still_answer(current_user, state.survey),
+            answered=not preview and answering.has_participated(current_user, state.survey),
             kind=QuestionKind,
         ),
         status,
@@ -161,16 +170,17 @@ def _navigate(survey: Survey, *, preview: bool) -> str | BaseResponse | tuple[st
     if action == "back":
         state.page = max(0, state.page - 1)
         return _answer_page(state, preview=preview)
-    _records, errors = services.parse_answers(state.section.questions, values)
+    submission = answering.parse_submission(survey, values)
+    errors = submission.errors_for(state.section.questions)
     if errors:
         state.errors = errors
         return _answer_page(state, preview=preview, status=422)
     if action != "send" or not state.is_last:
         state.page += 1
         return _answer_page(state, preview=preview)
-    # Send: check every page again (hidden fields may have been changed), then store.
+    # Send: the first page with errors (hidden fields may have been changed) is shown again.
     for number, section in enumerate(state.sections):
-        _records, errors = services.parse_answers(section.questions, values)
+        errors = submission.errors_for(section.questions)
         if errors:
             state.page, state.errors = number, errors
             return _answer_page(state, preview=preview, status=422)
@@ -178,8 +188,8 @@ def _navigate(survey: Survey, *, preview: bool) -> str | BaseResponse | tuple[st
         flash(_("Preview: these answers would be accepted. Nothing was saved."), "success")
         return redirect(url_for("surveys.preview", survey_id=survey.id), 303)
     try:
-        services.submit_survey(current_user, survey, values)
-    except services.AnswerErrors as error:
+        answering.submit_survey(current_user, survey, submission)
+    except answering.AnswerErrors as error:
         state.errors = error.errors
         return _answer_page(state, preview=preview, status=422)
     except RuleViolation as error:
@@ -207,7 +217,7 @@ def show(survey_id: int) -> str | BaseResponse | tuple[str, int]:
 def thanks(survey_id: int) -> str:
     """Thank the person and repeat what was stored."""
     survey = _survey_or_404(survey_id)
-    if not services.has_participated(current_user, survey):
+    if not answering.has_participated(current_user, survey):
         abort(404)
     return render_template("surveys/thanks.html", survey=survey)
 
@@ -223,8 +233,13 @@ def _summary(entry: dict[str, Any]) -> str:
     """Return the one-sentence finding of a question's results in the reader's language."""
     if entry["suppressed"]:
         return _("Fewer people answered than the minimum group size: no results are shown.")
-    if entry.get("dp_withheld"):
+    if entry.get("withheld") == "dp":
         return _("Not released: with differential privacy only noisy counts are published.")
+    if entry.get("withheld") == "small_groups":
+        return _(
+            "Average places are not shown: some places were given by fewer people than the "
+            "minimum group size, and the averages would reveal them."
+        )
     if entry["rr"] is not None:
         rr = entry["rr"]
         return _(
@@ -254,32 +269,37 @@ def _summary(entry: dict[str, Any]) -> str:
     return _("Every count is below the minimum group size and hidden.")
 
 
-@bp.get("/surveys/<int:survey_id>/results")
-def results(survey_id: int) -> str:
-    """Show counts, shares and intervals, every group below k suppressed; cross-tab on request."""
-    survey = _survey_or_404(survey_id)
-    permissions.require(permissions.can_view_survey_results(current_user, survey))
-    if survey.is_closed() and survey.results_snapshot is None:
-        services.flush_staged(survey.id, final=True)  # the last (< k) answers after close
-    data = services.survey_results(survey)
-    for entry in data["questions"]:
-        entry["summary"] = _summary(entry)
+def _crosstab_form(survey: Survey) -> tuple[CrosstabForm, dict[int, Question]]:
+    """Return the cross-tab form with its choices, and the questions it may use by id."""
     form = CrosstabForm(request.args)
-    choices = [(q.id, q.text) for q in services.crosstab_questions(survey)]
+    usable = {q.id: q for q in crosstabs.crosstab_questions(survey)}
+    choices = [(q.id, q.text) for q in usable.values()]
     form.first.choices = choices
     form.second.choices = choices
+    return form, usable
+
+
+@bp.get("/surveys/<int:survey_id>/results", endpoint="results")
+def results_page(survey_id: int) -> str:
+    """Show the released counts, shares and intervals (groups below k hidden); cross-tabs."""
+    survey = _survey_or_404(survey_id)
+    permissions.require(permissions.can_view_survey_results(current_user, survey))
+    data = results.survey_results(survey)
+    for entry in data["questions"]:
+        entry["summary"] = _summary(entry)
+    form, usable = _crosstab_form(survey)
     table = None
     notice = None
     if "first" in request.args:
-        by_id = {q.id: q for q in services.crosstab_questions(survey)}
-        first = by_id.get(form.first.data) if form.validate() else None
-        second = by_id.get(form.second.data) if form.validate() else None
+        valid = form.validate()
+        first = usable.get(form.first.data) if valid else None
+        second = usable.get(form.second.data) if valid else None
         if survey.purged_at is not None:
             notice = _("The raw answers have been deleted: no new cross-tabulations.")
         elif first is None or second is None or first.id == second.id:
             notice = _("Please choose two different questions.")
         else:
-            table = services.crosstab(survey, first, second)
+            table = crosstabs.crosstab(survey, first, second)
     return render_template(
         "surveys/results.html",
         survey=survey,
@@ -287,9 +307,6 @@ def results(survey_id: int) -> str:
         crosstab_form=form,
         crosstab=table,
         crosstab_notice=notice,
-        pending=services.staged_count(survey)
-        if permissions.can_manage_surveys(current_user)
-        else 0,
         percent=_percent,
         kind=QuestionKind,
     )
@@ -335,7 +352,7 @@ def staff_new() -> str | BaseResponse:
     if form.validate_on_submit():
         opens_at, closes_at = form.window()
         try:
-            survey = services.create_survey(
+            survey = builder.create_survey(
                 current_user,
                 title=form.title.data,
                 intro=form.intro.data or "",
@@ -371,7 +388,7 @@ def staff_edit(survey_id: int) -> str | BaseResponse:
     if form.validate_on_submit():
         opens_at, closes_at = form.window()
         try:
-            services.update_survey(
+            builder.update_survey(
                 current_user,
                 survey,
                 title=form.title.data,
@@ -441,7 +458,7 @@ def staff_question(survey_id: int, question_id: int | None = None) -> str | Base
     ]
     if form.validate_on_submit():
         try:
-            services.save_question(
+            builder.save_question(
                 current_user,
                 survey,
                 question,
@@ -489,7 +506,7 @@ def staff_move(survey_id: int, question_id: int, where: str) -> BaseResponse:
     question = _staff_question_or_404(survey, question_id)
     if ActionForm().validate_on_submit():
         try:
-            services.move_question(current_user, survey, question, -1 if where == "up" else 1)
+            builder.move_question(current_user, survey, question, -1 if where == "up" else 1)
         except RuleViolation as error:
             flash(error.message, "danger")
     return redirect(
@@ -508,7 +525,7 @@ def staff_delete_question(survey_id: int, question_id: int) -> str | BaseRespons
     form = ActionForm()
     if form.validate_on_submit():
         try:
-            services.delete_question(current_user, survey, question)
+            builder.delete_question(current_user, survey, question)
         except RuleViolation as error:
             flash(error.message, "danger")
         else:
@@ -527,7 +544,7 @@ def staff_add_section(survey_id: int) -> BaseResponse:
     form = SectionForm(prefix="section")
     if form.validate_on_submit():
         try:
-            services.add_section(current_user, survey, form.title.data or "")
+            builder.add_section(current_user, survey, form.title.data or "")
         except RuleViolation as error:
             flash(error.message, "danger")
         else:
@@ -549,7 +566,7 @@ def staff_delete_section(survey_id: int, section_id: int) -> BaseResponse:
         abort(404)
     if ActionForm().validate_on_submit():
         try:
-            services.delete_section(current_user, survey, section)
+            builder.delete_section(current_user, survey, section)
         except RuleViolation as error:
             flash(error.message, "danger")
         else:
@@ -566,13 +583,13 @@ def staff_state(survey_id: int, what: str) -> BaseResponse:
         abort(400)
     try:
         if what == "publish":
-            services.publish_survey(current_user, survey)
+            builder.publish_survey(current_user, survey)
             flash(_("The survey is published."), "success")
         elif what == "unpublish":
-            services.unpublish_survey(current_user, survey)
+            builder.unpublish_survey(current_user, survey)
             flash(_("The survey is a draft again."), "success")
         else:
-            copy = services.copy_survey(current_user, survey)
+            copy = builder.copy_survey(current_user, survey)
             flash(
                 _("A new version was created as a draft. You can change its questions."), "success"
             )
@@ -605,7 +622,7 @@ def staff_texts(survey_id: int) -> str | BaseResponse:
             if key.startswith("answer-") and value in ("published", "rejected", "pending")
         }
         try:
-            count = services.review_texts(current_user, survey, decisions)
+            count = review.review_texts(current_user, survey, decisions)
         except RuleViolation as error:
             flash(error.message, "danger")
         else:
@@ -615,32 +632,30 @@ def staff_texts(survey_id: int) -> str | BaseResponse:
         "surveys/staff/texts.html",
         survey=survey,
         form=form,
-        groups=services.texts_for_review(survey),
-        k=services.min_group_size(),
+        groups=review.texts_for_review(survey),
+        k=settings.min_group_size(),
     )
 
 
-@bp.get("/staff/surveys/<int:survey_id>/answers.csv")
+@bp.get("/staff/surveys/<int:survey_id>/answers.csv", endpoint="export")
 @login_required
-def export(survey_id: int) -> Response:
+def export_answers(survey_id: int) -> Response | BaseResponse:
     """Download the anonymous answer table, k-filtered, one shuffled row per answer set."""
     survey = _staff_survey_or_404(survey_id)
     permissions.require(permissions.can_export_survey(current_user, survey))
-    if current_app_dp():
+    if settings.dp_epsilon():
         abort(404)  # with differential privacy on, raw tables would undo the noise
+    try:
+        body = export.export_csv(survey)
+    except RuleViolation as error:
+        flash(error.message, "warning")
+        return redirect(url_for("surveys.results", survey_id=survey.id), 303)
     stamp = dt.date.today().isoformat()
     return Response(
-        services.export_csv(survey),
+        body,
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="survey-{survey.id}-{stamp}.csv"',
             "Cache-Control": "no-store",
         },
     )
-
-
-def current_app_dp() -> bool:
-    """Return whether differential privacy is switched on."""
-    from flask import current_app
-
-    return bool(current_app.config.get("SURVEY_DP_EPSILON"))
