@@ -28,6 +28,8 @@ from kldialog.kernel.time import utcnow
 from kldialog.surveys import (
     answering,
     builder,
+    results,
+    retention,
     services,
     settings,
     storage,
@@ -321,3 +323,233 @@ def test_a_flush_killed_by_a_real_process_exit_keeps_every_answer_exactly_once(
             db.session.remove()
             db.drop_all()
             db.engine.dispose()
+
+
+# --- a database reader with a copy of the file, or with pageinspect --------------------------
+
+
+def reader_app(tmp_path: Path, database_url: str, **config: Any) -> Flask:
+    """Return an app on a file database (SQLite) or on the test's PostgreSQL, tables empty."""
+    from .conftest import empty_postgres_database
+
+    url = database_url if TEST_DATABASE_URL else f"sqlite:///{tmp_path}/reader.sqlite"
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url, **config))
+    with app.app_context():
+        if TEST_DATABASE_URL:
+            empty_postgres_database()
+        else:
+            db.create_all()
+    return app
+
+
+def sqlite_file(app: Flask) -> Path:
+    """Return the path of an app's SQLite file."""
+    with app.app_context():
+        return Path(db.engine.url.database or "")
+
+
+def people(count: int, start: int = 0) -> list[Any]:
+    """Create confirmed accounts p{start}..; inside an app context."""
+    from kldialog.auth import services as accounts
+
+    return [
+        accounts.create_confirmed_user(
+            email=f"p{n}@example.org",
+            password="correct horse battery staple",
+            display_name=f"Person {n}",
+            roles=[],
+        )  # fmt: skip
+        for n in range(start, start + count)
+    ]
+
+
+def wide_survey() -> tuple[int, list[int], int]:
+    """Create an open survey with three scale questions and a short text; return the ids."""
+    from kldialog.auth import services as accounts
+
+    staff = accounts.create_confirmed_user(
+        email="staff@example.org", password="correct horse battery staple",
+        display_name="Staff", roles=[Role.staff],
+    )  # fmt: skip
+    survey_id, scale_id, text_id = build_survey(staff)
+    survey = services.get_survey(survey_id)
+    builder.unpublish_survey(staff, survey)
+    extra = [
+        builder.save_question(
+            staff, survey, None, section_id=survey.sections[0].id, kind=QuestionKind.scale,
+            text=f"Skala {n}?",
+        ).id
+        for n in range(2)
+    ]  # fmt: skip
+    builder.publish_survey(staff, survey)
+    return survey_id, [scale_id, *extra], text_id
+
+
+def answer(person: Any, survey_id: int, scales: list[int], text_id: int, text: str) -> None:
+    """Submit one answer set with every scale at 3 and the given text."""
+    form = MultiDict([(f"q{q}", "3") for q in scales] + [(f"q{text_id}", text)])
+    answering.parse_and_submit(person, services.get_survey(survey_id), form)
+
+
+def close_now(survey_id: int) -> None:
+    """End the survey's window now and finalise it (whole-set rewrite, final release)."""
+    from kldialog.surveys.models import Survey
+
+    survey = db.session.get(Survey, survey_id)
+    survey.closes_at = utcnow() - dt.timedelta(seconds=1)
+    db.session.commit()
+    assert results.is_final(results.close_survey(survey))
+
+
+def heap(conn: sa.Connection, table: str) -> list[dict[str, Any]]:
+    """Return every line pointer of every page of a table, dead tuples included (pageinspect)."""
+    conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+    blocks = conn.execute(
+        sa.text("SELECT pg_relation_size(:t) / current_setting('block_size')::int"), {"t": table}
+    ).scalar_one()
+    items = []
+    for block in range(blocks):
+        items += [
+            dict(row)
+            for row in conn.execute(
+                sa.text(
+                    "SELECT lp, lp_flags, t_xmin::text AS xmin, t_xmax::text AS xmax, t_data"
+                    " FROM heap_page_items(get_raw_page(:t, :b)) WHERE lp_flags <> 0"
+                ),
+                {"t": table, "b": block},
+            ).mappings()
+        ]
+    return items
+
+
+def test_after_close_no_group_below_k_stands_apart_in_storage(
+    tmp_path: Path, database_url: str
+) -> None:
+    # n = 11 = 2k + 1: two full batches, then one person whose answers wait until close.
+    app = reader_app(tmp_path, database_url, SURVEY_FLUSH_BATCH=5, SURVEY_MIN_GROUP_SIZE=5)
+    with app.app_context():
+        survey_id, scales, text_id = wide_survey()
+        for number, person in enumerate(people(11)):
+            answer(person, survey_id, scales, text_id, f"T{number}")
+        assert storage.staged_count(survey_id) == 1
+        close_now(survey_id)
+        by_text = dict(
+            db.session.execute(
+                sa.select(SurveyAnswer.text, SurveyAnswer.response_id).where(
+                    SurveyAnswer.text.is_not(None)
+                )
+            ).all()
+        )
+        last = by_text["T10"]
+        db.session.remove()
+        if not TEST_DATABASE_URL:
+            from .sqlite_pages import leaf_cells, singled_out
+
+            cells = leaf_cells(sqlite_file(app), "survey_answer")
+            assert len(cells) == 11 * 4
+            # Record order: id, response_id, ...; the keys are hex UUIDs on SQLite.
+            assert not singled_out(cells, {last.hex}, column=1)
+            db.engine.dispose()
+            return
+        with db.engine.connect() as conn:
+            participation = set(
+                conn.execute(sa.text("SELECT xmin::text FROM survey_participation")).scalars()
+            )
+            answers = heap(conn, "survey_answer")
+            responses = heap(conn, "survey_response")
+            assert heap(conn, "survey_staged_response") == []
+            # Only live tuples, all written by the one closing transaction.
+            assert all(item["lp_flags"] == 1 and item["xmax"] == "0" for item in answers)
+            assert len({item["xmin"] for item in answers + responses}) == 1
+            assert not {item["xmin"] for item in answers} & participation
+            order = list(
+                conn.execute(
+                    sa.text("SELECT response_id FROM survey_answer ORDER BY ctid")
+                ).scalars()
+            )
+            mine = [str(value) == str(last) for value in order]
+            assert mine[-4:] != [True] * 4 and mine[:4] != [True] * 4
+        db.engine.dispose()
+
+
+def test_staged_answers_are_sealed_and_leave_no_trace_after_close_and_purge(
+    tmp_path: Path, database_url: str
+) -> None:
+    app = reader_app(tmp_path, database_url, SURVEY_FLUSH_BATCH=1000)
+    secrets = [f"GEHEIM-{uuid.uuid4().hex}-{'x' * n}" for n in (0, 40, 150)]
+    with app.app_context():
+        survey_id, scales, text_id = wide_survey()
+        for person, text in zip(people(3), secrets, strict=True):
+            answer(person, survey_id, scales, text_id, text)
+        sealed = list(db.session.scalars(sa.select(StagedResponse.sealed)))
+        # One size for every answer set: the length says nothing about what was written.
+        assert len({len(item) for item in sealed}) == 1
+        from kldialog.surveys import sealing
+
+        with app.test_request_context():
+            app.config["SECRET_KEY"] = "another-secret-key-entirely"
+            with pytest.raises(sealing.SealError):
+                sealing.unseal(survey_id, sealed[0])
+            app.config["SECRET_KEY"] = "test-secret-key-not-for-production"
+        db.session.remove()
+
+        def traces() -> bytes:
+            if not TEST_DATABASE_URL:
+                return sqlite_file(app).read_bytes()
+            with db.engine.connect() as conn:
+                tables = ["survey_staged_response", "survey_answer", "survey_response"]
+                return b"".join(
+                    bytes(item["t_data"] or b"") for t in tables for item in heap(conn, t)
+                )
+
+        raw = traces()
+        assert not any(text.encode() in raw for text in secrets)  # staged: ciphertext only
+        assert all(item[13:45] in raw for item in sealed)
+        close_now(survey_id)
+        raw = traces()
+        assert not any(item[13:45] in raw for item in sealed)  # no staged payload survives
+        assert all(text.encode() in raw for text in secrets)  # now anonymous answers
+        retention.purge_raw_answers(utcnow() + dt.timedelta(days=31 * 13))
+        raw = traces()
+        assert not any(text.encode() in raw for text in secrets)
+        if TEST_DATABASE_URL:
+            with db.engine.connect() as conn:
+                participation = set(
+                    conn.execute(sa.text("SELECT xmin::text FROM survey_participation")).scalars()
+                )
+                for table in ("survey_staged_response", "survey_answer", "survey_response"):
+                    assert not {item["xmin"] for item in heap(conn, table)} & participation
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_time_based_flush_moves_a_short_batch_only_by_rewriting_the_whole_answer_set(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    app.config.update(SURVEY_FLUSH_BATCH=5, SURVEY_FLUSH_MAX_HOURS=24)
+    staff = make_user(Role.resident, Role.staff)
+    crowd = [make_user(Role.resident) for _ in range(10)]
+    with app.app_context():
+        survey_id, scale_id, text_id = build_survey(db.session.merge(staff))
+        small_id, small_scale, small_text = build_survey(db.session.merge(staff))
+        for open_id in (survey_id, small_id):  # still open a day later
+            services.get_survey(open_id).closes_at = utcnow() + dt.timedelta(days=7)
+        db.session.commit()
+        for number, person in enumerate(crowd[:7]):
+            answer(db.session.merge(person), survey_id, [scale_id], text_id, f"T{number}")
+        for number, person in enumerate(crowd[7:]):
+            answer(db.session.merge(person), small_id, [small_scale], small_text, f"S{number}")
+        before = set(db.session.scalars(sa.select(SurveyAnswer.id)))
+        assert len(before) == 10 and storage.staged_count(survey_id) == 2
+        assert storage.flush_due(utcnow() + dt.timedelta(hours=1)).moved == 0  # too young
+        report = storage.flush_due(utcnow() + dt.timedelta(hours=25))
+        assert report.moved == 2
+        assert report.waiting == [small_id]  # 3 < k in all: they stay sealed in staging
+        assert storage.staged_count(survey_id) == 0
+        assert storage.staged_count(small_id) == 3
+        assert storage.answer_set_count(small_id) == 0
+        after = set(db.session.scalars(sa.select(SurveyAnswer.id)))
+        # The two newcomers did not arrive as a batch of their own: every row is new.
+        assert len(after) == 14 and not after & before
+    result = app.test_cli_runner().invoke(args=["surveys", "flush"])
+    assert result.exit_code == 0, result.output
