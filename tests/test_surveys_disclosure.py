@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
+from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.surveys import answering, builder, crosstabs, export, results, services, storage
 from kldialog.surveys import noise as noise_module
@@ -225,7 +226,7 @@ def test_interim_results_change_only_in_steps_of_k_and_a_late_remainder_is_withh
             crosstabs.crosstab(survey, q[QuestionKind.single], q[QuestionKind.scale]).status
             == "wait"
         )
-        with pytest.raises(Exception, match="reveal"):
+        with pytest.raises(RuleViolation):
             export.export_csv(survey)
     close(app, survey_id)
     client.post("/logout")

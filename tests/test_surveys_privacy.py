@@ -6,6 +6,7 @@ Also: a flush killed in the middle of writing (a real process exit) loses and du
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import subprocess
@@ -342,6 +343,16 @@ def reader_app(tmp_path: Path, database_url: str, **config: Any) -> Flask:
     return app
 
 
+@contextlib.contextmanager
+def disposing() -> Iterator[None]:
+    """Close the app's sessions and connections at the end, also when an assertion fails."""
+    try:
+        yield
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+
+
 def sqlite_file(app: Flask) -> Path:
     """Return the path of an app's SQLite file."""
     with app.app_context():
@@ -401,9 +412,21 @@ def close_now(survey_id: int) -> None:
     assert results.is_final(results.close_survey(survey))
 
 
-def heap(conn: sa.Connection, table: str) -> list[dict[str, Any]]:
-    """Return every line pointer of every page of a table, dead tuples included (pageinspect)."""
+def heap(conn: sa.Connection, table: str, *, toast: bool = False) -> list[dict[str, Any]]:
+    """Return every line pointer of every page of a table, dead tuples included (pageinspect).
+
+    With `toast`, the table's TOAST relation is read too: large values (the sealed staged
+    answer sets) are stored there, out of line.
+    """
     conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+    if toast:
+        name = conn.execute(
+            sa.text(
+                "SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = CAST(:t AS regclass)"
+            ),
+            {"t": table},
+        ).scalar_one()
+        return heap(conn, table) + (heap(conn, name) if name and name != "-" else [])
     blocks = conn.execute(
         sa.text("SELECT pg_relation_size(:t) / current_setting('block_size')::int"), {"t": table}
     ).scalar_one()
@@ -422,12 +445,43 @@ def heap(conn: sa.Connection, table: str) -> list[dict[str, Any]]:
     return items
 
 
+def horizon_settled(tables: list[str]) -> None:
+    """Wait until VACUUM FULL can drop the dead tuples, or skip if another session holds them.
+
+    PostgreSQL keeps a dead tuple while any transaction on the server (in any database) that
+    started before its deletion is still running: the app cannot do better, and on a shared
+    test server another project's long transaction can hold the horizon for minutes.
+    """
+    from kldialog.kernel.db import rewrite_tables
+
+    for _attempt in range(20):
+        with db.engine.connect() as conn:
+            dead = [i for t in tables for i in heap(conn, t, toast=True) if i["xmax"] != "0"]
+            if not dead:
+                return
+            oldest = conn.execute(
+                sa.text(
+                    "SELECT min(least(backend_xid::text::bigint, backend_xmin::text::bigint))"
+                    " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                    " AND datname <> current_database()"
+                )
+            ).scalar()
+        if oldest is not None and oldest < max(int(i["xmax"]) for i in dead):
+            import time
+
+            time.sleep(3)
+            rewrite_tables(*tables)
+            continue
+        return  # nothing else holds the horizon: the assertions below must hold
+    pytest.skip("another database's long transaction on this server holds the vacuum horizon")
+
+
 def test_after_close_no_group_below_k_stands_apart_in_storage(
     tmp_path: Path, database_url: str
 ) -> None:
     # n = 11 = 2k + 1: two full batches, then one person whose answers wait until close.
     app = reader_app(tmp_path, database_url, SURVEY_FLUSH_BATCH=5, SURVEY_MIN_GROUP_SIZE=5)
-    with app.app_context():
+    with app.app_context(), disposing():
         survey_id, scales, text_id = wide_survey()
         for number, person in enumerate(people(11)):
             answer(person, survey_id, scales, text_id, f"T{number}")
@@ -451,6 +505,7 @@ def test_after_close_no_group_below_k_stands_apart_in_storage(
             assert not singled_out(cells, {last.hex}, column=1)
             db.engine.dispose()
             return
+        horizon_settled(["survey_answer", "survey_response", "survey_staged_response"])
         with db.engine.connect() as conn:
             participation = set(
                 conn.execute(sa.text("SELECT xmin::text FROM survey_participation")).scalars()
@@ -477,7 +532,7 @@ def test_staged_answers_are_sealed_and_leave_no_trace_after_close_and_purge(
 ) -> None:
     app = reader_app(tmp_path, database_url, SURVEY_FLUSH_BATCH=1000)
     secrets = [f"GEHEIM-{uuid.uuid4().hex}-{'x' * n}" for n in (0, 40, 150)]
-    with app.app_context():
+    with app.app_context(), disposing():
         survey_id, scales, text_id = wide_survey()
         for person, text in zip(people(3), secrets, strict=True):
             answer(person, survey_id, scales, text_id, text)
@@ -496,10 +551,13 @@ def test_staged_answers_are_sealed_and_leave_no_trace_after_close_and_purge(
         def traces() -> bytes:
             if not TEST_DATABASE_URL:
                 return sqlite_file(app).read_bytes()
+            horizon_settled(["survey_staged_response", "survey_answer", "survey_response"])
             with db.engine.connect() as conn:
                 tables = ["survey_staged_response", "survey_answer", "survey_response"]
                 return b"".join(
-                    bytes(item["t_data"] or b"") for t in tables for item in heap(conn, t)
+                    bytes(item["t_data"] or b"")
+                    for t in tables
+                    for item in heap(conn, t, toast=True)
                 )
 
         raw = traces()
