@@ -552,7 +552,7 @@ surveys_cli = AppGroup("surveys", help="Surveys: move staged answers into the an
 
 @surveys_cli.command("flush")
 def surveys_flush() -> None:
-    """Move staged answers (full batches; short ones after SURVEY_FLUSH_MAX_HOURS); close surveys."""
+    """Move staged answers (full batches; short ones after SURVEY_FLUSH_MAX_HOURS); close."""
     from kldialog.surveys import retention, storage
 
     report = storage.flush_due()

@@ -40,7 +40,7 @@ from kldialog.surveys.models import (  # noqa: E402
     SurveyResponse,
 )
 
-ANSWER_SETS = 50_000
+ANSWER_SETS = int(__import__("os").environ.get("BENCH_SURVEY_SETS", "50000"))
 PASSWORD = "correct horse battery staple"  # noqa: S105 - throwaway bench accounts
 DOC = ROOT / "docs" / "performance.md"
 

@@ -333,3 +333,21 @@ def test_dp_suppression_is_decided_on_the_noisy_counts(
     # and, complementing it, B.
     assert counts == {"A": 12, "B": None, "C": None}
     assert data["n"] == 15
+
+
+def test_a_large_closed_survey_is_closed_by_the_cron_not_by_a_request(
+    app: Flask, client: FlaskClient, make_user: Callable[..., Any], staff: Any
+) -> None:
+    app.config["SURVEY_CLOSE_ON_VIEW_MAX"] = 3  # "large" for the test: more than 3 answer sets
+    ids = make(app, staff)
+    send(app, make_user, ids, [form(ids)] * 6)
+    close(app, ids["id"])
+    english(client)
+    page = client.get(f"/surveys/{ids['id']}/results").get_data(as_text=True)
+    assert "Its results are being prepared" in page
+    with app.app_context():
+        assert storage.staged_count(ids["id"]) == 1  # nothing was rewritten by the request
+    result = app.test_cli_runner().invoke(args=["surveys", "flush"])
+    assert "closed 1 survey(s)" in result.output
+    page = client.get(f"/surveys/{ids['id']}/results").get_data(as_text=True)
+    assert "n = 6 participants" in page

@@ -49,7 +49,7 @@ from kldialog.surveys.models import (
     TextReview,
 )
 from kldialog.surveys.noise import Noise
-from kldialog.surveys.settings import dp_budget, dp_epsilon, min_group_size
+from kldialog.surveys.settings import close_on_view_max, dp_budget, dp_epsilon, min_group_size
 
 # Randomised response: the browser answers truthfully with this probability, else by a fair coin.
 RR_TRUTH_PROBABILITY = 0.5
@@ -350,6 +350,23 @@ def close_survey(survey: Survey) -> Release | None:
     return release_of(key)
 
 
+def is_preparing(survey: Survey) -> bool:
+    """Return whether a closed survey waits for the cron to close it (too large for a request)."""
+    if not survey.is_closed() or is_final(release_of(results_key(survey.id))):
+        return False
+    size = storage.answer_set_count(survey.id) + storage.staged_count(survey.id)
+    return size > close_on_view_max()
+
+
+def _release_for_view(survey: Survey) -> Release | None:
+    """Return the release to show now: closing a small closed survey first; None if preparing."""
+    if not survey.is_closed():
+        return interim_release(survey)
+    if is_preparing(survey):
+        return None
+    return close_survey(survey)
+
+
 def _empty(k: int) -> dict[str, Any]:
     return {"n": None, "k": k, "suppressed": True, "questions": [], "dp_epsilon": dp_epsilon()}
 
@@ -363,7 +380,7 @@ def survey_results(survey: Survey) -> dict[str, Any]:
     if survey.results_snapshot is not None:
         return survey.results_snapshot
     k = min_group_size()
-    release = close_survey(survey) if survey.is_closed() else interim_release(survey)
+    release = _release_for_view(survey)
     data = copy.deepcopy(release.payload) if release and release.payload else _empty(k)
     texts = published_texts(survey)
     for entry in data["questions"]:
@@ -379,6 +396,7 @@ def survey_results(survey: Survey) -> dict[str, Any]:
         )
     )
     data["dp_pending"] = bool(dp_epsilon()) and not survey.is_closed()
+    data["preparing"] = survey.is_closed() and release is None and is_preparing(survey)
     data["epsilon_spent"] = epsilon_spent(survey.id) if dp_epsilon() else None
     data["epsilon_budget"] = dp_budget() if dp_epsilon() else None
     return data
@@ -390,5 +408,4 @@ def current_population(survey: Survey) -> tuple[Release | None, int]:
     A breakdown (cross-tab, CSV) may be made only when both agree: otherwise it would describe
     answer sets the release leaves out, and comparing the two would reveal them.
     """
-    release = close_survey(survey) if survey.is_closed() else interim_release(survey)
-    return release, storage.answer_set_count(survey.id)
+    return _release_for_view(survey), storage.answer_set_count(survey.id)
