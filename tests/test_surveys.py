@@ -839,7 +839,7 @@ def test_csv_export_is_k_filtered_shuffled_and_for_staff_only(
     assert not re.search(r"\d{4}-\d{2}-\d{2}", body)
 
 
-def test_differential_privacy_releases_noisy_counts_once_and_never_the_exact_ones(
+def test_differential_privacy_releases_nothing_while_open_and_one_stored_release_after_close(
     app_factory: Callable[..., Flask],
 ) -> None:
     # Runs with OpenDP when the `dp` extra is installed, otherwise with the documented fallback.

@@ -20,6 +20,7 @@ from kldialog.kernel.time import utcnow
 from kldialog.surveys import (
     answering,
     builder,
+    sealing,
     services,
 )
 from kldialog.surveys.models import StagedResponse, Survey, SurveyAnswer, SurveyParticipation
@@ -166,10 +167,11 @@ def test_staff_build_and_residents_answer_with_and_without_javascript(
             )
             == 2
         )
-        payloads = db.session.scalars(
-            sa.select(StagedResponse.payload).where(StagedResponse.survey_id == survey_id)
+        sealed = db.session.scalars(
+            sa.select(StagedResponse.sealed).where(StagedResponse.survey_id == survey_id)
         ).all()
-        assert len(payloads) == 2  # waiting for a batch of k
+        assert len(sealed) == 2  # waiting for a batch of k, encrypted
+        payloads = [sealing.unseal(survey_id, item)["a"] for item in sealed]
         survey = services.get_survey(survey_id)
         rr_id = next(q.id for q in survey.questions() if q.is_randomised)
         rr_answers = [r for payload in payloads for r in payload if r["q"] == rr_id]
