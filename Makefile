@@ -59,8 +59,8 @@ test: $(VENV)/.installed-dev translations lint
 
 # Developers: after changing strings, refresh the catalogs and translate the new entries.
 messages: $(VENV)/.installed-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -o kldialog/translations/messages.pot --no-location --sort-output --project KL.dialog .
-	$(BIN)/pybabel update -i kldialog/translations/messages.pot -d kldialog/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -o kldialog/translations/messages.pot --no-location --sort-output --width 100 --project KL.dialog .
+	$(BIN)/pybabel update -i kldialog/translations/messages.pot -d kldialog/translations --no-fuzzy-matching --ignore-obsolete --width 100
 
 screenshots: $(VENV)/.installed-dev translations
 	$(BIN)/python scripts/screenshots.py

@@ -200,13 +200,14 @@ def maintenance_purge() -> None:
     """Delete accounts left unconfirmed for longer than UNCONFIRMED_ACCOUNT_DAYS."""
     removed = purge_unconfirmed()
     click.echo(f"Purged {removed} unconfirmed account(s).")
-    from kldialog.surveys import services as surveys
+    from kldialog.surveys import retention
 
-    flushed = surveys.flush_closed_surveys()
-    purged = surveys.purge_raw_answers()
+    closed, moved = retention.close_due_surveys()
+    purged = retention.purge_raw_answers()
     click.echo(
-        f"Flushed {flushed} staged survey answer set(s) of closed surveys; deleted the raw "
-        f"answers of {purged} survey(s) past SURVEY_RETENTION_MONTHS (results kept)."
+        f"Closed {closed} survey(s) ({moved} staged survey answer set(s) moved, answer sets "
+        f"rewritten, final results released); deleted the raw answers of {purged} survey(s) "
+        "past SURVEY_RETENTION_MONTHS (results kept)."
     )
     _purge_event_registrations()
 
@@ -559,20 +560,24 @@ surveys_cli = AppGroup("surveys", help="Surveys: move staged answers into the an
 
 @surveys_cli.command("flush")
 def surveys_flush() -> None:
-    """Flush staged answers: full batches of open surveys, everything of closed ones (cron)."""
-    from kldialog.surveys import services as surveys
-    from kldialog.surveys.models import StagedResponse
+    """Move staged answers (full batches; short ones after SURVEY_FLUSH_MAX_HOURS); close."""
+    from kldialog.surveys import retention, storage
 
-    ids = list(db.session.scalars(sa.select(StagedResponse.survey_id).distinct()))
-    db.session.rollback()
-    moved = sum(surveys.flush_staged(survey_id) for survey_id in ids)
-    moved += surveys.flush_closed_surveys()
-    click.echo(f"Flushed {moved} staged survey answer set(s).")
+    report = storage.flush_due()
+    closed, moved = retention.close_due_surveys()
+    click.echo(
+        f"Flushed {report.moved + moved} staged survey answer set(s); closed {closed} survey(s)."
+    )
+    for survey_id in report.waiting:
+        click.echo(
+            f"Survey {survey_id}: fewer than SURVEY_MIN_GROUP_SIZE answer sets in all, so its "
+            "staged answers stay staged (encrypted) until more arrive or it closes."
+        )
 
 
 def _load_demo_survey() -> None:
     """Add an open survey about the traffic guidance project, with a randomised question (once)."""
-    from kldialog.surveys import services as surveys
+    from kldialog.surveys import builder as surveys
     from kldialog.surveys.models import Eligibility, QuestionKind, Survey
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(Survey)):

@@ -99,9 +99,18 @@ class DefaultConfig:
     SURVEY_MIN_GROUP_SIZE = 5  # k: no published number, text list or export row group below it
     SURVEY_FLUSH_BATCH = 5  # staged submissions moved together into the answer table (>= k)
     SURVEY_RETENTION_MONTHS = 12  # raw answers are purged this long after close; aggregates stay
+    # Staged (encrypted) answers older than this are moved even in a short batch, by rewriting
+    # the survey's whole answer set (`flask surveys flush`, cron); below k answer sets they wait.
+    SURVEY_FLUSH_MAX_HOURS = 24
+    # Up to this many answer sets, the first look at a closed survey's results closes it (the
+    # whole-set rewrite); larger surveys wait for `flask surveys flush` ("being prepared").
+    SURVEY_CLOSE_ON_VIEW_MAX = 2000
     # Differential privacy: epsilon per released count (OpenDP, `pip install kldialog[dp]`);
     # None: off. When on, results are released once after close and only noisy counts are shown.
     SURVEY_DP_EPSILON = None
+    # Differential privacy: the total epsilon all releases of one survey may spend (results and
+    # every cross-tabulation); once spent, no further breakdown is released.
+    SURVEY_DP_BUDGET = 10.0
 
     # Events
     EVENTS_PER_PAGE = 10

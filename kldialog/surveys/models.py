@@ -4,7 +4,8 @@ Two separate worlds share this module. Survey, SurveySection, Question, Option a
 SurveyParticipation (who took part, never what they said) are ordinary tables. StagedResponse,
 SurveyResponse and SurveyAnswer hold what was said and nothing about who said it: random UUID
 keys, no person, no timestamp, and on SQLite `WITHOUT ROWID`, so storage order follows the
-random key instead of the order of writing. See docs/privacy.md, "Surveys".
+random key instead of the order of writing. Staged answer sets are encrypted (surveys.sealing).
+See docs/privacy.md, "Surveys".
 """
 
 from __future__ import annotations
@@ -250,14 +251,15 @@ class SurveyParticipation(db.Model):
 
 
 class StagedResponse(db.Model):
-    """A submitted answer set waiting to be flushed into SurveyResponse in a shuffled batch."""
+    """A submitted answer set, encrypted, waiting to be moved into the answer tables."""
 
     __tablename__ = "survey_staged_response"
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     survey_id: Mapped[int] = mapped_column(sa.ForeignKey("survey.id", ondelete="CASCADE"))
-    # [{"q": question id, "o": option id or null, "n": number or null, "t": text or null}, ...]
-    payload: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
+    # AES-GCM ciphertext (surveys.sealing) of {"h": hour submitted, "a": [answer records]},
+    # padded to one size per survey; the key is derived from SECRET_KEY, never stored here.
+    sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
     __table_args__ = (
         sa.Index("ix_survey_staged_response_survey", "survey_id"),

@@ -7,12 +7,10 @@ nothing about an unfinished survey is stored on the server, in the database or i
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -27,18 +25,18 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.kernel.errors import RuleViolation, show_rule_violation
-from kldialog.kernel.time import local_input_value
-from kldialog.surveys import services
-from kldialog.surveys.forms import (
-    KIND_LABELS,
-    ActionForm,
-    CrosstabForm,
-    QuestionForm,
-    SectionForm,
-    SurveyForm,
+from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.time import utcnow
+from kldialog.surveys import (
+    answering,
+    crosstabs,
+    results,
+    services,
 )
-from kldialog.surveys.models import Eligibility, Question, QuestionKind, Survey, SurveySection
+from kldialog.surveys.forms import (
+    CrosstabForm,
+)
+from kldialog.surveys.models import Question, QuestionKind, Survey, SurveySection
 
 bp = Blueprint("surveys", __name__)
 
@@ -57,8 +55,8 @@ def _survey_or_404(survey_id: int) -> Survey:
 def index() -> str:
     """List open surveys, and closed ones with their results."""
     surveys = services.surveys_for_list(current_user, staff=False)
-    answered = services.participated_survey_ids(current_user)
-    now = services.utcnow()
+    answered = answering.participated_survey_ids(current_user)
+    now = utcnow()
     return render_template(
         "surveys/index.html",
         open_surveys=[s for s in surveys if s.is_open(now)],
@@ -100,12 +98,12 @@ class PageState:
         shown = set()
         if self.section is not None:
             for question in self.section.questions:
-                shown.update(services.question_fields(question))
+                shown.update(answering.question_fields(question))
         own = {
             name
             for section in self.sections
             for question in section.questions
-            for name in services.question_fields(question)
+            for name in answering.question_fields(question)
         }
         return [
             (name, value)
@@ -137,8 +135,8 @@ def _answer_page(state: PageState, *, preview: bool, status: int = 200) -> tuple
             preview=preview,
             # base.html prefixes the title with "Error:" when form.errors is set.
             form={"errors": state.errors} if state.errors else None,
-            can_answer=preview or services.can_still_answer(current_user, state.survey),
-            answered=not preview and services.has_participated(current_user, state.survey),
+            can_answer=preview or answering.can_still_answer(current_user, state.survey),
+            answered=not preview and answering.has_participated(current_user, state.survey),
             kind=QuestionKind,
         ),
         status,
@@ -161,16 +159,17 @@ def _navigate(survey: Survey, *, preview: bool) -> str | BaseResponse | tuple[st
     if action == "back":
         state.page = max(0, state.page - 1)
         return _answer_page(state, preview=preview)
-    _records, errors = services.parse_answers(state.section.questions, values)
+    submission = answering.parse_submission(survey, values)
+    errors = submission.errors_for(state.section.questions)
     if errors:
         state.errors = errors
         return _answer_page(state, preview=preview, status=422)
     if action != "send" or not state.is_last:
         state.page += 1
         return _answer_page(state, preview=preview)
-    # Send: check every page again (hidden fields may have been changed), then store.
+    # Send: the first page with errors (hidden fields may have been changed) is shown again.
     for number, section in enumerate(state.sections):
-        _records, errors = services.parse_answers(section.questions, values)
+        errors = submission.errors_for(section.questions)
         if errors:
             state.page, state.errors = number, errors
             return _answer_page(state, preview=preview, status=422)
@@ -178,8 +177,8 @@ def _navigate(survey: Survey, *, preview: bool) -> str | BaseResponse | tuple[st
         flash(_("Preview: these answers would be accepted. Nothing was saved."), "success")
         return redirect(url_for("surveys.preview", survey_id=survey.id), 303)
     try:
-        services.submit_survey(current_user, survey, values)
-    except services.AnswerErrors as error:
+        answering.submit_survey(current_user, survey, submission)
+    except answering.AnswerErrors as error:
         state.errors = error.errors
         return _answer_page(state, preview=preview, status=422)
     except RuleViolation as error:
@@ -207,7 +206,7 @@ def show(survey_id: int) -> str | BaseResponse | tuple[str, int]:
 def thanks(survey_id: int) -> str:
     """Thank the person and repeat what was stored."""
     survey = _survey_or_404(survey_id)
-    if not services.has_participated(current_user, survey):
+    if not answering.has_participated(current_user, survey):
         abort(404)
     return render_template("surveys/thanks.html", survey=survey)
 
@@ -223,8 +222,13 @@ def _summary(entry: dict[str, Any]) -> str:
     """Return the one-sentence finding of a question's results in the reader's language."""
     if entry["suppressed"]:
         return _("Fewer people answered than the minimum group size: no results are shown.")
-    if entry.get("dp_withheld"):
+    if entry.get("withheld") == "dp":
         return _("Not released: with differential privacy only noisy counts are published.")
+    if entry.get("withheld") == "small_groups":
+        return _(
+            "Average places are not shown: some places were given by fewer people than the "
+            "minimum group size, and the averages would reveal them."
+        )
     if entry["rr"] is not None:
         rr = entry["rr"]
         return _(
@@ -254,32 +258,37 @@ def _summary(entry: dict[str, Any]) -> str:
     return _("Every count is below the minimum group size and hidden.")
 
 
-@bp.get("/surveys/<int:survey_id>/results")
-def results(survey_id: int) -> str:
-    """Show counts, shares and intervals, every group below k suppressed; cross-tab on request."""
-    survey = _survey_or_404(survey_id)
-    permissions.require(permissions.can_view_survey_results(current_user, survey))
-    if survey.is_closed() and survey.results_snapshot is None:
-        services.flush_staged(survey.id, final=True)  # the last (< k) answers after close
-    data = services.survey_results(survey)
-    for entry in data["questions"]:
-        entry["summary"] = _summary(entry)
+def _crosstab_form(survey: Survey) -> tuple[CrosstabForm, dict[int, Question]]:
+    """Return the cross-tab form with its choices, and the questions it may use by id."""
     form = CrosstabForm(request.args)
-    choices = [(q.id, q.text) for q in services.crosstab_questions(survey)]
+    usable = {q.id: q for q in crosstabs.crosstab_questions(survey)}
+    choices = [(q.id, q.text) for q in usable.values()]
     form.first.choices = choices
     form.second.choices = choices
+    return form, usable
+
+
+@bp.get("/surveys/<int:survey_id>/results", endpoint="results")
+def results_page(survey_id: int) -> str:
+    """Show the released counts, shares and intervals (groups below k hidden); cross-tabs."""
+    survey = _survey_or_404(survey_id)
+    permissions.require(permissions.can_view_survey_results(current_user, survey))
+    data = results.survey_results(survey)
+    for entry in data["questions"]:
+        entry["summary"] = _summary(entry)
+    form, usable = _crosstab_form(survey)
     table = None
     notice = None
     if "first" in request.args:
-        by_id = {q.id: q for q in services.crosstab_questions(survey)}
-        first = by_id.get(form.first.data) if form.validate() else None
-        second = by_id.get(form.second.data) if form.validate() else None
+        valid = form.validate()
+        first = usable.get(form.first.data) if valid else None
+        second = usable.get(form.second.data) if valid else None
         if survey.purged_at is not None:
             notice = _("The raw answers have been deleted: no new cross-tabulations.")
         elif first is None or second is None or first.id == second.id:
             notice = _("Please choose two different questions.")
         else:
-            table = services.crosstab(survey, first, second)
+            table = crosstabs.crosstab(survey, first, second)
     return render_template(
         "surveys/results.html",
         survey=survey,
@@ -287,360 +296,10 @@ def results(survey_id: int) -> str:
         crosstab_form=form,
         crosstab=table,
         crosstab_notice=notice,
-        pending=services.staged_count(survey)
-        if permissions.can_manage_surveys(current_user)
-        else 0,
         percent=_percent,
         kind=QuestionKind,
     )
 
 
-# --- staff: builder -----------------------------------------------------------------------------
-
-
-def _staff_survey_or_404(survey_id: int) -> Survey:
-    permissions.require(permissions.can_manage_surveys(current_user))
-    survey = services.get_survey(survey_id)
-    if survey is None:
-        abort(404)
-    return survey
-
-
-def _project_choices() -> list[tuple[int, str]]:
-    import sqlalchemy as sa
-
-    from kldialog.kernel.db import db
-    from kldialog.projects.models import Project
-
-    return list(db.session.execute(sa.select(Project.id, Project.title).order_by(Project.title)))
-
-
-@bp.get("/staff/surveys")
-@login_required
-def staff_index() -> str:
-    """List every survey for staff, drafts included."""
-    permissions.require(permissions.can_manage_surveys(current_user))
-    return render_template(
-        "surveys/staff/index.html", surveys=services.surveys_for_list(current_user, staff=True)
-    )
-
-
-@bp.route("/staff/surveys/new", methods=["GET", "POST"])
-@login_required
-def staff_new() -> str | BaseResponse:
-    """Create a draft survey."""
-    permissions.require(permissions.can_manage_surveys(current_user))
-    form = SurveyForm()
-    form.project_ids.choices = _project_choices()
-    if form.validate_on_submit():
-        opens_at, closes_at = form.window()
-        try:
-            survey = services.create_survey(
-                current_user,
-                title=form.title.data,
-                intro=form.intro.data or "",
-                opens_at=opens_at,
-                closes_at=closes_at,
-                eligibility=Eligibility(form.eligibility.data),
-                project_ids=form.project_ids.data or [],
-            )
-        except RuleViolation as error:
-            show_rule_violation(form, error)
-        else:
-            flash(_("The survey was created as a draft. Now add questions."), "success")
-            return redirect(url_for("surveys.staff_edit", survey_id=survey.id), 303)
-    return render_template("surveys/staff/survey_form.html", form=form, survey=None)
-
-
-@bp.route("/staff/surveys/<int:survey_id>", methods=["GET", "POST"])
-@login_required
-def staff_edit(survey_id: int) -> str | BaseResponse:
-    """Change a survey's settings; lists pages and questions with their actions."""
-    survey = _staff_survey_or_404(survey_id)
-    form = SurveyForm(
-        data={
-            "title": survey.title,
-            "intro": survey.intro,
-            "opens_at": local_input_value(survey.opens_at),
-            "closes_at": local_input_value(survey.closes_at),
-            "eligibility": survey.eligibility.value,
-            "project_ids": [p.id for p in survey.projects],
-        }
-    )
-    form.project_ids.choices = _project_choices()
-    if form.validate_on_submit():
-        opens_at, closes_at = form.window()
-        try:
-            services.update_survey(
-                current_user,
-                survey,
-                title=form.title.data,
-                intro=form.intro.data or "",
-                opens_at=opens_at,
-                closes_at=closes_at,
-                eligibility=Eligibility(form.eligibility.data),
-                project_ids=form.project_ids.data or [],
-            )
-        except RuleViolation as error:
-            show_rule_violation(form, error)
-        else:
-            flash(_("The survey settings were saved."), "success")
-            return redirect(url_for("surveys.staff_edit", survey_id=survey.id), 303)
-    return render_template(
-        "surveys/staff/survey_form.html",
-        form=form,
-        survey=survey,
-        action_form=ActionForm(),
-        section_form=SectionForm(formdata=None, prefix="section"),
-        kind_labels=KIND_LABELS,
-    )
-
-
-def _question_data(question: Question) -> dict[str, Any]:
-    return {
-        "section_id": question.section_id,
-        "kind": question.kind.value,
-        "text": question.text,
-        "help_text": question.help_text,
-        "options": "\n".join(option.label for option in question.options),
-        "is_required": question.is_required,
-        "has_other": question.has_other,
-        "min_choices": question.min_choices,
-        "max_choices": question.max_choices,
-        "scale_low_label": question.scale_low_label,
-        "scale_high_label": question.scale_high_label,
-        "is_randomised": question.is_randomised,
-    }
-
-
-@bp.route("/staff/surveys/<int:survey_id>/questions/new", methods=["GET", "POST"])
-@bp.route("/staff/surveys/<int:survey_id>/questions/<int:question_id>", methods=["GET", "POST"])
-@login_required
-def staff_question(survey_id: int, question_id: int | None = None) -> str | BaseResponse:
-    """Add a question or change one (only before the first answer)."""
-    survey = _staff_survey_or_404(survey_id)
-    question = None
-    if question_id is not None:
-        question = next((q for q in survey.questions() if q.id == question_id), None)
-        if question is None:
-            abort(404)
-    if survey.is_frozen:
-        flash(
-            _("People have already answered, so the questions are frozen. Create a new version."),
-            "warning",
-        )
-        return redirect(url_for("surveys.staff_edit", survey_id=survey.id), 303)
-    if question is not None:
-        form = QuestionForm(data=_question_data(question))
-    else:
-        section = request.args.get("section", type=int) or survey.sections[-1].id
-        form = QuestionForm(data={"section_id": section})
-    form.section_id.choices = [
-        (s.id, s.title or _("Page %(number)d", number=n))
-        for n, s in enumerate(survey.sections, start=1)
-    ]
-    if form.validate_on_submit():
-        try:
-            services.save_question(
-                current_user,
-                survey,
-                question,
-                section_id=form.section_id.data,
-                kind=QuestionKind(form.kind.data),
-                text=form.text.data,
-                help_text=form.help_text.data or "",
-                is_required=form.is_required.data,
-                min_choices=form.min_choices.data,
-                max_choices=form.max_choices.data,
-                scale_low_label=form.scale_low_label.data or "",
-                scale_high_label=form.scale_high_label.data or "",
-                has_other=form.has_other.data,
-                is_randomised=form.is_randomised.data,
-                options=(form.options.data or "").splitlines(),
-            )
-        except RuleViolation as error:
-            show_rule_violation(form, error)
-        else:
-            flash(_("The question was saved."), "success")
-            return redirect(
-                url_for("surveys.staff_edit", survey_id=survey.id, _anchor="questions"), 303
-            )
-    return render_template(
-        "surveys/staff/question_form.html", form=form, survey=survey, question=question
-    )
-
-
-def _staff_question_or_404(survey: Survey, question_id: int) -> Question:
-    question = next((q for q in survey.questions() if q.id == question_id), None)
-    if question is None:
-        abort(404)
-    return question
-
-
-def _back_to_builder(survey: Survey, anchor: str = "questions") -> BaseResponse:
-    return redirect(url_for("surveys.staff_edit", survey_id=survey.id, _anchor=anchor), 303)
-
-
-@bp.post("/staff/surveys/<int:survey_id>/questions/<int:question_id>/move/<any(up, down):where>")
-@login_required
-def staff_move(survey_id: int, question_id: int, where: str) -> BaseResponse:
-    """Move a question one place up or down."""
-    survey = _staff_survey_or_404(survey_id)
-    question = _staff_question_or_404(survey, question_id)
-    if ActionForm().validate_on_submit():
-        try:
-            services.move_question(current_user, survey, question, -1 if where == "up" else 1)
-        except RuleViolation as error:
-            flash(error.message, "danger")
-    return redirect(
-        url_for("surveys.staff_edit", survey_id=survey.id, _anchor=f"question-{question.id}"), 303
-    )
-
-
-@bp.route(
-    "/staff/surveys/<int:survey_id>/questions/<int:question_id>/delete", methods=["GET", "POST"]
-)
-@login_required
-def staff_delete_question(survey_id: int, question_id: int) -> str | BaseResponse:
-    """Ask, then delete a question."""
-    survey = _staff_survey_or_404(survey_id)
-    question = _staff_question_or_404(survey, question_id)
-    form = ActionForm()
-    if form.validate_on_submit():
-        try:
-            services.delete_question(current_user, survey, question)
-        except RuleViolation as error:
-            flash(error.message, "danger")
-        else:
-            flash(_("The question was deleted."), "success")
-        return _back_to_builder(survey)
-    return render_template(
-        "surveys/staff/delete_question.html", survey=survey, question=question, form=form
-    )
-
-
-@bp.post("/staff/surveys/<int:survey_id>/sections")
-@login_required
-def staff_add_section(survey_id: int) -> BaseResponse:
-    """Add a page at the end."""
-    survey = _staff_survey_or_404(survey_id)
-    form = SectionForm(prefix="section")
-    if form.validate_on_submit():
-        try:
-            services.add_section(current_user, survey, form.title.data or "")
-        except RuleViolation as error:
-            flash(error.message, "danger")
-        else:
-            flash(_("A page was added."), "success")
-    else:
-        for errors in form.errors.values():
-            for message in errors:
-                flash(message, "danger")
-    return _back_to_builder(survey)
-
-
-@bp.post("/staff/surveys/<int:survey_id>/sections/<int:section_id>/delete")
-@login_required
-def staff_delete_section(survey_id: int, section_id: int) -> BaseResponse:
-    """Delete an empty page."""
-    survey = _staff_survey_or_404(survey_id)
-    section = next((s for s in survey.sections if s.id == section_id), None)
-    if section is None:
-        abort(404)
-    if ActionForm().validate_on_submit():
-        try:
-            services.delete_section(current_user, survey, section)
-        except RuleViolation as error:
-            flash(error.message, "danger")
-        else:
-            flash(_("The page was deleted."), "success")
-    return _back_to_builder(survey)
-
-
-@bp.post("/staff/surveys/<int:survey_id>/<any(publish, unpublish, 'new-version'):what>")
-@login_required
-def staff_state(survey_id: int, what: str) -> BaseResponse:
-    """Publish, take back to draft, or copy as a new version."""
-    survey = _staff_survey_or_404(survey_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        if what == "publish":
-            services.publish_survey(current_user, survey)
-            flash(_("The survey is published."), "success")
-        elif what == "unpublish":
-            services.unpublish_survey(current_user, survey)
-            flash(_("The survey is a draft again."), "success")
-        else:
-            copy = services.copy_survey(current_user, survey)
-            flash(
-                _("A new version was created as a draft. You can change its questions."), "success"
-            )
-            return redirect(url_for("surveys.staff_edit", survey_id=copy.id), 303)
-    except RuleViolation as error:
-        flash(error.message, "danger")
-    return redirect(url_for("surveys.staff_edit", survey_id=survey.id), 303)
-
-
-@bp.route("/staff/surveys/<int:survey_id>/preview", methods=["GET", "POST"])
-@login_required
-def preview(survey_id: int) -> str | BaseResponse | tuple[str, int]:
-    """Show the survey exactly as residents will see it; answers are checked, never saved."""
-    survey = _staff_survey_or_404(survey_id)
-    if request.method == "POST":
-        return _navigate(survey, preview=True)
-    return _answer_page(PageState(survey), preview=True)
-
-
-@bp.route("/staff/surveys/<int:survey_id>/texts", methods=["GET", "POST"])
-@login_required
-def staff_texts(survey_id: int) -> str | BaseResponse:
-    """Review free-text answers: publish or reject each (published only above k)."""
-    survey = _staff_survey_or_404(survey_id)
-    form = ActionForm()
-    if form.validate_on_submit():
-        decisions = {
-            key.removeprefix("answer-"): value
-            for key, value in request.form.items()
-            if key.startswith("answer-") and value in ("published", "rejected", "pending")
-        }
-        try:
-            count = services.review_texts(current_user, survey, decisions)
-        except RuleViolation as error:
-            flash(error.message, "danger")
-        else:
-            flash(_("%(count)d answers were reviewed.", count=count), "success")
-        return redirect(url_for("surveys.staff_texts", survey_id=survey.id), 303)
-    return render_template(
-        "surveys/staff/texts.html",
-        survey=survey,
-        form=form,
-        groups=services.texts_for_review(survey),
-        k=services.min_group_size(),
-    )
-
-
-@bp.get("/staff/surveys/<int:survey_id>/answers.csv")
-@login_required
-def export(survey_id: int) -> Response:
-    """Download the anonymous answer table, k-filtered, one shuffled row per answer set."""
-    survey = _staff_survey_or_404(survey_id)
-    permissions.require(permissions.can_export_survey(current_user, survey))
-    if current_app_dp():
-        abort(404)  # with differential privacy on, raw tables would undo the noise
-    stamp = dt.date.today().isoformat()
-    return Response(
-        services.export_csv(survey),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="survey-{survey.id}-{stamp}.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-def current_app_dp() -> bool:
-    """Return whether differential privacy is switched on."""
-    from flask import current_app
-
-    return bool(current_app.config.get("SURVEY_DP_EPSILON"))
+# The staff builder's routes live in staff_views and register on the same blueprint.
+from kldialog.surveys import staff_views as _staff_views  # noqa: E402, F401

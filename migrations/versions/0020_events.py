@@ -5,7 +5,7 @@ address and a language; the rows are deleted the day after the event (flask even
 The CHECK capacity_holds keeps registered_count within the capacity.
 
 Revision ID: 0020_events
-Revises: 0006_releases
+Revises: 0008_survey_privacy
 Create Date: 2026-12-02
 """
 from alembic import op
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0020_events'
-down_revision = '0006_releases'
+down_revision = '0008_survey_privacy'
 branch_labels = None
 depends_on = None
 

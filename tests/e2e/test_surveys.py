@@ -17,7 +17,12 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.kernel.time import utcnow
-from kldialog.surveys import services
+from kldialog.surveys import (
+    answering,
+    builder,
+    sealing,
+    services,
+)
 from kldialog.surveys.models import StagedResponse, Survey, SurveyAnswer, SurveyParticipation
 
 from ..conftest import PASSWORD
@@ -162,10 +167,11 @@ def test_staff_build_and_residents_answer_with_and_without_javascript(
             )
             == 2
         )
-        payloads = db.session.scalars(
-            sa.select(StagedResponse.payload).where(StagedResponse.survey_id == survey_id)
+        sealed = db.session.scalars(
+            sa.select(StagedResponse.sealed).where(StagedResponse.survey_id == survey_id)
         ).all()
-        assert len(payloads) == 2  # waiting for a batch of k
+        assert len(sealed) == 2  # waiting for a batch of k, encrypted
+        payloads = [sealing.unseal(survey_id, item)["a"] for item in sealed]
         survey = services.get_survey(survey_id)
         rr_id = next(q.id for q in survey.questions() if q.is_randomised)
         rr_answers = [r for payload in payloads for r in payload if r["q"] == rr_id]
@@ -182,28 +188,28 @@ def test_results_page_with_charts_and_tables_is_accessible(
         now = utcnow()
         from kldialog.surveys.models import Eligibility, QuestionKind
 
-        survey = services.create_survey(
+        survey = builder.create_survey(
             staff, title="Ergebnisse: Parken in der Innenstadt", intro="",
             opens_at=now - dt.timedelta(days=3), closes_at=now + dt.timedelta(days=1),
             eligibility=Eligibility.resident,
         )  # fmt: skip
         section = survey.sections[0].id
-        single = services.save_question(
+        single = builder.save_question(
             staff, survey, None, section_id=section, kind=QuestionKind.single,
             text="Wie parken Sie?", options=["Parkhaus", "Straße", "gar nicht"], is_required=True,
         )  # fmt: skip
-        scale = services.save_question(
+        scale = builder.save_question(
             staff, survey, None, section_id=section, kind=QuestionKind.scale,
             text="Wie zufrieden?", is_required=True,
         )  # fmt: skip
-        services.publish_survey(staff, survey)
+        builder.publish_survey(staff, survey)
         options = [o.id for o in single.options]
         for number in range(23):
             person = accounts.create_confirmed_user(
                 email=f"result-{number}@example.org", password=PASSWORD,
                 display_name=f"Ergebnis {number}", roles=[Role.resident],
             )  # fmt: skip
-            services.submit_survey(
+            answering.parse_and_submit(
                 person,
                 services.get_survey(survey.id),
                 MultiDict(
