@@ -8,8 +8,9 @@ Kaiserslautern: 10,000 residents, 66 projects, 20,000 comments (one project hold
 
 Everything this module knows about the schema is in the "schema" section below: tables are
 reached by name through the metadata, so model modules may move without breaking it. Only
-three application functions are used (see `_app`): the password hasher, the search folding
-of projects and the publication of a closed round's results (the close path itself).
+four application functions are used (see `_app`): the password hasher, the search folding
+of projects, the publication of a closed round's results (the close path itself) and the
+sealing of staged survey answer sets.
 
 Shape of the data (numbers at 1×; every count scales):
 - accounts: one admin, staff, moderator, council member and resident to log in as (all with
@@ -60,6 +61,7 @@ BASE = {
     "ballot_lines": 100_000,
     "answer_sets": 5_000,
     "ratings": 10_000,
+    "events": 120,  # participation and education offers over about two years
 }
 
 
@@ -85,6 +87,7 @@ class Sizes:
     closed_rounds: int
     closed_surveys: int
     questions: int
+    events: int
     own: int
 
     @classmethod
@@ -118,6 +121,7 @@ class Sizes:
             closed_rounds=2 if scale < 0.1 else 3 if scale <= 1 else 4,
             closed_surveys=1 if scale < 0.1 else 2,
             questions=len(QUESTIONS) - (scale < 0.1),
+            events=n(BASE["events"], 6),
             # How many follows, comments, ratings... the resident who logs in has.
             own=1 if scale < 0.1 else 3,
         )
@@ -151,6 +155,12 @@ class Facts:
     own_hidden_comment: int  # the resident's hidden comment (decision, appeal possible)
     reported_comment: int  # a comment waiting in the moderation queue with open reports
     keyword_id: int
+    upcoming_event: int  # published, full, with a waiting list; the resident waits on it
+    past_event: int  # over, with a published summary
+    draft_event: int
+    cancelled_event: int
+    pending_registration: int  # a visitor's unconfirmed registration by e-mail
+    email_registration: int  # a visitor's confirmed registration by e-mail
     follow: tuple[int, int, dt.datetime]  # (user id, project id, since) of the resident's follow
     search_word: str
     big_discussion: int = 0  # comments in the big discussion
@@ -237,8 +247,14 @@ def _app() -> dict[str, Any]:
     from kldialog.auth.services import hash_password
     from kldialog.priorities.services import publish_result
     from kldialog.projects.models import search_key
+    from kldialog.surveys.sealing import seal
 
-    return {"hash_password": hash_password, "publish_result": publish_result, "search": search_key}
+    return {
+        "hash_password": hash_password,
+        "publish_result": publish_result,
+        "search": search_key,
+        "seal": seal,
+    }
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -261,6 +277,7 @@ TOPICS = (
     "Terminvergabe Straßenbeleuchtung Bibliotheks-App Mängelmelder Ladesäulen Lernplattform "
     "Quartiersnetz Notfall-Info Kulturkalender Telemedizin Fahrradzählung Luftmessung"
 ).split()
+EVENT_KINDS = ["Werkstatt", "Sprechstunde", "Stadtspaziergang", "Kurs"]
 
 
 def _sentence(rng: random.Random, low: int, high: int) -> str:
@@ -387,6 +404,7 @@ class _Generator:
         self.rounds()
         self.surveys()
         self.ratings()
+        self.events()
         self.administration()
         self.out.finish()
         return self.facts
@@ -1210,13 +1228,16 @@ class _Generator:
                 )
                 records = self._answers(survey["id"], closed)
                 if index < waiting:
+                    content = {
+                        "h": int(self.now.timestamp() // 3600),
+                        "a": [{"q": q, "o": o, "n": n, "t": t} for q, o, n, t, _r in records],
+                    }
                     staged.append(
                         {
                             "id": _uuid(rng),
                             "survey_id": survey["id"],
-                            "payload": [
-                                {"q": q, "o": o, "n": n, "t": t} for q, o, n, t, _r in records
-                            ],
+                            # Sealed like the app does (key from SECRET_KEY); padded to 4 KiB.
+                            "sealed": self.app["seal"](survey["id"], content, 4096),
                         }
                     )
                     continue
@@ -1247,7 +1268,7 @@ class _Generator:
         self.out.insert("survey_option", options)
         self.out.insert("survey_project", links)
         self.out.insert("survey_participation", participations)
-        self.out.insert("survey_staged_response", staged, copy=False)  # JSON column
+        self.out.insert("survey_staged_response", staged, copy=False)  # binary column
         self.out.insert("survey_response", responses)
         self.out.insert("survey_answer", answers)
         self.answer_sets = len(responses) + len(staged)
@@ -1317,6 +1338,111 @@ class _Generator:
                     }
                 )
         self.out.insert("project_rating", rows)
+
+    # --- events -----------------------------------------------------------------------------
+
+    def events(self) -> None:
+        """Write events (upcoming, past with summaries, cancelled, drafts) and registrations."""
+        rng, sizes = self.rng, self.sizes
+        events, links, registrations = [], [], []
+        published_ids = [p["id"] for p in self.published]
+        for number in range(1, sizes.events + 1):
+            # About a third lies ahead, the rest over the last two years.
+            offset = {1: 11, 2: 12, 3: 13, 4: -30}.get(number) or rng.uniform(-700, 60)
+            starts = (self.now + dt.timedelta(days=offset)).replace(minute=0, second=0)
+            past = starts < self.now
+            state = "published"
+            if number == 3:
+                state = "draft"
+            elif number == 2 or (number > 4 and rng.random() < 0.05):
+                state = "cancelled"
+            online = rng.random() < 0.3
+            capacity = None if rng.random() < 0.2 else rng.choice([10, 20, 30, 60])
+            if number == 1:
+                capacity = 10  # the full one with a waiting list
+            event = {
+                "id": number,
+                "uid": _uuid(rng),
+                "title": f"{rng.choice(TOPICS)}: {rng.choice(EVENT_KINDS)}",
+                "description": self.text((2, 6)),
+                "starts_at": starts,
+                "ends_at": starts + dt.timedelta(hours=rng.choice([1, 2, 3])),
+                "language": "de",
+                "place": "" if online else f"Stadtteilbüro {rng.choice(DISTRICTS)}",
+                "step_free": rng.random() < 0.7,
+                "hearing_loop": rng.random() < 0.3,
+                "sign_language": rng.random() < 0.2,
+                "accessibility_note": "",
+                "online_url": "https://meet.bench.kldialog.invalid/raum" if online else "",
+                "capacity": capacity,
+                "state": state,
+                "registered_count": 0,
+                "waiting_count": 0,
+                "sequence": 0,
+                "cancel_reason": "Die Referentin ist erkrankt." if state == "cancelled" else "",
+                "summary": self.text((3, 8)) if past and state == "published" else "",
+                "summary_published_at": starts + dt.timedelta(days=2)
+                if past and state == "published"
+                else None,
+                "created_at": starts - dt.timedelta(days=40),
+                "updated_at": starts - dt.timedelta(days=30),
+                "published_at": None if state == "draft" else starts - dt.timedelta(days=30),
+                "cancelled_at": starts - dt.timedelta(days=3) if state == "cancelled" else None,
+            }
+            events.append(event)
+            for project in rng.sample(published_ids, min(len(published_ids), rng.randint(1, 3))):
+                links.append({"event_id": number, "project_id": project})
+            if state == "draft" or past:
+                continue  # registrations are deleted the day after an event
+            wanted = (capacity or 25) + (3 if number == 1 else 0)
+            people = rng.sample(self.people, min(len(self.people), rng.randint(1, wanted)))
+            if number == 1:  # full, two waiting, then the resident third on the list
+                people = [*rng.sample(self.people, capacity + 2), self.account_ids["resident"]]
+            for place, person in enumerate(people):
+                status = "registered" if capacity is None or place < capacity else "waiting"
+                if state == "cancelled":
+                    status = "registered"  # cancelling keeps nobody waiting
+                    if capacity is not None and place >= capacity:
+                        break
+                joined = starts - dt.timedelta(days=20, minutes=-place)
+                registrations.append(
+                    {
+                        "event_id": number,
+                        "user_id": person,
+                        "email": None,
+                        "language": "de",
+                        "status": status,
+                        "created_at": joined,
+                        "joined_at": joined,
+                        "reminded_at": None,
+                    }
+                )
+                event["registered_count" if status == "registered" else "waiting_count"] += 1
+        self.event_ids = {"upcoming": 1, "cancelled": 2, "draft": 3, "past": 4}
+        # Two visitors without an account on the upcoming event: one confirmed, one not yet.
+        full = events[0]
+        for email, status in (("besuch@bench.kldialog.invalid", "waiting"),
+                              ("neu@bench.kldialog.invalid", "pending")):  # fmt: skip
+            registrations.append(
+                {
+                    "event_id": full["id"],
+                    "user_id": None,
+                    "email": email,
+                    "language": "de",
+                    "status": status,
+                    "created_at": self.ago(hours=2),
+                    "joined_at": self.ago(hours=1) if status == "waiting" else None,
+                    "reminded_at": None,
+                }
+            )
+            if status == "waiting":
+                full["waiting_count"] += 1
+        for number, row in enumerate(registrations, start=1):
+            row["id"] = number
+        self.registration_ids = {row["status"]: row["id"] for row in registrations[-2:]}
+        self.out.insert("event", events)
+        self.out.insert("event_project", links)
+        self.out.insert("event_registration", registrations)
 
     # --- administration ---------------------------------------------------------------------
 
@@ -1403,6 +1529,12 @@ class _Generator:
             own_hidden_comment=self.own_hidden["id"],
             reported_comment=self.reported["id"],
             keyword_id=1,
+            upcoming_event=self.event_ids["upcoming"],
+            past_event=self.event_ids["past"],
+            draft_event=self.event_ids["draft"],
+            cancelled_event=self.event_ids["cancelled"],
+            pending_registration=self.registration_ids["pending"],
+            email_registration=self.registration_ids["waiting"],
             follow=self.follow,
             search_word=max(words[:3], key=len),
             big_discussion=self.big_comments,

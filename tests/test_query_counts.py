@@ -84,6 +84,13 @@ PUBLIC = [
     "/surveys/{closed_survey}/results",
     "/surveys/{closed_survey}/results?first={crosstab_first}&second={crosstab_second}",
     "/moderationsbericht",
+    "/events",
+    "/events?when=past",
+    "/events/{upcoming_event}",
+    "/events/{past_event}",
+    "/events/{cancelled_event}",
+    "/events.ics",
+    "/events/{upcoming_event}.ics",
 ]
 CASES = [
     *(Case("anonymous", path) for path in PUBLIC),
@@ -109,6 +116,11 @@ CASES = [
     Case("anonymous", "/account/email/confirm/{email_token}"),
     Case("anonymous", "/unsubscribe/{unsubscribe_token}"),
     Case("anonymous", "/unsubscribed"),
+    Case("anonymous", "/events/{upcoming_event}/check-mail"),
+    Case("anonymous", "/events/confirm/{event_confirm_token}"),
+    Case("anonymous", "/events/registration/{event_cancel_token}"),
+    Case("anonymous", "/branding/theme.css"),
+    Case("anonymous", "/branding/logo.svg", status=404),
     # The resident's own pages.
     Case("resident", "/account"),
     Case("resident", "/account/data"),
@@ -171,6 +183,13 @@ CASES = [
     Case("staff", "/staff/surveys/{closed_survey}/texts"),
     Case("staff", "/staff/surveys/{closed_survey}/answers.csv"),
     Case("staff", "/surveys/{open_survey}/results"),
+    # Staff: events.
+    Case("staff", "/staff/events"),
+    Case("staff", "/staff/events/new"),
+    Case("staff", "/staff/events/{upcoming_event}"),
+    Case("staff", "/staff/events/{draft_event}"),
+    Case("staff", "/staff/events/{upcoming_event}/cancel"),
+    Case("staff", "/staff/events/{past_event}/summary"),
     # Admins.
     Case("admin", "/admin/"),
     Case("admin", "/admin/users"),
@@ -186,6 +205,8 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
     """Return the values the case paths refer to, tokens included (inside an app context)."""
     from kldialog.auth import services as accounts
     from kldialog.auth.models import User
+    from kldialog.events import services as events
+    from kldialog.events.models import EventRegistration
     from kldialog.projects import services as roadmap
 
     resident = db.session.get(User, facts.user_ids["resident"])
@@ -201,6 +222,12 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
         reset_token=accounts.make_token("reset", resident, resident.password_hash),
         email_token=accounts.make_token("change-email", resident, "neu@bench.kldialog.invalid"),
         unsubscribe_token=roadmap.unsubscribe_token(user_id, project_id, since),
+        event_confirm_token=events.confirm_token(
+            db.session.get(EventRegistration, facts.pending_registration)
+        ),
+        event_cancel_token=events.cancel_token(
+            db.session.get(EventRegistration, facts.email_registration)
+        ),
         crosstab_first=_question_id(facts.closed_survey, "single"),
         crosstab_second=_question_id(facts.closed_survey, "scale"),
     )
@@ -252,7 +279,13 @@ def _measure(app: Flask, client: FlaskClient, path: str) -> Measured:
 
 
 def _build(database_url: str, outbox: Path) -> Flask:
-    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=database_url, MAIL_OUTBOX=str(outbox)))
+    app = create_app(
+        base_config(
+            SQLALCHEMY_DATABASE_URI=database_url,
+            MAIL_OUTBOX=str(outbox),
+            BRAND_PRIMARY_COLOR="#00508c",  # so /branding/theme.css answers
+        )
+    )
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             empty_postgres_database()
