@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from kldialog.config import DefaultConfig
 from kldialog.kernel.db import db
 from kldialog.kernel.extensions import babel, csrf, limiter, login_manager, migrate
+from kldialog.kernel.params import BoundedIntConverter
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -47,6 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         instance_path=os.environ.get("KLDIALOG_INSTANCE_PATH") or None,
         instance_relative_config=True,
     )
+    # Before any blueprint registers a route: every <int:...> id is bounded (see kernel.params).
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.from_object(DefaultConfig)
     if config is None:
         app.config.from_pyfile("config.py", silent=True)
