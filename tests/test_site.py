@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
+
+from .conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kldialog"
@@ -207,3 +210,16 @@ def test_every_scrolling_table_can_be_reached_and_named_by_keyboard() -> None:
             elif f'id="{named.group(1)}"' not in text:
                 problems.append(f"{path.relative_to(templates)}: no element {named.group(1)}")
     assert problems == []
+
+
+def test_the_header_login_link_brings_you_back_to_the_page(
+    kaiserslautern: Flask, client: FlaskClient, make_user: Any
+) -> None:
+    html = client.get("/projects/handyparken?sort=supported").get_data(as_text=True)
+    link = re.search(r'<a class="kern-link site-header__account" href="([^"]+)"', html)
+    assert link is not None
+    assert link.group(1) == "/login?next=/projects/handyparken?sort%3Dsupported"
+    user = make_user()
+    response = client.post(link.group(1), data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.location == "/projects/handyparken?sort=supported"
