@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -132,3 +133,16 @@ def test_visible_focus_on_links_and_buttons(page: Page) -> None:
             " return s.outlineStyle + ' ' + s.outlineWidth; })()"
         )
         assert outline.split()[0] != "none", outline
+
+
+def test_after_a_failed_submit_the_focus_is_on_the_list_of_errors(page: Page) -> None:
+    choose_language(page, "de")
+    page.goto("/login")
+    page.get_by_label("E-Mail-Adresse").fill("niemand@example.org")
+    page.get_by_role("button", name="Anmelden").last.click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_visible()
+    expect(summary).to_be_focused()
+    # The list links to the field, so the next Tab leads straight to the mistake.
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("href", re.compile(r"#password$"))
