@@ -38,17 +38,12 @@ def _summary_fields(survey: Any, available: bool) -> dict[str, Any]:
 
 def surveys() -> schemas.SurveyList:
     """Return closed published surveys, newest close first (two queries)."""
-    rows = db.session.execute(
-        sa.select(
-            Survey.id,
-            Survey.title,
-            Survey.opens_at,
-            Survey.closes_at,
-            Survey.results_snapshot.is_not(None).label("has_snapshot"),
+    # Whole rows: a JSON null in results_snapshot is not SQL NULL, so it cannot be tested in SQL.
+    rows = list(
+        db.session.scalars(
+            sa.select(Survey).where(*_closed()).order_by(Survey.closes_at.desc(), Survey.id.desc())
         )
-        .where(*_closed())
-        .order_by(Survey.closes_at.desc(), Survey.id.desc())
-    ).all()
+    )
     keys = [results_key(row.id) for row in rows]
     final = {
         key
@@ -60,7 +55,9 @@ def surveys() -> schemas.SurveyList:
     return schemas.SurveyList(
         items=[
             schemas.SurveySummary(
-                **_summary_fields(row, row.has_snapshot or results_key(row.id) in final)
+                **_summary_fields(
+                    row, row.results_snapshot is not None or results_key(row.id) in final
+                )
             )
             for row in rows
         ]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import annotated_types
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
+from limits import parse_many
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import RequestRedirect
@@ -384,5 +385,5 @@ def documentation() -> str:
         licence=catalogue.LICENCE_URI,
         licence_name=catalogue.LICENCE_NAME,
         max_age=MAX_AGE,
-        limit=current_app.config.get("RATELIMIT_API", DEFAULT_LIMIT),
+        limit=parse_many(current_app.config.get("RATELIMIT_API", DEFAULT_LIMIT))[0],
     )
