@@ -19,25 +19,28 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from flask_babel import gettext as _
 from limits import parse_many
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from kldialog.api import catalogue, reports, roadmap, schemas
 from kldialog.api import rounds as round_data
 from kldialog.api import surveys as survey_data
 from kldialog.api.openapi import ID, SLUG, Operation, build
-from kldialog.kernel.extensions import csrf, limiter
+from kldialog.kernel.extensions import limiter
 from kldialog.kernel.params import parse_int
 
 bp = Blueprint("api", __name__)
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
 bp.register_blueprint(v1)
-csrf.exempt(v1)  # nothing here changes state; a POST only ever gets 405
 DEFAULT_LIMIT = "120 per minute"
 limiter.limit(lambda: current_app.config.get("RATELIMIT_API", DEFAULT_LIMIT))(v1)
 
 MAX_AGE = 60  # seconds a shared cache may keep an answer; the ETag revalidates after that
 SLUG_PATTERN = re.compile(r"[a-z0-9-]{1,120}")
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
 OPERATIONS: list[Operation] = []
 Q = TypeVar("Q", bound=BaseModel)
 
@@ -110,7 +113,12 @@ def parse_query(model: type[Q]) -> tuple[Q, dict[str, str]]:
         if raw is None:
             continue
         given[name] = raw
-        if field.annotation is int:
+        if field.annotation == dt.datetime | None:
+            # RFC 3339 only: pydantic would also take a number as a Unix time.
+            if not RFC3339.fullmatch(raw):
+                raise BadParameter(name)
+            values[name] = raw
+        elif field.annotation is int:
             low = next(m.ge for m in field.metadata if isinstance(m, annotated_types.Ge))
             high = next(m.le for m in field.metadata if isinstance(m, annotated_types.Le))
             number = parse_int(raw, low, high)
@@ -165,8 +173,8 @@ def _http_error(error: HTTPException) -> Response:
     }
     details = {404: _("There is nothing at this address in the API.")}
     response = problem(code, titles.get(code, error.name), details.get(code, error.description))
-    if code == 405:
-        response.headers["Allow"] = "GET, HEAD, OPTIONS"
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ("GET", "HEAD")))
     if code == 429 and error.get_response().headers.get("Retry-After"):
         response.headers["Retry-After"] = error.get_response().headers["Retry-After"]
     return response
@@ -193,23 +201,21 @@ def _public_answer(response: Response) -> Response:
     return response
 
 
-@v1.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_found(rest: str) -> Response:
-    """Answer unknown paths with 404 and other methods on known ones with 405 (problem+json)."""
-    if request.method != "GET":
-        adapter = current_app.url_map.bind("")
-        try:
-            endpoint, _args = adapter.match(request.path, method="GET")
-        except HTTPException:
-            endpoint = "api.v1.not_found"
-        if endpoint != "api.v1.not_found":
-            return _http_error(_MethodNotAllowed())
-    return _http_error(NotFound())
+@bp.before_app_request
+def _unrouted_api_request() -> Response | None:
+    """Answer an /api/v1 address that matches no route, or no route for this method, as a problem.
 
-
-class _MethodNotAllowed(HTTPException):
-    code = 405
-    description = "This API only reads: use GET."
+    Routing failed before any blueprint was chosen, so the v1 handlers would not see it.
+    """
+    error = request.routing_exception
+    if not isinstance(error, HTTPException) or isinstance(error, RequestRedirect):
+        return None
+    if not request.path.startswith("/api/v1/"):
+        return None
+    response = _http_error(error)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- the operations ----------------------------------------------------------------------------
