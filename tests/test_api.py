@@ -250,6 +250,8 @@ def test_a_project_has_its_history_and_updates(
         "status=unknown",
         "sort=random",
         "updated_since=yesterday",
+        "updated_since=0.5",  # pydantic alone would read a number as a Unix time
+        "updated_since=2026-01-01",  # a date is not an RFC 3339 date-time
         "updated_since=0001-01-01T00:00:00%2B14:00",  # cannot be converted to UTC
         "q=" + "x" * 201,
     ],
