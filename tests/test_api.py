@@ -1,5 +1,7 @@
-"""The open-data API: answers conform to its OpenAPI document, carry no personal data, and
-behave as documented (filters, pagination, ETag/304, CORS, problem+json, rate limit, k)."""
+"""The open-data API: answers conform to its OpenAPI document and carry no personal data.
+
+Also: filters, pagination, ETag/304, CORS, problem+json, the rate limit and k, as documented.
+"""
 
 from __future__ import annotations
 
@@ -166,7 +168,9 @@ def test_every_answer_conforms_to_the_openapi_document(
         assert response.status_code == 200, path
         if path == "/api/v1/openapi.json":
             continue  # the document itself
-        spec.validate(urlsplit(path).path, response.status_code, response.content_type, response.data)
+        spec.validate(
+            urlsplit(path).path, response.status_code, response.content_type, response.data
+        )
 
 
 def test_no_answer_contains_personal_data(populated: Flask, crawled: dict[str, Any]) -> None:
@@ -183,9 +187,9 @@ def test_no_answer_contains_personal_data(populated: Flask, crawled: dict[str, A
     name_pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, names)) + r")(?!\w)")
     for path, response in crawled.items():
         body = response.get_data(as_text=True)
-        assert "@" not in body.replace("@context", "").replace("@id", "").replace(
-            "@type", ""
-        ), path  # no e-mail address of any kind
+        assert "@" not in body.replace("@context", "").replace("@id", "").replace("@type", ""), (
+            path
+        )  # no e-mail address of any kind
         assert not [email for email in emails if email in body], path
         assert name_pattern.search(body) is None, (path, name_pattern.search(body))
         assert not [text for text in texts if text in body], path  # no free text of a survey
@@ -267,7 +271,12 @@ def test_bad_parameters_are_400_problems_naming_the_parameter(
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/nothing", "/api/v1/projects/NOT_A_SLUG", "/api/v1/rounds/7", "/api/v1/rounds/99999999999"],
+    [
+        "/api/v1/nothing",
+        "/api/v1/projects/NOT_A_SLUG",
+        "/api/v1/rounds/7",
+        "/api/v1/rounds/99999999999",
+    ],
 )
 def test_unknown_things_are_404_problems(client: FlaskClient, path: str) -> None:
     response = client.get(path)

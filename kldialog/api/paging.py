@@ -7,9 +7,7 @@ from flask import url_for
 from kldialog.api import schemas
 
 
-def page_links(
-    endpoint: str, params: dict[str, str], page: int, pages: int
-) -> schemas.PageLinks:
+def page_links(endpoint: str, params: dict[str, str], page: int, pages: int) -> schemas.PageLinks:
     """Return self/first/last/next/prev links that repeat the understood parameters."""
 
     def link(number: int) -> str:

@@ -7,7 +7,6 @@ from flask import current_app, url_for
 
 from kldialog.api import schemas
 from kldialog.api.paging import page_links
-from kldialog.kernel.db import db
 from kldialog.kernel.pagination import paginate
 from kldialog.moderation.services import monthly_report, report_as_dict
 from kldialog.priorities.models import Indicator

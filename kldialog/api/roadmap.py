@@ -85,9 +85,7 @@ def projects(query: schemas.ProjectQuery, params: dict[str, str]) -> schemas.Pro
         conditions.append(Project.updated_at >= query.updated_since)
     # The id breaks ties, so a page boundary never moves between two equal titles or times.
     order = (
-        (Project.updated_at, Project.id)
-        if query.sort == "updated"
-        else (Project.title, Project.id)
+        (Project.updated_at, Project.id) if query.sort == "updated" else (Project.title, Project.id)
     )
     page = paginate(
         sa.select(Project)

@@ -79,5 +79,3 @@ def round_detail(round_id: int) -> schemas.RoundDetail | None:
         results_csv=url_for("priorities.results_csv", round_id=round_.id, _external=True),
         note=NOTE,
     )
-
-
