@@ -160,6 +160,19 @@ def test_the_crawl_reaches_every_operation(populated: Flask, crawled: dict[str, 
     assert f"/api/v1/surveys/{facts.closed_survey}" in crawled
 
 
+def test_open_upcoming_and_draft_rounds_and_surveys_are_not_in_the_api(populated: Flask) -> None:
+    facts = populated.extensions["facts"]
+    client = populated.test_client()
+    listed = {item["id"] for item in client.get("/api/v1/rounds").get_json()["items"]}
+    for round_id in (facts.open_round, facts.upcoming_round, facts.draft_round):
+        assert round_id not in listed
+        assert client.get(f"/api/v1/rounds/{round_id}").status_code == 404
+    listed = {item["id"] for item in client.get("/api/v1/surveys").get_json()["items"]}
+    for survey_id in (facts.open_survey, facts.draft_survey):
+        assert survey_id not in listed
+        assert client.get(f"/api/v1/surveys/{survey_id}").status_code == 404
+
+
 def test_every_answer_conforms_to_the_openapi_document(
     populated: Flask, crawled: dict[str, Any]
 ) -> None:
@@ -315,6 +328,7 @@ def test_the_api_is_rate_limited_with_a_problem(app_factory: Callable[..., Flask
     assert [client.get("/api/v1/categories").status_code for _ in range(2)] == [200, 200]
     limited = client.get("/api/v1/categories")
     assert (limited.status_code, limited.mimetype) == (429, "application/problem+json")
+    assert int(limited.headers["Retry-After"]) > 0
     assert client.get("/projects").status_code == 200  # the site itself is not affected
 
 

@@ -171,12 +171,15 @@ def _http_error(error: HTTPException) -> Response:
         405: _("Method not allowed"),
         429: _("Too many requests"),
     }
-    details = {404: _("There is nothing at this address in the API.")}
+    details = {
+        400: _("The request could not be understood."),
+        404: _("There is nothing at this address in the API."),
+        405: _("This API only reads: use GET."),
+        429: _("Too many requests from your address. Please wait as Retry-After says."),
+    }
     response = problem(code, titles.get(code, error.name), details.get(code, error.description))
     if isinstance(error, MethodNotAllowed):
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ("GET", "HEAD")))
-    if code == 429 and error.get_response().headers.get("Retry-After"):
-        response.headers["Retry-After"] = error.get_response().headers["Retry-After"]
     return response
 
 
