@@ -126,6 +126,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     init_static(app, SECURITY_HEADERS)  # hashed URLs, compressed, cached for a year
 
+    from kldialog.kernel.pagecache import init_page_cache
+
+    init_page_cache(app)  # its lookup runs first, before every other hook
     app.before_request(_reject_nul_bytes)
     app.after_request(_add_security_headers)
     return app

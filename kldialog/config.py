@@ -49,6 +49,13 @@ class DefaultConfig:
     )
 
     RATELIMIT_STORAGE_URI = "memory://"
+    # Anonymous page cache (kernel/pagecache.py): invalidated by every write; set the Redis URL
+    # in production so every worker and host shares one data version.
+    PAGE_CACHE_ENABLED = True
+    PAGE_CACHE_SECONDS = 60  # pages that change with the clock alone are at most this old
+    PAGE_CACHE_MAX_ENTRIES = 2000  # per process
+    PAGE_CACHE_MAX_BYTES = 2_000_000  # per page
+    PAGE_CACHE_REDIS_URL: str | None = None
     RATELIMIT_HEADERS_ENABLED = True
 
     # Mail: with MAIL_SERVER empty, messages are written to MAIL_OUTBOX (default instance/outbox/).

@@ -76,6 +76,7 @@ def check_settings(
     findings += _transport(config)
     findings += _mail(config)
     findings += _rate_limits(config, workers)
+    findings += _page_cache(config)
     findings += _database_url(config)
     findings += _legal_details(config, instance_path)
     findings += _branding(config, instance_path)
@@ -255,6 +256,21 @@ def _rate_limits(config: Mapping[str, Any], workers: int | None) -> list[Finding
             return [Finding(ERROR, "RATELIMIT_STORAGE_URI", f"{workers} workers: {text}")]
         return [Finding(OK, "RATELIMIT_STORAGE_URI", "memory://, correct for a single worker.")]
     return [Finding(OK, "RATELIMIT_STORAGE_URI", _masked(storage))]
+
+
+def _page_cache(config: Mapping[str, Any]) -> list[Finding]:
+    if not config.get("PAGE_CACHE_ENABLED", True):
+        return [Finding(OK, "PAGE_CACHE_ENABLED", "off: every page is rendered.")]
+    if config.get("PAGE_CACHE_REDIS_URL"):
+        return [Finding(OK, "PAGE_CACHE_REDIS_URL", _masked(str(config["PAGE_CACHE_REDIS_URL"])))]
+    return [
+        Finding(
+            WARNING,
+            "PAGE_CACHE_REDIS_URL",
+            "The page cache's data version is a file in instance/: right for the workers of one "
+            "host; with app servers on several hosts set KLDIALOG_PAGE_CACHE_REDIS_URL.",
+        )
+    ]
 
 
 def _database_url(config: Mapping[str, Any]) -> list[Finding]:

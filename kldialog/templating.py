@@ -43,45 +43,6 @@ ROLE_LABELS = {
     Role.council: _l("council member"),
     Role.admin: _l("administrator"),
 }
-# Headings and labels for the "my data" page; unknown keys are shown as they are.
-DATA_SECTION_NAMES = {
-    "account": _l("Account"),
-    "followed_projects": _l("Projects I follow"),
-    "ballots": _l("My ballots in open priority rounds"),
-    "ratings": _l("My ratings of projects"),
-    "surveys": _l("Surveys I took part in (the answers are not linked to me)"),
-    "events": _l("My event registrations"),
-}
-DATA_FIELD_NAMES = {
-    "email": _l("E-mail address"),
-    "email_confirmed_at": _l("E-mail confirmed at"),
-    "pending_email": _l("New e-mail address waiting for confirmation"),
-    "display_name": _l("Display name"),
-    "roles": _l("Roles"),
-    "is_verified_resident": _l("Verified resident"),
-    "accepted_terms_version": _l("Accepted terms of use (version)"),
-    "language": _l("Language"),
-    "blocked_until": _l("Blocked until"),
-    "created_at": _l("Created at"),
-    "password": _l("Password"),
-    "project": _l("Project"),
-    "slug": _l("Address"),
-    "since": _l("Since"),
-    "round": _l("Priority round"),
-    "points": _l("Points"),
-    "changed_on": _l("Last changed on"),
-    "indicator": _l("Indicator"),
-    "score": _l("Rating"),
-    "rated_on": _l("Rated on"),
-    "survey_id": _l("Survey number"),
-    "title": _l("Title"),
-    "participated_on": _l("Took part on"),
-    "event_id": _l("Event number"),
-    "starts_at": _l("Starts at"),
-    "registration": _l("Registration"),
-    "registered_at": _l("Registered at"),
-    "reminded_at": _l("Reminder sent at"),
-}
 
 
 def role_names(user: Any) -> list[str]:
@@ -123,8 +84,6 @@ def register_template_helpers(app: Flask) -> None:
         history_date=history_date,
         iso_date=iso_date,
         role_names=role_names,
-        data_section_names=DATA_SECTION_NAMES,
-        data_field_names=DATA_FIELD_NAMES,
         language_names=LANGUAGE_NAMES,
         status_labels=STATUS_LABELS,
         moderation_action_labels=MODERATION_ACTION_LABELS,

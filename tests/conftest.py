@@ -34,6 +34,8 @@ def base_config(**overrides: Any) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": "sqlite://",
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
+        # Tests travel in time and count statements; tests/test_pagecache.py turns it on.
+        "PAGE_CACHE_ENABLED": False,
         # Cheap argon2id for speed; production uses the defaults (test_auth checks the format).
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 8,

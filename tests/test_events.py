@@ -907,7 +907,7 @@ def test_export_lists_registrations_and_deletion_frees_the_place_for_the_next(
     data = client.get("/account/data.json").get_json()
     [entry] = data["events"]
     assert entry["title"] == "Datenwerkstatt" and entry["registration"] == "registered"
-    assert "Meine Anmeldungen zu Veranstaltungen" in text(client.get("/account/data"))
+    assert "Ihre Anmeldungen zu Veranstaltungen" in text(client.get("/account/data"))
     sent = len(outbox())
     response = client.post("/account/delete", data={"password": PASSWORD, "confirm": "y"})
     assert response.status_code == 303

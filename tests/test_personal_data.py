@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from kldialog import create_app
 from kldialog.auth import services as accounts
@@ -36,3 +42,66 @@ def test_sqlite_file_holds_no_bytes_of_an_erased_account(tmp_path: Path) -> None
     assert email.encode() not in raw
     assert name.encode() not in raw
     assert name.casefold().encode() not in raw
+
+
+# --- "My data" as a resident reads it ---------------------------------------------------------
+
+
+def _resident_with_data(client: FlaskClient, make_user: Any, make_project: Any) -> None:
+    """Log in a resident who turned on reply mail, follows a project and wrote a comment."""
+    from .conftest import login
+
+    project = make_project("Freies WLAN")
+    login(client, make_user(Role.resident, name="Daten Dora", email="dora@example.org"))
+    for path, data in (
+        ("/account/notifications", {"notify_replies": "y"}),
+        (f"/projects/{project.slug}/follow", {}),
+        (f"/projects/{project.slug}/comments", {"body": "Bitte <b>schnell</b>!"}),
+    ):
+        assert client.post(path, data=data).status_code == 303, path
+
+
+@pytest.mark.parametrize(
+    ("language", "present", "absent"),
+    [
+        (
+            "de",
+            ["Ihr Konto", "Projekte, denen Sie folgen", "Ihre Kommentare", "Einwohner:in",
+             "E-Mail bei Antworten", "Umfragen, an denen Sie teilgenommen haben", ">ja<",
+             "Was wir nicht speichern", "nicht zurückgewinnen"],
+            ["Your account", "argon2id hash, not included", ">yes<"],
+        ),
+        (
+            "en",
+            ["Your account", "Projects you follow", "Your comments", "resident",
+             "E-mail about replies", "Surveys you took part in", ">yes<", "What we do not store"],
+            ["Ihr Konto", "argon2id hash, not included"],
+        ),
+    ],
+)  # fmt: skip
+def test_my_data_reads_like_a_letter_not_a_dump(
+    app: Flask,
+    make_user: Any,
+    make_project: Any,
+    language: str,
+    present: list[str],
+    absent: list[str],
+) -> None:
+    from babel.dates import format_date
+
+    client = app.test_client()
+    _resident_with_data(client, make_user, make_project)
+    with client.session_transaction() as session:
+        session["lang"] = language
+    page = client.get("/account/data").get_data(as_text=True)
+    body = page[page.index("<main") :]
+    for phrase in present:
+        assert phrase in body, phrase
+    for phrase in absent + ["True", "False", "None", "notify_replies", "['resident']", "data_care"]:
+        assert phrase not in body, phrase
+    assert "dora@example.org" in body
+    assert "Bitte &lt;b&gt;schnell&lt;/b&gt;!" in body  # the comment's own words, escaped
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", body)  # no ISO timestamps
+    assert not re.search(r"\d\d:\d\d:\d\d", body)  # nothing to the second
+    today = dt.datetime.now(ZoneInfo("Europe/Berlin")).date()
+    assert format_date(today, "long", locale=language) in body

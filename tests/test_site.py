@@ -189,3 +189,21 @@ def test_templates_use_only_icons_that_kern_provides() -> None:
     for template in (PACKAGE / "templates").rglob("*.html"):
         used |= set(re.findall(r"kern-icon--[a-z-]+", template.read_text("utf-8")))
     assert used - known == set()
+
+
+def test_every_scrolling_table_can_be_reached_and_named_by_keyboard() -> None:
+    # axe `scrollable-region-focusable`: at 360 px a wide table scrolls sideways, and keyboard
+    # users can only scroll what takes focus; a region needs a name for screen readers.
+    wrapper = re.compile(r"<div class=\"kern-table-responsive\"([^>]*)>")
+    problems = []
+    templates = PACKAGE / "templates"
+    for path in sorted(templates.rglob("*.html")):
+        text = path.read_text("utf-8")
+        for match in wrapper.finditer(text):
+            attributes = match.group(1)
+            named = re.search(r'aria-labelledby="([^"]+)"', attributes)
+            if 'tabindex="0"' not in attributes or 'role="region"' not in attributes or not named:
+                problems.append(f"{path.relative_to(templates)}: {match.group(0)}")
+            elif f'id="{named.group(1)}"' not in text:
+                problems.append(f"{path.relative_to(templates)}: no element {named.group(1)}")
+    assert problems == []

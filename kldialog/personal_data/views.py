@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from kldialog import permissions
 from kldialog.auth import forms
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
-from kldialog.personal_data import services
+from kldialog.personal_data import letter, services
 
 bp = Blueprint("personal_data", __name__)
 
@@ -22,9 +22,8 @@ bp = Blueprint("personal_data", __name__)
 def my_data() -> str:
     """Show everything stored about me, readably (DSGVO Art. 15)."""
     permissions.require(permissions.can_manage_account(current_user))
-    return render_template(
-        "personal_data/my_data.html", data=services.export_user_data(current_user)
-    )
+    sections = letter.readable(services.export_user_data(current_user))
+    return render_template("personal_data/my_data.html", sections=sections)
 
 
 @bp.get("/account/data.json")

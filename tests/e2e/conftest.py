@@ -65,6 +65,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}",
             WTF_CSRF_ENABLED=True,
             MAIL_OUTBOX=str(path.parent / "outbox"),
+            PAGE_CACHE_ENABLED=True,  # as in production: the browser sees what residents see
         )
     )
     with app.app_context():
