@@ -441,3 +441,16 @@ def test_the_human_page_is_linked_from_the_footer_in_german(client: FlaskClient)
     page = client.get("/api").get_data(as_text=True)
     assert "Offene Daten (API)" in page
     assert "/api/v1/openapi.json" in page
+
+
+def test_page_cache_hits_keep_cors_caching_and_etag(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(PAGE_CACHE_ENABLED=True, PAGE_CACHE_SECONDS=60)
+    client = app.test_client()
+    first = client.get("/api/v1/categories")
+    hit = client.get("/api/v1/categories")
+    assert (first.headers["X-Page-Cache"], hit.headers["X-Page-Cache"]) == ("miss", "hit")
+    assert hit.headers["Access-Control-Allow-Origin"] == "*"
+    assert hit.headers["Cache-Control"] == "public, max-age=60"
+    assert hit.headers["ETag"] == first.headers["ETag"]
+    again = client.get("/api/v1/categories", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
