@@ -80,6 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
 
     from kldialog.admin.views import bp as admin_bp
+    from kldialog.api.views import bp as api_bp
     from kldialog.auth.views import bp as auth_bp
     from kldialog.auth.views import load_user
     from kldialog.branding import bp as branding_bp
@@ -107,6 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(surveys_bp)
     app.register_blueprint(branding_bp)
     app.register_blueprint(events_bp)
+    app.register_blueprint(api_bp)
 
     from kldialog.kernel.errors import register_error_handlers
 

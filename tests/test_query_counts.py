@@ -198,6 +198,22 @@ CASES = [
     Case("admin", "/admin/audit"),
     Case("admin", "/admin/audit?target_type=project"),
     Case("admin", "/admin/codes"),
+    # The open-data API and its page.
+    Case("anonymous", "/api"),
+    Case("anonymous", "/api/v1/"),
+    Case("anonymous", "/api/v1/categories"),
+    Case("anonymous", "/api/v1/projects"),
+    Case("anonymous", "/api/v1/projects?status=in_progress&q={search_word}&sort=updated&page=2"),
+    Case("anonymous", "/api/v1/projects/{big_project}"),
+    Case("anonymous", "/api/v1/rounds"),
+    Case("anonymous", "/api/v1/rounds/{closed_round}"),
+    Case("anonymous", "/api/v1/surveys"),
+    Case("anonymous", "/api/v1/surveys/{closed_survey}"),
+    Case("anonymous", "/api/v1/moderation-report"),
+    Case("anonymous", "/api/v1/ratings"),
+    Case("anonymous", "/api/v1/ratings?page=2&per_page=5"),
+    Case("anonymous", "/api/v1/dcat"),
+    Case("anonymous", "/api/v1/openapi.json"),
 ]
 
 
