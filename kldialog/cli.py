@@ -24,7 +24,7 @@ from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.static import static_files
 from kldialog.personal_data.services import purge_unconfirmed
-from kldialog.projects import services as roadmap
+from kldialog.projects import reading, roadmap_io, roadmap_parse, threads
 from kldialog.projects.models import Project
 
 BUNDLED_ROADMAP = "roadmap-kaiserslautern-2019.json"
@@ -62,10 +62,10 @@ def import_command(file: Path, fmt: str, as_of: str | None, author: str, dry_run
     """
     name = file.name if fmt == "auto" else f"{file.stem}.{fmt}"
     try:
-        parsed, detected = roadmap.read_roadmap_upload(
+        parsed, detected = roadmap_parse.read_roadmap_upload(
             file.read_bytes(), name, as_of=as_of or "", author=author
         )
-    except roadmap.RoadmapError as error:
+    except roadmap_parse.RoadmapError as error:
         raise click.ClickException(
             f"{file}: nothing was imported, {len(error.problems)} problem(s):\n  "
             + "\n  ".join(error.problems)
@@ -74,7 +74,7 @@ def import_command(file: Path, fmt: str, as_of: str | None, author: str, dry_run
         click.echo(f"{file}: valid, {len(parsed.projects)} project(s); nothing changed (dry run).")
         return
     with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
-        report = roadmap.import_roadmap_upload(None, parsed, filename=file.name, fmt=detected)
+        report = roadmap_io.import_roadmap_upload(None, parsed, filename=file.name, fmt=detected)
     click.echo(
         f"{file}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.categories_created} new categories."
@@ -92,9 +92,9 @@ def import_command(file: Path, fmt: str, as_of: str | None, author: str, dry_run
 def export_command(fmt: str, output: Path | None) -> None:
     """Export the whole roadmap as JSON (with history and updates) or CSV."""
     if fmt == "json":
-        text = json.dumps(roadmap.export_roadmap_json(), ensure_ascii=False, indent=2) + "\n"
+        text = json.dumps(roadmap_io.export_roadmap_json(), ensure_ascii=False, indent=2) + "\n"
     else:
-        text = roadmap.export_roadmap_csv()
+        text = roadmap_io.export_roadmap_csv()
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -125,7 +125,7 @@ def demo_load_command() -> None:
         click.echo("Demo: the roadmap is already loaded.")
     else:
         text = resources.files("kldialog").joinpath("data", BUNDLED_ROADMAP).read_text("utf-8")
-        report = roadmap.import_roadmap(roadmap.parse_roadmap_json(json.loads(text)))
+        report = roadmap_io.import_roadmap(roadmap_parse.parse_roadmap_json(json.loads(text)))
         click.echo(f"Demo: loaded the Kaiserslautern roadmap ({report.created} projects).")
     for email, name, roles in DEMO_ACCOUNTS:
         if accounts.find_user_by_email(email) is None:
@@ -267,18 +267,18 @@ def _load_demo_discussion() -> None:
         email.split("@")[0]: accounts.find_user_by_email(email) for email, _n, _r in DEMO_ACCOUNTS
     }
     for slug, author, text, replies in DEMO_COMMENTS:
-        project = roadmap.get_project_by_slug(slug)
+        project = reading.get_project_by_slug(slug)
         if project is None:
             continue
-        thread = roadmap.thread_of(project, create=True)
+        thread = threads.thread_of(project, create=True)
         comment = comments.post_comment(people[author], thread, text)
         for reply_author, reply_text in replies:
             comments.post_comment(people[reply_author], thread, reply_text, parent=comment)
         supporter = people["rat"] if author != "rat" else people["einwohnerin"]
         comments.support_comment(supporter, comment)
-    project = roadmap.get_project_by_slug(DEMO_REPORTED[0])
+    project = reading.get_project_by_slug(DEMO_REPORTED[0])
     if project is not None:
-        thread = roadmap.thread_of(project, create=True)
+        thread = threads.thread_of(project, create=True)
         comment = comments.post_comment(people[DEMO_REPORTED[1]], thread, DEMO_REPORTED[2])
         for reporter in ("verifiziert", "rat", "verwaltung"):
             comments.report_comment(
@@ -538,7 +538,7 @@ def _load_demo_rounds() -> None:
     # Six demo accounts rate two projects, enough for the aggregate to show (k = 5).
     scores = {"handyparken": (5, 4, 4, 5, 3, 4), "intelligente-verkehrslenkung": (4, 3, 5, 4, 4, 2)}
     for slug, values in scores.items():
-        project = roadmap.get_project_by_slug(slug)
+        project = reading.get_project_by_slug(slug)
         if project is None:
             continue
         for (email, _name, _roles), value in zip(DEMO_ACCOUNTS, values, strict=True):
@@ -583,7 +583,7 @@ def _load_demo_survey() -> None:
     if db.session.scalar(sa.select(sa.func.count()).select_from(Survey)):
         return
     staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
-    project = roadmap.get_project_by_slug("intelligente-verkehrslenkung")
+    project = reading.get_project_by_slug("intelligente-verkehrslenkung")
     now = dt.datetime.now(dt.UTC)
     survey = surveys.create_survey(
         staff,
@@ -673,7 +673,7 @@ def _add_demo_events(events: Any, Event: Any, EventState: Any) -> None:  # noqa:
     soon = (dt.datetime.now(zone) + dt.timedelta(days=9)).replace(
         hour=18, minute=0, second=0, microsecond=0
     )
-    traffic = roadmap.get_project_by_slug("intelligente-verkehrslenkung")
+    traffic = reading.get_project_by_slug("intelligente-verkehrslenkung")
     upcoming = events.create_event(
         staff,
         events.EventFields(
@@ -705,7 +705,7 @@ def _add_demo_events(events: Any, Event: Any, EventState: Any) -> None:  # noqa:
     past_start = (dt.datetime.now(zone) - dt.timedelta(days=30)).replace(
         hour=17, minute=0, second=0, microsecond=0
     )
-    data = roadmap.get_project_by_slug("offene-plattform-fuer-staedtische-und-verwaltungsdaten")
+    data = reading.get_project_by_slug("offene-plattform-fuer-staedtische-und-verwaltungsdaten")
     past = Event(
         title="Werkstatt Offene Daten",
         description="Zwei Stunden zum Ausprobieren: Welche Daten der Stadt möchten Sie nutzen?",

@@ -207,7 +207,7 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
     from kldialog.auth.models import User
     from kldialog.events import services as events
     from kldialog.events.models import EventRegistration
-    from kldialog.projects import services as roadmap
+    from kldialog.projects import following as follows
 
     resident = db.session.get(User, facts.user_ids["resident"])
     user_id, project_id, since = facts.follow
@@ -221,7 +221,7 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
         confirm_token=accounts.make_token("confirm", resident, f"{resident.email}|x"),
         reset_token=accounts.make_token("reset", resident, resident.password_hash),
         email_token=accounts.make_token("change-email", resident, "neu@bench.kldialog.invalid"),
-        unsubscribe_token=roadmap.unsubscribe_token(user_id, project_id, since),
+        unsubscribe_token=follows.unsubscribe_token(user_id, project_id, since),
         event_confirm_token=events.confirm_token(
             db.session.get(EventRegistration, facts.pending_registration)
         ),
