@@ -629,9 +629,9 @@ events_cli = AppGroup("events", help="Events: reminder mail and deleting registr
 
 
 def _purge_event_registrations() -> None:
-    from kldialog.events import services as events
+    from kldialog.events import cron as event_cron
 
-    removed = events.purge_registrations()
+    removed = event_cron.purge_registrations()
     click.echo(
         f"Deleted {removed} event registration(s): events over since yesterday, or never "
         "confirmed within EVENT_CONFIRM_HOURS."
@@ -647,36 +647,38 @@ def events_purge() -> None:
 @events_cli.command("send-reminders")
 def events_send_reminders() -> None:
     """Mail everyone with a place at an event today or tomorrow, once each (cron, daily or more)."""
-    from kldialog.events import services as events
+    from kldialog.events import cron as event_cron
 
     with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
-        sent = events.send_reminders()
+        sent = event_cron.send_reminders()
     click.echo(f"Sent {sent} event reminder(s).")
 
 
 def _load_demo_events() -> None:
     """Add an upcoming event about a project and a past one with its summary (once)."""
-    from kldialog.events import services as events
     from kldialog.events.models import Event, EventState
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(Event)):
         return
     with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
-        _add_demo_events(events, Event, EventState)
+        _add_demo_events(Event, EventState)
     click.echo("Demo: an upcoming event with one registration, a past event with its summary.")
 
 
-def _add_demo_events(events: Any, Event: Any, EventState: Any) -> None:  # noqa: N803
+def _add_demo_events(Event: Any, EventState: Any) -> None:  # noqa: N803
     """Create the two demo events (inside a request context: the registration mails links)."""
+    from kldialog.events import registrations as event_registrations
+    from kldialog.events import staff as event_staff
+
     staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
     zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
     soon = (dt.datetime.now(zone) + dt.timedelta(days=9)).replace(
         hour=18, minute=0, second=0, microsecond=0
     )
     traffic = reading.get_project_by_slug("intelligente-verkehrslenkung")
-    upcoming = events.create_event(
+    upcoming = event_staff.create_event(
         staff,
-        events.EventFields(
+        event_staff.EventFields(
             title="Bürgerdialog: Intelligente Verkehrslenkung",
             description=(
                 "Die Stadt stellt die Pläne für die intelligente Verkehrslenkung vor: welche "
@@ -697,10 +699,10 @@ def _add_demo_events(events: Any, Event: Any, EventState: Any) -> None:  # noqa:
             project_ids=[traffic.id] if traffic else [],
         ),
     )
-    events.publish_event(staff, upcoming)
+    event_staff.publish_event(staff, upcoming)
     resident = accounts.find_user_by_email("einwohnerin@demo.kldialog.invalid")
     if resident is not None:
-        events.register_resident(resident, upcoming)
+        event_registrations.register_resident(resident, upcoming)
     # A past event with its summary: written directly, as the services accept only future dates.
     past_start = (dt.datetime.now(zone) - dt.timedelta(days=30)).replace(
         hour=17, minute=0, second=0, microsecond=0

@@ -205,7 +205,7 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
     """Return the values the case paths refer to, tokens included (inside an app context)."""
     from kldialog.auth import services as accounts
     from kldialog.auth.models import User
-    from kldialog.events import services as events
+    from kldialog.events import links as event_links
     from kldialog.events.models import EventRegistration
     from kldialog.projects import following as follows
 
@@ -222,10 +222,10 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
         reset_token=accounts.make_token("reset", resident, resident.password_hash),
         email_token=accounts.make_token("change-email", resident, "neu@bench.kldialog.invalid"),
         unsubscribe_token=follows.unsubscribe_token(user_id, project_id, since),
-        event_confirm_token=events.confirm_token(
+        event_confirm_token=event_links.confirm_token(
             db.session.get(EventRegistration, facts.pending_registration)
         ),
-        event_cancel_token=events.cancel_token(
+        event_cancel_token=event_links.cancel_token(
             db.session.get(EventRegistration, facts.email_registration)
         ),
         crosstab_first=_question_id(facts.closed_survey, "single"),

@@ -20,7 +20,7 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment
-from kldialog.events import services as events
+from kldialog.events import registrations as event_registrations
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
@@ -73,8 +73,8 @@ SOURCES: tuple[Source, ...] = (
     # Freed places go to the people waiting.
     Source(
         "events",
-        lambda u: {"events": events.events_export(u)},
-        events.erase_event_registrations,
+        lambda u: {"events": event_registrations.events_export(u)},
+        event_registrations.erase_event_registrations,
     ),
 )
 

@@ -123,7 +123,7 @@ def index() -> str:
 @bp.get("/projects/<slug>")
 def detail(slug: str) -> str:
     """Show one project: facts, status history ("Stand") and the city's updates."""
-    from kldialog.events.services import project_event_context  # events import projects
+    from kldialog.events.reading import project_event_context  # events import projects
     from kldialog.priorities.views import rating_context  # priorities imports projects
 
     project = reading.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
