@@ -18,7 +18,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from kldialog.auth import services as accounts
-from kldialog.auth.models import Role
+from kldialog.auth.models import Role, User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment, ReportReason
 from kldialog.events import registrations as event_registrations
@@ -45,6 +45,14 @@ DEMO_ACCOUNTS = [
     ("rat@demo.kldialog.invalid", "Demo Stadtrat", [Role.council]),
     ("admin@demo.kldialog.invalid", "Demo Admin", [Role.admin]),
 ]
+
+
+def _account(email: str) -> User:
+    """Return a demo account that `demo load` created a moment ago."""
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"The demo account {email} is missing.")
+    return user
 
 
 @demo_cli.command("load")
@@ -74,7 +82,7 @@ def demo_load_command() -> None:
     _load_demo_events()
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, name, roles in DEMO_ACCOUNTS:
-        label = ", ".join(role.name for role in roles) or "resident"
+        label = ", ".join(str(role.name) for role in roles) or "resident"
         click.echo(f"  {email:38} {name:18} {label}")
 
 
@@ -126,9 +134,7 @@ def _load_demo_discussion() -> None:
     """Add demo comments, a reply, supports and a reported comment (once)."""
     if db.session.scalar(sa.select(sa.func.count()).select_from(Comment)):
         return
-    people = {
-        email.split("@")[0]: accounts.find_user_by_email(email) for email, _n, _r in DEMO_ACCOUNTS
-    }
+    people = {email.split("@")[0]: _account(email) for email, _n, _r in DEMO_ACCOUNTS}
     for slug, author, text, replies in DEMO_COMMENTS:
         project = reading.get_project_by_slug(slug)
         if project is None:
@@ -155,7 +161,7 @@ def _load_demo_rounds() -> None:
     if db.session.scalar(sa.select(sa.func.count()).select_from(PriorityRound)):
         return
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
+    staff = _account("verwaltung@demo.kldialog.invalid")
     open_round = priorities.create_round(
         staff,
         priorities.RoundFields(
@@ -181,9 +187,7 @@ def _load_demo_rounds() -> None:
     chooser = random.Random(2026)  # noqa: S311  (demo data, not security)
     for email in ("verifiziert@demo.kldialog.invalid", "rat@demo.kldialog.invalid"):
         picks = chooser.sample([e.project_id for e in entries], k=min(4, len(entries)))
-        priorities.cast_ballot(
-            accounts.find_user_by_email(email), open_round, dict.fromkeys(picks, 1)
-        )
+        priorities.cast_ballot(_account(email), open_round, dict.fromkeys(picks, 1))
     # A closed round with results: anonymous ballots drawn at random, as a closed round keeps
     # them (there is no person behind these, so no demo accounts are needed).
     closed = PriorityRound(
@@ -202,9 +206,10 @@ def _load_demo_rounds() -> None:
     db.session.flush()
     closed_entries = priorities.round_entries(closed)
     weights = [chooser.random() ** 2 for _ in closed_entries]
-    ballots, days = [], {}
+    ballots: list[dict[str, int]] = []
+    days: dict[dt.date, int] = {}
     for _ in range(240):
-        left, ballot = 10, {}
+        left, ballot = 10, dict[str, int]()
         while left > 0:
             entry = chooser.choices(closed_entries, weights=weights)[0]
             give = min(left, chooser.randint(1, 3), 3 - ballot.get(entry.project.slug, 0))
@@ -225,7 +230,7 @@ def _load_demo_rounds() -> None:
             continue
         for (email, _name, _roles), value in zip(DEMO_ACCOUNTS, values, strict=True):
             priorities.rate_project(
-                accounts.find_user_by_email(email),
+                _account(email),
                 project,
                 {Indicator.benefit: value, Indicator.data_care: max(1, value - 1)},
             )
@@ -239,7 +244,7 @@ def _load_demo_survey() -> None:
     """Add an open survey about the traffic guidance project, with a randomised question (once)."""
     if db.session.scalar(sa.select(sa.func.count()).select_from(Survey)):
         return
-    staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
+    staff = _account("verwaltung@demo.kldialog.invalid")
     project = reading.get_project_by_slug("intelligente-verkehrslenkung")
     now = dt.datetime.now(dt.UTC)
     survey = surveys.create_survey(
@@ -291,7 +296,7 @@ def _load_demo_events() -> None:
 
 def _add_demo_events() -> None:
     """Create the two demo events (inside a request context: the registration mails links)."""
-    staff = accounts.find_user_by_email("verwaltung@demo.kldialog.invalid")
+    staff = _account("verwaltung@demo.kldialog.invalid")
     zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
     soon = (dt.datetime.now(zone) + dt.timedelta(days=9)).replace(
         hour=18, minute=0, second=0, microsecond=0

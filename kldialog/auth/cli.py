@@ -42,7 +42,7 @@ def users_create(email: str, display_name: str, roles: tuple[str, ...], password
         )
     except RuleViolation as error:
         raise click.ClickException(error.message) from error
-    click.echo(f"Created account {user.id} ({', '.join(r.name for r in user.role_list())}).")
+    click.echo(f"Created account {user.id} ({', '.join(str(r.name) for r in user.role_list())}).")
 
 
 @users_cli.command("grant")
@@ -71,7 +71,7 @@ def _change_role(email: str, role: Role, grant: bool, reason: str) -> None:
         accounts.set_role(None, user, role, grant, reason)
     except RuleViolation as error:
         raise click.ClickException(error.message) from error
-    click.echo(f"{email}: {', '.join(r.name for r in user.role_list()) or 'no roles'}.")
+    click.echo(f"{email}: {', '.join(str(r.name) for r in user.role_list()) or 'no roles'}.")
 
 
 @codes_cli.command("generate")
@@ -157,7 +157,7 @@ def _printable_code_sheet(codes: list[str], batch: str, language: str, base_url:
 
 def _inline_stylesheet(match: re.Match[str]) -> str:
     """Replace a link to one of the app's stylesheets by its content (fonts fall back)."""
-    static_url = current_app.static_url_path + "/"
+    static_url = (current_app.static_url_path or "") + "/"
     href = match.group(1).split("?", 1)[0]
     if not href.startswith(static_url) or "fonts/" in href:
         return ""  # web fonts load relative files; the printer's sans-serif is fine

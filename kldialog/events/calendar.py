@@ -75,4 +75,5 @@ def calendar_ics(events: list[Event], *, name: str) -> bytes:
         cal.add_missing_timezones(
             first_date=first - dt.timedelta(days=366), last_date=last + dt.timedelta(days=366)
         )
-    return cal.to_ical()
+    data: bytes = cal.to_ical()
+    return data

@@ -14,7 +14,7 @@ from kldialog.events.models import (
     EventState,
     RegistrationStatus,
 )
-from kldialog.kernel.db import db
+from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.time import city_zone, utcnow
 
 
@@ -62,7 +62,7 @@ def send_reminders(now: dt.datetime | None = None) -> int:
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-        if claimed.rowcount != 1:
+        if affected_rows(claimed) != 1:
             continue
         if mail_registration(registration_id, "event_reminder"):
             sent += 1
@@ -101,4 +101,4 @@ def purge_registrations(now: dt.datetime | None = None) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return int(result.rowcount or 0)
+    return affected_rows(result)

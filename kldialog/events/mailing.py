@@ -115,7 +115,8 @@ def mail_registration(registration_id: int, template: str) -> int:
         return 0
     position = None
     if recipients[0].status == RegistrationStatus.waiting:
-        position = waiting_position(db.session.get(EventRegistration, registration_id))
+        registration = db.session.get(EventRegistration, registration_id)
+        position = waiting_position(registration) if registration is not None else None
     return send_event_mail(
         recipients[0], _subject(template, event.title), template, event, position=position
     )

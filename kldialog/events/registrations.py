@@ -29,7 +29,7 @@ from kldialog.events.models import (
     RegistrationStatus,
 )
 from kldialog.events.rules import ALREADY, NOT_TAKING, STARTED
-from kldialog.kernel.db import db
+from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import as_utc, utcnow
 
@@ -189,7 +189,7 @@ def confirm_email_registration(token: str) -> tuple[EventRegistration, bool]:
         .values(status=status, joined_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if confirmed.rowcount != 1:  # confirmed, cancelled or purged in the meantime
+    if affected_rows(confirmed) != 1:  # confirmed, cancelled or purged in the meantime
         db.session.rollback()
         registration = registration_for(
             "confirm", token, current_app.config["EVENT_CONFIRM_HOURS"] * 3600

@@ -15,7 +15,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
 
 from kldialog.auth.models import User
-from kldialog.kernel.db import db
+from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.mail import send_mail
 from kldialog.kernel.time import utcnow
@@ -100,7 +100,7 @@ def unfollow_project(user: Any, project: Project) -> bool:
         )
     )
     db.session.commit()
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 
 
 def _follow_fingerprint(since: dt.datetime) -> str:
@@ -193,6 +193,8 @@ def notify_followers(project: Project, subject: Any, template: str, **context: A
     project_url = url_for("projects.detail", slug=slug, _external=True)
     sent = 0
     for user_id, email, name, language, since in recipients:
+        if email is None:  # the query excludes these; this tells the type checker
+            continue
         url = url_for(
             "projects.unsubscribe",
             token=unsubscribe_token(user_id, project_id, since),

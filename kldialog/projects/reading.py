@@ -83,7 +83,7 @@ def all_categories() -> list[Category]:
 
 def _search_conditions(query: str) -> list[sa.ColumnElement[bool]]:
     """Return one LIKE per word of the query on the folded title and summary (% _ literal)."""
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = []
     for word in search_key(query).split():
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Project.search_text.like(f"%{escaped}%", escape="\\"))

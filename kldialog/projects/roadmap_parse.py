@@ -449,17 +449,7 @@ def read_roadmap_upload(
             text, as_of=as_of or None, author=author, status_reason=status_reason
         )
         return roadmap, fmt
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RoadmapError(
-            [f"line {error.lineno}, column {error.colno}: invalid JSON ({error.msg})"]
-        ) from error
-    except ValueError as error:  # e.g. an integer with thousands of digits
-        raise RoadmapError([f"invalid JSON ({error})"]) from error
-    except RecursionError as error:
-        raise RoadmapError(["the JSON is nested too deeply"]) from error
-    roadmap = parse_roadmap_json(parsed)
+    roadmap = parse_roadmap_json(_load_json(text))
     if as_of:
         try:
             roadmap.as_of, roadmap.as_of_precision = parse_as_of(as_of)
@@ -470,3 +460,17 @@ def read_roadmap_upload(
     if status_reason and not roadmap.status_reason:
         roadmap.status_reason = status_reason
     return roadmap, fmt
+
+
+def _load_json(text: str) -> Any:
+    """Decode an uploaded JSON text; RoadmapError says where it is broken."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RoadmapError(
+            [f"line {error.lineno}, column {error.colno}: invalid JSON ({error.msg})"]
+        ) from error
+    except ValueError as error:  # e.g. an integer with thousands of digits
+        raise RoadmapError([f"invalid JSON ({error})"]) from error
+    except RecursionError as error:
+        raise RoadmapError(["the JSON is nested too deeply"]) from error

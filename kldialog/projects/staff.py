@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kldialog.auth.models import User
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db
+from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.projects.following import notify_followers
 from kldialog.projects.models import (
@@ -259,7 +259,7 @@ def change_project_status(
         .where(Project.id == project.id, Project.status == old)
         .values(status=status, status_changed_on=date, status_precision=DatePrecision.day)
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         db.session.rollback()
         raise RuleViolation(LOST_RACE)
     db.session.add(
@@ -364,7 +364,7 @@ def set_project_visibility(actor: User, project: Project, visibility: Visibility
         .where(Project.id == project.id, Project.state == old)
         .values(state=visibility)
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         db.session.rollback()
         raise RuleViolation(LOST_RACE)
     action = VISIBILITY_ACTIONS[(old, visibility)]

@@ -33,4 +33,4 @@ def thread_slugs(thread_ids: Any) -> dict[int, str]:
     rows = db.session.execute(
         sa.select(Project.thread_id, Project.slug).where(Project.thread_id.in_(list(thread_ids)))
     )
-    return {thread_id: slug for thread_id, slug in rows}
+    return {thread_id: slug for thread_id, slug in rows if thread_id is not None}
