@@ -157,3 +157,29 @@ def test_no_feature_imports_the_personal_data_layer_above_it() -> None:
             continue
         upward = {t for t in targets if t.startswith("kldialog.personal_data")}
         assert not upward, f"{name} imports {sorted(upward)}"
+
+
+# The project page builds its discussion and rating panels with helpers that live in those
+# features' views; they belong in their services (issue 16). The list can only shrink.
+KNOWN_VIEW_IMPORTS = {
+    ("kldialog.projects.views", "kldialog.comments.views"),
+    ("kldialog.projects.views", "kldialog.priorities.views"),
+}
+
+
+def _feature(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 else None
+
+
+def test_no_feature_imports_another_features_views() -> None:
+    found = {
+        (name, target)
+        for name, targets in import_graph().items()
+        for target in targets
+        if _feature(name) is not None
+        and target.rsplit(".", 1)[-1] in ("views", "staff_views")
+        and _feature(target) != _feature(name)
+    }
+    assert not found - KNOWN_VIEW_IMPORTS, sorted(found - KNOWN_VIEW_IMPORTS)
+    assert not KNOWN_VIEW_IMPORTS - found, "a known view import is gone: remove it from the list"
