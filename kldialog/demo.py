@@ -157,7 +157,10 @@ def _load_demo_discussion() -> None:
 
 
 def _load_demo_rounds() -> None:
-    """Add an open approval round with a few ballots and a closed points round with results."""
+    """Add an open approval round with a few ballots and a closed points round with results.
+
+    Long because it is data: the rounds' texts and the random ballots, read top to bottom.
+    """
     if db.session.scalar(sa.select(sa.func.count()).select_from(PriorityRound)):
         return
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
@@ -295,7 +298,10 @@ def _load_demo_events() -> None:
 
 
 def _add_demo_events() -> None:
-    """Create the two demo events (inside a request context: the registration mails links)."""
+    """Create the two demo events (inside a request context: the registration mails links).
+
+    Long because it is data: the texts of the two events.
+    """
     staff = _account("verwaltung@demo.kldialog.invalid")
     zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
     soon = (dt.datetime.now(zone) + dt.timedelta(days=9)).replace(

@@ -216,28 +216,17 @@ def edit_project(
     return fields
 
 
-def change_project_status(
-    actor: User,
-    project: Project,
-    *,
-    status: Status,
-    reason: str,
-    changed_on: dt.date | None = None,
-    author: str = "",
-) -> int:
-    """Set a new status with a reason and date for the public history; mail the followers.
-
-    Returns how many followers were told. The UPDATE only applies if the status is still the
-    one this request saw, so two staff members (or a double click) cannot write it twice.
-    """
+def _checked_status_change(
+    project: Project, status: Status, reason: str, changed_on: dt.date | None, author: str
+) -> tuple[str, str, dt.date]:
+    """Clean and check a status change: a reason, a new status, a date not before the last."""
     reason = limited("reason", clean_text(reason))
     author = limited("author", clean_line(author))
     if not reason:
         raise RuleViolation(
             _l("Please give a reason. It is shown in the public status history."), field="reason"
         )
-    old = project.status
-    if status == old:
+    if status == project.status:
         raise RuleViolation(
             _l(
                 "The project already has the status “%(status)s”. Please choose another one.",
@@ -254,6 +243,25 @@ def change_project_status(
             ),
             field="changed_on",
         )
+    return reason, author, date
+
+
+def change_project_status(
+    actor: User,
+    project: Project,
+    *,
+    status: Status,
+    reason: str,
+    changed_on: dt.date | None = None,
+    author: str = "",
+) -> int:
+    """Set a new status with a reason and date for the public history; mail the followers.
+
+    Returns how many followers were told. The UPDATE only applies if the status is still the
+    one this request saw, so two staff members (or a double click) cannot write it twice.
+    """
+    reason, author, date = _checked_status_change(project, status, reason, changed_on, author)
+    old = project.status
     result = db.session.execute(
         sa.update(Project)
         .where(Project.id == project.id, Project.status == old)
