@@ -46,6 +46,8 @@ run: $(VENV)/.installed translations instance/config.py
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check kldialog tests scripts migrations/env.py
 	$(BIN)/ruff format --check kldialog tests scripts
+	$(BIN)/mypy
+	$(BIN)/bandit -q -r kldialog -c pyproject.toml
 
 test: $(VENV)/.installed-dev translations lint
 	@if [ ! -x "$${KLDIALOG_CHROMIUM:-/usr/bin/chromium}" ]; then \

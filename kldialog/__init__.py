@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, abort, has_request_context, request, session
-from jinja2 import ChoiceLoader, FileSystemLoader
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kldialog.config import DefaultConfig
+from kldialog.config import DEBUG_SECRET_KEY, DefaultConfig
 from kldialog.kernel.db import db
 from kldialog.kernel.extensions import babel, csrf, limiter, login_manager, migrate
 from kldialog.kernel.params import BoundedIntConverter
@@ -37,8 +37,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 MIN_SECRET_LENGTH = 16
-# Put in place in debug and test runs only; `flask check` reports it as an error.
-DEBUG_SECRET_KEY = "insecure-key-for-debug-and-tests-only"  # noqa: S105
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -56,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         _load_environment(app)
     else:
         app.config.from_mapping(config)
+    _configure_logging(app)
     _check_secret_key(app)
 
     if app.config["PROXY_COUNT"]:
@@ -64,9 +63,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count
         )
     # Operators override page templates (Impressum, Datenschutz, ...) in instance/templates/.
-    app.jinja_loader = ChoiceLoader(
-        [FileSystemLoader(os.path.join(app.instance_path, "templates")), app.jinja_loader]
-    )
+    loaders: list[BaseLoader] = [FileSystemLoader(os.path.join(app.instance_path, "templates"))]
+    if app.jinja_loader is not None:
+        loaders.append(app.jinja_loader)
+    app.jinja_loader = ChoiceLoader(loaders)
 
     # The kernel's own tables (audit log, disclosure releases) join the metadata here.
     from kldialog.kernel import audit, disclosure  # noqa: F401
@@ -134,6 +134,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _configure_logging(app: Flask) -> None:
+    """One line per record at LOG_LEVEL, in LOG_FORMAT, without personal data (kernel.logging)."""
+    from flask.logging import default_handler
+
+    from kldialog.kernel.logging import configure_logging
+
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    app.logger.removeHandler(default_handler)  # the root handler writes the app's records too
+
+
 def _load_environment(app: Flask) -> None:
     """Apply KLDIALOG_* variables and the conventional DATABASE_URL."""
     plain_url = os.environ.get("DATABASE_URL")
@@ -185,7 +195,7 @@ def select_locale() -> str:
         return current_app.config["BABEL_DEFAULT_LOCALE"]  # CLI and mail outside a request
     chosen = session.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
-        return chosen
+        return str(chosen)
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Put in place in debug and test runs only; `flask check` reports it as an error.
+DEBUG_SECRET_KEY = "insecure-key-for-debug-and-tests-only"  # noqa: S105
+
 
 class DefaultConfig:
     """Defaults safe to ship; secrets and deployment facts come from the instance or env."""
@@ -125,3 +128,8 @@ class DefaultConfig:
 
     # Demo mode loads the bundled roadmap (and later demo accounts); never set it in production.
     DEMO = False
+
+    # Logging (kernel/logging.py): a level name, and "keyvalue" or "json" lines. E-mail and IP
+    # addresses and the secret part of token links are removed from every record.
+    LOG_LEVEL = "INFO"
+    LOG_FORMAT = "keyvalue"

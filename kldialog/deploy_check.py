@@ -23,8 +23,9 @@ from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from kldialog import DEBUG_SECRET_KEY, branding
+from kldialog import branding
 from kldialog.auth.models import User
+from kldialog.config import DEBUG_SECRET_KEY
 from kldialog.kernel.db import db
 from kldialog.priorities.models import PriorityRound, RoundResult, RoundState
 from kldialog.surveys.models import StagedResponse, Survey
@@ -362,7 +363,7 @@ def check_services(app: Flask) -> list[Finding]:
         with db.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
             current = _current_heads(conn)
-    except Exception as error:  # noqa: BLE001  (any driver error means "not reachable")
+    except Exception as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         return [Finding(ERROR, "Database", f"{shown} is not reachable: {first_line}")]
     heads = _script_heads(app)

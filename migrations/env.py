@@ -31,7 +31,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Run the migrations on the app's engine."""
 
-    def skip_empty_autogenerate(context, revision, directives) -> None:  # noqa: ANN001
+    def skip_empty_autogenerate(context, revision, directives) -> None:
         # `flask db migrate` without model changes must not write an empty revision.
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
             directives[:] = []

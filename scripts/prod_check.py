@@ -229,7 +229,7 @@ class Stack:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start a child process whose output goes to logs/<name>.log."""
-        log = open(self.tmp / "logs" / f"{name}.log", "ab")  # noqa: SIM115  (closed at stop)
+        log = open(self.tmp / "logs" / f"{name}.log", "ab")
         process = subprocess.Popen(
             args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

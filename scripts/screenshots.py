@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kldialog import create_app  # noqa: E402
-from kldialog.cli import DEMO_PASSWORD  # noqa: E402
+from kldialog.demo import DEMO_PASSWORD  # noqa: E402
 from kldialog.kernel.db import db  # noqa: E402
 from tests.conftest import base_config  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from kldialog import create_app, normalise_database_url
 from kldialog.kernel.db import db
-from kldialog.projects import services as roadmap
+from kldialog.projects import roadmap_io, roadmap_parse, rules
 from kldialog.projects.models import Category, Project, ProjectStatusChange, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +139,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 def load_bundled_roadmap() -> None:
     """Import the Kaiserslautern roadmap shipped with the package (inside an app context)."""
     data = json.loads(BUNDLED_ROADMAP.read_text("utf-8"))
-    roadmap.import_roadmap(roadmap.parse_roadmap_json(data))
+    roadmap_io.import_roadmap(roadmap_parse.parse_roadmap_json(data))
 
 
 @pytest.fixture
@@ -168,10 +168,10 @@ def make_project(app: Flask) -> Callable[..., Project]:
         with app.app_context():
             cat = db.session.scalar(sa.select(Category).where(Category.name == category))
             if cat is None:
-                cat = Category(name=category, slug=roadmap.slugify(category))
+                cat = Category(name=category, slug=rules.slugify(category))
                 db.session.add(cat)
             project = Project(
-                slug=fields.pop("slug", roadmap.slugify(title)),
+                slug=fields.pop("slug", rules.slugify(title)),
                 title=title,
                 summary=summary,
                 category=cat,

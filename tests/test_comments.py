@@ -57,11 +57,11 @@ def make_comment(
 ) -> int:
     """Write a comment directly (service), return its id."""
     from kldialog.auth.models import User
-    from kldialog.projects import services as projects
+    from kldialog.projects import threads
 
     with app.app_context():
         proj = db.session.get(Project, project.id)
-        thread = projects.thread_of(proj, create=True)
+        thread = threads.thread_of(proj, create=True)
         parent = db.session.get(Comment, fields.pop("parent")) if "parent" in fields else None
         comment = services.post_comment(db.session.get(User, author.id), thread, body, parent)
         for key, value in fields.items():

@@ -20,11 +20,15 @@ from flask.testing import FlaskClient
 
 from kldialog import create_app
 from kldialog.auth.models import Role, User
-from kldialog.events import services
+from kldialog.events import cron as event_cron
+from kldialog.events import links as event_links
+from kldialog.events import mailing as event_mail
+from kldialog.events import registrations as event_registrations
 from kldialog.events.models import Event, EventRegistration, EventState, RegistrationStatus
 from kldialog.kernel.audit import AuditEntry
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.time import as_utc, utcnow
 
 from .conftest import (
     PASSWORD,
@@ -155,7 +159,7 @@ def test_staff_create_publish_and_change_an_event_with_audit_and_sequence(
     assert event.state is EventState.draft and event.capacity == 20
     assert event.step_free and event.hearing_loop and not event.sign_language
     # Entered 18:00 in Berlin, stored in UTC.
-    assert services.as_utc(event.starts_at) == soon()
+    assert as_utc(event.starts_at) == soon()
     assert client.get(f"/events/{event_id}").status_code == 200  # staff preview
     assert client.post(f"/staff/events/{event_id}/publish").status_code == 303
     assert event_row(app, event_id).state is EventState.published
@@ -165,7 +169,7 @@ def test_staff_create_publish_and_change_an_event_with_audit_and_sequence(
     }
     assert client.post(f"/staff/events/{event_id}", data=moved).status_code == 303
     after = event_row(app, event_id)
-    assert after.sequence == 1 and services.as_utc(after.starts_at) == soon(11)
+    assert after.sequence == 1 and as_utc(after.starts_at) == soon(11)
     # The same data again changes nothing: no new audit entry, no new SEQUENCE.
     response = client.post(f"/staff/events/{event_id}", data=moved, follow_redirects=True)
     assert "Es wurde nichts geändert." in text(response)
@@ -284,7 +288,7 @@ def test_capacity_cannot_drop_below_the_places_taken_and_a_rise_moves_people_up(
     people = [make_user(Role.resident, name=f"Gast {n}") for n in range(3)]
     for person in people:
         with app.test_request_context():
-            services.register_resident(
+            event_registrations.register_resident(
                 db.session.get(User, person.id), db.session.get(Event, event_id)
             )
     assert [s for s, _e, _u in registrations(app, event_id)] == ["registered", "waiting", "waiting"]
@@ -292,8 +296,8 @@ def test_capacity_cannot_drop_below_the_places_taken_and_a_rise_moves_people_up(
     start = event_row(app, event_id).starts_at
     data = event_form(
         title="Bürgerdialog",
-        starts_at=local_input(services.as_utc(start)),
-        ends_at=local_input(services.as_utc(start) + dt.timedelta(hours=2)),
+        starts_at=local_input(as_utc(start)),
+        ends_at=local_input(as_utc(start) + dt.timedelta(hours=2)),
         place="Stadtbibliothek, Saal 1",
         step_free=None,
         hearing_loop=None,
@@ -353,7 +357,7 @@ def test_the_unique_constraint_catches_a_double_click_that_raced(
     event_id = make_event()
     resident = make_user(Role.resident)
     with app.test_request_context():
-        services.register_resident(
+        event_registrations.register_resident(
             db.session.get(User, resident.id), db.session.get(Event, event_id)
         )
     # The second request passed the "already registered?" check before the first committed.
@@ -367,7 +371,7 @@ def test_the_unique_constraint_catches_a_double_click_that_raced(
     with app.test_request_context():
         monkeypatch.setattr(db.session, "scalar", not_yet)
         with pytest.raises(RuleViolation, match="schon angemeldet"):
-            services.register_resident(
+            event_registrations.register_resident(
                 db.session.get(User, resident.id), db.session.get(Event, event_id)
             )
         monkeypatch.undo()
@@ -445,7 +449,7 @@ def test_registration_after_the_start_or_for_a_cancelled_event_changes_nothing(
     with app.test_request_context():
         # The service refuses as well, whatever the view checked before.
         with pytest.raises(RuleViolation, match="hat schon begonnen"):
-            services.register_resident(
+            event_registrations.register_resident(
                 db.session.scalar(sa.select(User)), db.session.get(Event, running)
             )
     assert event_row(app, running).registered_count == 0
@@ -505,14 +509,14 @@ def test_visitor_registers_with_an_address_confirmed_by_a_button_and_cancels_wit
     assert used.status_code == 400 and "Dieser Link funktioniert nicht mehr" in text(used)
     # Someone else's registration under the same id (SQLite reuses the highest id) is safe.
     with app.test_request_context():
-        registration_id = int(services._serializer("cancel").loads(cancel.rsplit("/", 1)[1])[0])
+        registration_id = int(event_links.serializer("cancel").loads(cancel.rsplit("/", 1)[1])[0])
         db.session.add(
             EventRegistration(
                 id=registration_id,
                 event_id=event_id,
                 email="andere@example.org",
                 status=RegistrationStatus.registered,
-                joined_at=services.utcnow(),
+                joined_at=utcnow(),
             )
         )
         db.session.commit()
@@ -582,7 +586,7 @@ def test_forged_expired_or_foreign_links_change_nothing(
     with app.test_request_context():
         # The confirmation token cannot cancel, and a cancel token for another row fails.
         with pytest.raises(RuleViolation):
-            services.registration_for_cancel_token(token)
+            event_links.registration_for_cancel_token(token)
     # A link signed 49 hours ago has expired.
     with app.test_request_context():
         registration = db.session.scalar(sa.select(EventRegistration))
@@ -595,7 +599,7 @@ def test_forged_expired_or_foreign_links_change_nothing(
             app.config["SECRET_KEY"], salt="kldialog-event-confirm", signer=SignedLongAgo
         )
         old = signer.dumps(
-            [registration.id, services._fingerprint(event_id, registration.created_at)]
+            [registration.id, event_links.fingerprint(event_id, registration.created_at)]
         )
     expired = client.post(f"/events/confirm/{old}")
     assert expired.status_code == 400 and "abgelaufen" in text(expired)
@@ -613,7 +617,7 @@ def test_mail_goes_out_in_the_registrants_language(
     event_id = make_event(capacity=1)
     english = make_user(Role.resident, language="en")
     with app.test_request_context():
-        services.register_resident(
+        event_registrations.register_resident(
             db.session.get(User, english.id), db.session.get(Event, event_id)
         )
     assert outbox()[-1]["Subject"] == "Your registration: Bürgerdialog"
@@ -643,7 +647,7 @@ def test_cancelling_an_event_tells_everyone_deletes_registrations_and_marks_the_
     staff = make_user(Role.staff)
     resident = make_user(Role.resident, language="en")
     with app.test_request_context():
-        services.register_resident(
+        event_registrations.register_resident(
             db.session.get(User, resident.id), db.session.get(Event, event_id)
         )
     visitor = app.test_client()
@@ -755,9 +759,7 @@ def test_ics_feed_and_file_parse_with_berlin_times_uid_dtstamp_and_vtimezone(
     with app.test_request_context():
         event = db.session.get(Event, first)
         assert str(winter_item["UID"]) == str(event.uid)
-        assert winter_item.decoded("DTSTAMP") == services.as_utc(event.updated_at).replace(
-            microsecond=0
-        )
+        assert winter_item.decoded("DTSTAMP") == as_utc(event.updated_at).replace(microsecond=0)
     assert int(winter_item["SEQUENCE"]) == 0 and str(winter_item["STATUS"]) == "CONFIRMED"
     assert "Stufenloser Zugang" in str(winter_item["DESCRIPTION"])
     assert str(items["Sommerdialog"]["LOCATION"]) == "https://meet.example.org/x"
@@ -789,8 +791,8 @@ def test_reminders_go_to_people_with_a_place_once_the_day_before(
     with app.test_request_context():
         for person in (a, b):
             user = db.session.get(User, person.id)
-            services.register_resident(user, db.session.get(Event, tomorrow))
-            services.register_resident(user, db.session.get(Event, later))
+            event_registrations.register_resident(user, db.session.get(Event, tomorrow))
+            event_registrations.register_resident(user, db.session.get(Event, later))
     sent_before = len(outbox())
     runner = app.test_cli_runner()
     result = runner.invoke(args=["events", "send-reminders"])
@@ -808,7 +810,7 @@ def test_reminders_go_to_people_with_a_place_once_the_day_before(
             )
         )
     assert len(stale) == 1
-    monkeypatch.setattr(services, "_reminder_candidates", lambda now: stale)
+    monkeypatch.setattr(event_cron, "_reminder_candidates", lambda now: stale)
     assert "Sent 0 event reminder(s)." in runner.invoke(args=["events", "send-reminders"]).output
     assert len(outbox()) == sent_before + 1
 
@@ -819,17 +821,19 @@ def test_a_failed_reminder_is_tried_again_next_time(
     event_id = make_event(starts_at=soon(1, 10))
     person = make_user(Role.resident)
     with app.test_request_context():
-        services.register_resident(db.session.get(User, person.id), db.session.get(Event, event_id))
+        event_registrations.register_resident(
+            db.session.get(User, person.id), db.session.get(Event, event_id)
+        )
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError("mail server down")
 
     with app.test_request_context():
-        monkeypatch.setattr(services, "send_mail", broken)
-        assert services.send_reminders() == 0
+        monkeypatch.setattr(event_mail, "send_mail", broken)
+        assert event_cron.send_reminders() == 0
         monkeypatch.undo()
         assert db.session.scalar(sa.select(EventRegistration.reminded_at)) is None
-        assert services.send_reminders() == 1
+        assert event_cron.send_reminders() == 1
 
 
 def test_registrations_are_deleted_the_day_after_the_event_and_unconfirmed_ones_after_48_hours(
@@ -841,7 +845,7 @@ def test_registrations_are_deleted_the_day_after_the_event_and_unconfirmed_ones_
     coming = make_event("Bald")
     person = make_user(Role.resident)
     with app.test_request_context():
-        now = services.utcnow()
+        now = utcnow()
         for event_id in (ended_yesterday, ended_today, coming):
             db.session.add(
                 EventRegistration(
@@ -899,7 +903,7 @@ def test_export_lists_registrations_and_deletion_frees_the_place_for_the_next(
     waiting = make_user(Role.resident)
     with app.test_request_context():
         for person in (leaving, waiting):
-            services.register_resident(
+            event_registrations.register_resident(
                 db.session.get(User, person.id), db.session.get(Event, event_id)
             )
     client = app.test_client()
@@ -938,7 +942,7 @@ def test_the_database_refuses_more_places_than_the_capacity(
                 EventRegistration(
                     event_id=event_id,
                     status=RegistrationStatus.registered,
-                    joined_at=services.utcnow(),
+                    joined_at=utcnow(),
                 )
             )
             db.session.commit()  # neither an account nor an address
@@ -1048,7 +1052,7 @@ def test_list_and_event_pages_run_a_fixed_number_of_queries(
                 email="q@example.org", password=PASSWORD, display_name="Quentin", roles=[]
             )
             first = db.session.scalar(sa.select(Event.id).order_by(Event.id))
-            services.register_resident(person, db.session.get(Event, first))
+            event_registrations.register_resident(person, db.session.get(Event, first))
         client = app.test_client()
         if logged_in:
             client.post("/login", data={"email": "q@example.org", "password": PASSWORD})
@@ -1137,9 +1141,9 @@ def test_parallel_registrations_never_exceed_the_capacity(shared_app: Flask) -> 
             db.session.rollback()  # start the race with no transaction open
             barrier.wait(timeout=60)
             try:
-                registration = services.register_resident(user, target)
+                registration = event_registrations.register_resident(user, target)
                 outcomes.append(registration.status.value)
-            except Exception as error:  # noqa: BLE001  (collected and asserted below)
+            except Exception as error:
                 outcomes.append(repr(error))
             finally:
                 db.session.remove()
@@ -1175,7 +1179,7 @@ def test_parallel_registrations_never_exceed_the_capacity(shared_app: Flask) -> 
             db.session.rollback()
             barrier.wait(timeout=60)
             try:
-                services.cancel_registration(registration)
+                event_registrations.cancel_registration(registration)
             finally:
                 db.session.remove()
 

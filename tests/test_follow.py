@@ -17,7 +17,8 @@ from kldialog.auth.models import Role, User
 from kldialog.kernel.db import db
 from kldialog.kernel.time import utcnow
 from kldialog.personal_data import services as personal_data
-from kldialog.projects import services
+from kldialog.projects import following, roadmap_io, roadmap_parse
+from kldialog.projects import staff as staff_changes
 from kldialog.projects.models import Category, Project, ProjectFollow, Status, Visibility
 
 from .conftest import PASSWORD, count_queries, login
@@ -72,7 +73,7 @@ def change_status(app: Flask, staff: User, project: Project, **kwargs: Any) -> i
         row = db.session.get(Project, project.id)
         values = {"status": Status.in_progress, "reason": "Die Mittel sind freigegeben."}
         values.update(kwargs)
-        return services.change_project_status(actor, row, **values)
+        return staff_changes.change_project_status(actor, row, **values)
 
 
 # --- the button ---------------------------------------------------------------------------
@@ -180,10 +181,10 @@ def test_a_parallel_double_follow_is_absorbed_by_the_primary_key(
     with app.app_context():
         user = db.session.get(User, resident.id)
         row = db.session.get(Project, project.id)
-        assert services.follow_project(user, row) is True
+        assert following.follow_project(user, row) is True
         # The second request's INSERT hits the primary key: no error, just "already".
-        assert services.follow_project(user, row) is False
-        assert services.is_following(user, row)
+        assert following.follow_project(user, row) is False
+        assert following.is_following(user, row)
     assert follows(app) == {(resident.id, project.id)}
 
 
@@ -301,7 +302,7 @@ def test_followers_get_updates_by_mail(
 ) -> None:
     add_follow(app, resident, project)
     with app.test_request_context():
-        notified = services.post_project_update(
+        notified = staff_changes.post_project_update(
             db.session.get(User, staff.id),
             db.session.get(Project, project.id),
             title="Erste Hotspots online",
@@ -356,10 +357,10 @@ def test_imports_tell_followers_of_status_changes(
     add_follow(app, resident, project)
     csv_text = "slug,title,category,status\noffenes-wlan,Offenes WLAN,Verwaltung,completed\n"
     with app.test_request_context():
-        roadmap, fmt = services.read_roadmap_upload(
+        roadmap, fmt = roadmap_parse.read_roadmap_upload(
             csv_text.encode(), "r.csv", status_reason="Laut Lenkungsausschuss erledigt."
         )
-        services.import_roadmap_upload(
+        roadmap_io.import_roadmap_upload(
             db.session.get(User, staff.id), roadmap, filename="r.csv", fmt=fmt
         )
     (mail,) = outbox()
@@ -379,14 +380,14 @@ def test_a_failing_mail_does_not_stop_the_others_or_undo_the_change(
     second = make_user(email="second@example.org")
     add_follow(app, first, project)
     add_follow(app, second, project)
-    real = services.send_mail
+    real = following.send_mail
 
     def flaky(to: str, *args: Any, **kwargs: Any) -> Any:
         if to == "first@example.org":
             raise OSError("mail server refused")
         return real(to, *args, **kwargs)
 
-    monkeypatch.setattr(services, "send_mail", flaky)
+    monkeypatch.setattr(following, "send_mail", flaky)
     assert change_status(app, staff, project) == 1
     assert [m["To"] for m in outbox()] == ["second@example.org"]
     with app.app_context():
@@ -426,7 +427,7 @@ def test_sending_runs_one_query_however_many_followers(
         with app.test_request_context():
             row = db.session.get(Project, project_id)
             with count_queries() as statements:
-                sent = services.notify_followers(
+                sent = following.notify_followers(
                     row,
                     "Betreff",
                     "project_status",

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from kldialog.kernel.db import db
 from kldialog.kernel.pagination import Page
-from kldialog.projects import services as roadmap
+from kldialog.projects import reading
 from kldialog.projects.models import Category, Project, ProjectStatusChange, ProjectUpdate, Status
 
 from .conftest import count_queries
@@ -83,7 +83,7 @@ def test_search_folds_case_and_umlauts_and_treats_wildcards_literally(
 
 
 def test_sort_orders(kaiserslautern: Flask, client: FlaskClient, ctx: Flask) -> None:
-    project = roadmap.get_project_by_slug("smart-meter-stadtwerke-kaiserslautern")
+    project = reading.get_project_by_slug("smart-meter-stadtwerke-kaiserslautern")
     project.status_changed_on = dt.date(2026, 11, 1)
     db.session.commit()
     html = client.get("/projects?sort=recent").get_data(as_text=True)
@@ -135,7 +135,7 @@ def test_malformed_parameters_are_ignored_with_a_notice_never_a_500(
 def test_project_page_shows_facts_history_and_updates(
     kaiserslautern: Flask, client: FlaskClient, ctx: Flask
 ) -> None:
-    project = roadmap.get_project_by_slug("handyparken")
+    project = reading.get_project_by_slug("handyparken")
     project.department = "Referat Recht und Ordnung"
     project.progress = 100
     db.session.add(

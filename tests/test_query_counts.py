@@ -221,9 +221,9 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
     """Return the values the case paths refer to, tokens included (inside an app context)."""
     from kldialog.auth import services as accounts
     from kldialog.auth.models import User
-    from kldialog.events import services as events
+    from kldialog.events import links as event_links
     from kldialog.events.models import EventRegistration
-    from kldialog.projects import services as roadmap
+    from kldialog.projects import following as follows
 
     resident = db.session.get(User, facts.user_ids["resident"])
     user_id, project_id, since = facts.follow
@@ -237,11 +237,11 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
         confirm_token=accounts.make_token("confirm", resident, f"{resident.email}|x"),
         reset_token=accounts.make_token("reset", resident, resident.password_hash),
         email_token=accounts.make_token("change-email", resident, "neu@bench.kldialog.invalid"),
-        unsubscribe_token=roadmap.unsubscribe_token(user_id, project_id, since),
-        event_confirm_token=events.confirm_token(
+        unsubscribe_token=follows.unsubscribe_token(user_id, project_id, since),
+        event_confirm_token=event_links.confirm_token(
             db.session.get(EventRegistration, facts.pending_registration)
         ),
-        event_cancel_token=events.cancel_token(
+        event_cancel_token=event_links.cancel_token(
             db.session.get(EventRegistration, facts.email_registration)
         ),
         crosstab_first=_question_id(facts.closed_survey, "single"),

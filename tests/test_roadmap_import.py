@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kldialog.kernel.db import db
-from kldialog.projects import services as roadmap
+from kldialog.projects import reading, roadmap_io, roadmap_parse, rules
 from kldialog.projects.models import (
     Category,
     DatePrecision,
@@ -48,11 +48,11 @@ def write(tmp_path: Path, name: str, content: str | dict) -> Path:
 
 
 def test_bundled_roadmap_matches_the_letter(ctx: Flask) -> None:
-    report = roadmap.import_roadmap(
-        roadmap.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text("utf-8")))
+    report = roadmap_io.import_roadmap(
+        roadmap_parse.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text("utf-8")))
     )
     assert (report.created, report.categories_created) == (25, 12)
-    overview = roadmap.roadmap_overview()
+    overview = reading.roadmap_overview()
     assert overview.total == 25
     assert overview.by_status == {Status.in_progress: 11, Status.planned: 9, Status.completed: 5}
     assert [c.name for c, _ in overview.by_category][:3] == [
@@ -60,11 +60,11 @@ def test_bundled_roadmap_matches_the_letter(ctx: Flask) -> None:
         "Datenplattform",
         "Energie & Umwelt",
     ]
-    handy = roadmap.get_project_by_slug("handyparken")
+    handy = reading.get_project_by_slug("handyparken")
     assert handy.status is Status.completed and handy.is_category_editorial
     assert handy.summary.startswith("Parktickets per Smartphone-App")
     assert handy.progress is None  # the letter gives no percentage; we invent none
-    (entry,) = roadmap.project_history(handy)
+    (entry,) = reading.project_history(handy)
     assert entry.changed_on.isoformat() == "2019-06-01" and entry.precision is DatePrecision.month
     assert entry.old_status is None and "Stand Juni 2019" in entry.reason
 
@@ -96,10 +96,10 @@ def test_import_is_idempotent_and_reimport_records_status_changes(
     result = runner.invoke(args=["roadmap", "import", str(write(tmp_path, "r.json", data))])
     assert "0 created, 1 updated, 24 unchanged" in result.output
     db.session.expire_all()
-    project = roadmap.get_project_by_slug("steigerung-digitaler-kompetenz-erwachsener")
+    project = reading.get_project_by_slug("steigerung-digitaler-kompetenz-erwachsener")
     assert project.status is Status.completed and project.department == "Referat Schulen"
     assert project.status_changed_on.isoformat() == "2026-11-20"
-    latest, first = roadmap.project_history(project)
+    latest, first = reading.project_history(project)
     assert (latest.old_status, latest.new_status) == (Status.in_progress, Status.completed)
     assert latest.reason == "Kurse laufen regulär" and latest.precision is DatePrecision.day
     assert first.new_status is Status.in_progress
@@ -112,11 +112,11 @@ def test_json_export_imports_back_to_the_same_roadmap(
     with source.app_context():
         runner = source.test_cli_runner()
         runner.invoke(args=["roadmap", "import", str(BUNDLED_ROADMAP)])
-        project = roadmap.get_project_by_slug("handyparken")
+        project = reading.get_project_by_slug("handyparken")
         db.session.add(
             ProjectUpdate(
                 project=project,
-                published_on=roadmap.parse_as_of("2026-01-15")[0],
+                published_on=roadmap_parse.parse_as_of("2026-01-15")[0],
                 title="Neue App-Version",
                 body="Jetzt auch mit Tagestickets.\n\nZweiter Absatz.",
                 author="Referat Mobilität",
@@ -133,7 +133,7 @@ def test_json_export_imports_back_to_the_same_roadmap(
         db.create_all()
         result = runner.invoke(args=["roadmap", "import", str(out)])
         assert "25 created" in result.output
-        again = roadmap.export_roadmap_json()
+        again = roadmap_io.export_roadmap_json()
     assert again == first
     exported = {p["slug"]: p for p in first["projects"]}
     assert exported["handyparken"]["updates"][0]["title"] == "Neue App-Version"
@@ -141,19 +141,21 @@ def test_json_export_imports_back_to_the_same_roadmap(
 
 
 def test_csv_export_round_trips_and_defuses_formulas(ctx: Flask, runner: FlaskCliRunner) -> None:
-    roadmap.import_roadmap(roadmap.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text())))
-    project = roadmap.get_project_by_slug("handyparken")
+    roadmap_io.import_roadmap(
+        roadmap_parse.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text()))
+    )
+    project = reading.get_project_by_slug("handyparken")
     project.summary = '=HYPERLINK("x")'
     project.department = '-Referat, mit Komma; und "Zitat"'
     db.session.commit()
     text = runner.invoke(args=["roadmap", "export", "--format", "csv"]).output
-    assert text.splitlines()[0] == ",".join(roadmap.CSV_COLUMNS)
+    assert text.splitlines()[0] == ",".join(roadmap_parse.CSV_COLUMNS)
     assert "'=HYPERLINK" in text  # a spreadsheet shows text, it does not run a formula
-    parsed = roadmap.parse_roadmap_csv(text)
+    parsed = roadmap_parse.parse_roadmap_csv(text)
     by_slug = {record.slug: record for record in parsed.projects}
     assert by_slug["handyparken"].summary == '=HYPERLINK("x")'
     assert by_slug["handyparken"].department == '-Referat, mit Komma; und "Zitat"'
-    assert roadmap.import_roadmap(parsed).unchanged == 25
+    assert roadmap_io.import_roadmap(parsed).unchanged == 25
 
 
 def test_csv_with_semicolons_bom_german_labels_and_blank_lines(ctx: Flask) -> None:
@@ -163,9 +165,9 @@ def test_csv_with_semicolons_bom_german_labels_and_blank_lines(ctx: Flask) -> No
         ";;;;\n"
         "Smarte Ampeln;Verkehr & Mobilität;abgeschlossen;;\n"
     )
-    report = roadmap.import_roadmap(roadmap.parse_roadmap_csv(text, as_of="2026-10"))
+    report = roadmap_io.import_roadmap(roadmap_parse.parse_roadmap_csv(text, as_of="2026-10"))
     assert report.created == 2
-    project = roadmap.get_project_by_slug("buergerkonto")
+    project = reading.get_project_by_slug("buergerkonto")
     assert (project.status, project.progress, project.is_category_editorial) == (
         Status.in_progress,
         40,
@@ -233,7 +235,9 @@ BROKEN_JSON = [
 def test_broken_json_files_change_nothing_and_name_record_and_field(
     runner: FlaskCliRunner, ctx: Flask, tmp_path: Path, content: str, messages: list[str]
 ) -> None:
-    roadmap.import_roadmap(roadmap.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text())))
+    roadmap_io.import_roadmap(
+        roadmap_parse.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text()))
+    )
     before = counts()
     result = runner.invoke(args=["roadmap", "import", str(write(tmp_path, "bad.json", content))])
     assert result.exit_code != 0
@@ -281,9 +285,9 @@ def test_one_bad_record_among_good_ones_imports_nothing(
 
 
 def test_database_failure_midway_rolls_back_everything(ctx: Flask, monkeypatch) -> None:
-    parsed = roadmap.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text("utf-8")))
+    parsed = roadmap_parse.parse_roadmap_json(json.loads(BUNDLED_ROADMAP.read_text("utf-8")))
     calls = {"n": 0}
-    original = roadmap._create_project
+    original = roadmap_io._create_project
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -291,9 +295,9 @@ def test_database_failure_midway_rolls_back_everything(ctx: Flask, monkeypatch) 
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(roadmap, "_create_project", failing)
+    monkeypatch.setattr(roadmap_io, "_create_project", failing)
     with pytest.raises(sa.exc.OperationalError):
-        roadmap.import_roadmap(parsed)
+        roadmap_io.import_roadmap(parsed)
     assert counts() == (0, 0, 0, 0)
 
 
@@ -342,15 +346,15 @@ def test_demo_load_loads_the_roadmap_once(app_factory) -> None:
     ],
 )
 def test_slugify(title: str, slug: str) -> None:
-    assert roadmap.slugify(title) == slug
+    assert rules.slugify(title) == slug
 
 
 def test_title_without_latin_letters_needs_an_explicit_slug(ctx: Flask) -> None:
-    with pytest.raises(roadmap.RoadmapError, match="cannot derive a slug"):
-        roadmap.parse_roadmap_json(
+    with pytest.raises(roadmap_parse.RoadmapError, match="cannot derive a slug"):
+        roadmap_parse.parse_roadmap_json(
             {"projects": [{"title": "日本", "category": "A", "status": "planned"}]}
         )
-    parsed = roadmap.parse_roadmap_json(
+    parsed = roadmap_parse.parse_roadmap_json(
         {"projects": [{"title": "日本", "slug": "nihon", "category": "A", "status": "planned"}]}
     )
     assert parsed.projects[0].slug == "nihon"
@@ -394,15 +398,15 @@ def test_title_without_latin_letters_needs_an_explicit_slug(ctx: Flask) -> None:
 )
 def test_any_json_value_either_parses_or_raises_roadmap_error(value: object) -> None:
     try:
-        roadmap.parse_roadmap_json(value)
-    except roadmap.RoadmapError as error:
+        roadmap_parse.parse_roadmap_json(value)
+    except roadmap_parse.RoadmapError as error:
         assert error.problems
 
 
 def test_visibility_survives_export_and_import(ctx: Flask, runner: FlaskCliRunner) -> None:
     from kldialog.projects.models import Visibility
 
-    parsed = roadmap.parse_roadmap_json(
+    parsed = roadmap_parse.parse_roadmap_json(
         {
             "projects": [
                 {"title": "Entwurf", "category": "A", "status": "planned", "visibility": "draft"},
@@ -411,18 +415,18 @@ def test_visibility_survives_export_and_import(ctx: Flask, runner: FlaskCliRunne
             ]
         }
     )
-    roadmap.import_roadmap(parsed)
-    exported = roadmap.export_roadmap_json()
+    roadmap_io.import_roadmap(parsed)
+    exported = roadmap_io.export_roadmap_json()
     assert {p["slug"]: p["visibility"] for p in exported["projects"]} == {
         "entwurf": "draft",
         "alt": "archived",
         "offen": "published",
     }
-    csv_text = roadmap.export_roadmap_csv()
-    states = {r.slug: r.visibility for r in roadmap.parse_roadmap_csv(csv_text).projects}
+    csv_text = roadmap_io.export_roadmap_csv()
+    states = {r.slug: r.visibility for r in roadmap_parse.parse_roadmap_csv(csv_text).projects}
     assert states["entwurf"] is Visibility.draft and states["alt"] is Visibility.archived
-    with pytest.raises(roadmap.RoadmapError, match="unknown visibility"):
-        roadmap.parse_roadmap_json(
+    with pytest.raises(roadmap_parse.RoadmapError, match="unknown visibility"):
+        roadmap_parse.parse_roadmap_json(
             {
                 "projects": [
                     {"title": "X", "category": "A", "status": "planned", "visibility": "secret"}

@@ -19,7 +19,8 @@ from kldialog.auth.models import Role, User
 from kldialog.kernel.audit import AuditEntry
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
-from kldialog.projects import services
+from kldialog.projects import reading, rules
+from kldialog.projects import staff as staff_changes
 from kldialog.projects.models import (
     Category,
     DatePrecision,
@@ -105,7 +106,7 @@ def category_id(app: Flask, name: str = "Verwaltung") -> int:
     with app.app_context():
         category = db.session.scalar(sa.select(Category).where(Category.name == name))
         if category is None:
-            category = Category(name=name, slug=services.slugify(name))
+            category = Category(name=name, slug=rules.slugify(name))
             db.session.add(category)
             db.session.commit()
         return category.id
@@ -571,7 +572,7 @@ def test_a_taken_address_is_refused_and_double_submits_create_one_project(
 def test_a_lost_race_on_the_address_gives_a_message_not_a_500(
     app: Flask, staff_client: FlaskClient, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = services._slug_taken
+    real = staff_changes._slug_taken
     calls = []
 
     def blind_first(slug: str, project_id: int | None) -> bool:
@@ -579,7 +580,7 @@ def test_a_lost_race_on_the_address_gives_a_message_not_a_500(
         return False if len(calls) == 1 else real(slug, project_id)
 
     # Another request takes the address between our check and our commit.
-    monkeypatch.setattr(services, "_slug_taken", blind_first)
+    monkeypatch.setattr(staff_changes, "_slug_taken", blind_first)
     response = staff_client.post(
         "/staff/projects/new", data=new_project_form(app, slug="offenes-wlan")
     )
@@ -739,7 +740,7 @@ def test_the_same_status_again_is_refused_by_the_service(
         actor = db.session.get(User, staff.id)
         row = db.session.get(Project, project.id)
         with pytest.raises(RuleViolation, match="hat bereits den Status") as caught:
-            services.change_project_status(actor, row, status=Status.planned, reason="Wieder")
+            staff_changes.change_project_status(actor, row, status=Status.planned, reason="Wieder")
         assert caught.value.field == "status"
         assert count(app, ProjectStatusChange) == 1
 
@@ -769,7 +770,9 @@ def test_a_concurrent_status_change_is_detected(app: Flask, staff: User, project
         )
         assert row.status is Status.planned
         with pytest.raises(RuleViolation, match="gleichzeitig geändert"):
-            services.change_project_status(actor, row, status=Status.in_progress, reason="Begonnen")
+            staff_changes.change_project_status(
+                actor, row, status=Status.in_progress, reason="Begonnen"
+            )
     assert count(app, ProjectStatusChange) == 1
     assert audit_log(app, "project.status") == []
 
@@ -879,7 +882,7 @@ def test_publishing_a_draft(
 def category_names(app: Flask) -> list[str]:
     """Return the category names in roadmap order."""
     with app.app_context():
-        return [c.name for c in services.all_categories()]
+        return [c.name for c in reading.all_categories()]
 
 
 def test_categories_are_created_renamed_reordered_and_deleted(
@@ -889,7 +892,7 @@ def test_categories_are_created_renamed_reordered_and_deleted(
         assert staff_client.post("/staff/categories", data={"name": name}).status_code == 303
     assert category_names(app) == ["Bildung", "Verkehr & Mobilität", "Kultur"]
     with app.app_context():
-        ids = {c.name: c.id for c in services.all_categories()}
+        ids = {c.name: c.id for c in reading.all_categories()}
         assert db.session.get(Category, ids["Verkehr & Mobilität"]).slug == "verkehr-mobilitaet"
     html = text(staff_client.get("/staff/categories"))
     assert "Verkehr &amp; Mobilität" in html

@@ -18,7 +18,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -26,6 +25,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.admin import forms, services
+from kldialog.admin.code_sheet import render_code_sheet
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
@@ -263,17 +263,6 @@ def audit() -> str:
 
 
 # --- residency codes --------------------------------------------------------------------------
-
-
-def render_code_sheet(codes: list[str], batch: str, language: str) -> str:
-    """Render the printable letters for a batch of codes (also used by `flask codes generate`)."""
-    with force_locale(language):
-        return render_template(
-            "admin/code_sheet.html",
-            codes=codes,
-            batch=batch,
-            redeem_url=url_for("auth.residency", _external=True),
-        )
 
 
 @bp.route("/codes", methods=["GET", "POST"])

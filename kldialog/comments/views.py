@@ -31,7 +31,7 @@ from kldialog.comments.models import Comment, ReportReason
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import account_key, limiter
-from kldialog.projects import services as projects
+from kldialog.projects import threads as projects
 from kldialog.projects.models import Project
 
 bp = Blueprint("comments", __name__)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, db, enum_column
 from kldialog.kernel.time import utcnow
 
 
@@ -45,7 +45,7 @@ event_project = sa.Table(
 )
 
 
-class Event(db.Model):
+class Event(Model):
     """A dated event at a place, online, or both."""
 
     __tablename__ = "event"
@@ -130,7 +130,7 @@ class Event(db.Model):
         return f"<Event {self.id} {self.state.value}>"
 
 
-class EventRegistration(db.Model):
+class EventRegistration(Model):
     """One person's place (or waiting-list place) at an event: an account or an e-mail address."""
 
     __tablename__ = "event_registration"

@@ -26,7 +26,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.events import services
+from kldialog.events import calendar, links, reading, registrations, staff
 from kldialog.events.forms import (
     EVENT_LANGUAGES,
     ButtonForm,
@@ -81,7 +81,7 @@ def event_language_name(code: str) -> str:
 
 
 def _event_or_404(event_id: int) -> Event:
-    event = services.get_event(event_id)
+    event = reading.get_event(event_id)
     if not permissions.can_view_event(current_user, event):
         abort(404)  # a draft does not exist for the public yet
     return event
@@ -100,7 +100,7 @@ def _page_number() -> int:
 def index() -> str:
     """List upcoming (and running) events, or past ones with ?when=past; paginated."""
     past = request.args.get("when") == "past"
-    result = services.find_events(
+    result = reading.find_events(
         past=past, page=_page_number(), per_page=current_app.config["EVENTS_PER_PAGE"]
     )
     return render_template(
@@ -108,7 +108,7 @@ def index() -> str:
         result=result,
         past=past,
         params={"when": "past"} if past else {},
-        mine=services.my_registration_states(current_user, [e.id for e in result.items]),
+        mine=reading.my_registration_states(current_user, [e.id for e in result.items]),
     )
 
 
@@ -116,10 +116,10 @@ def _show(
     event: Event, email_form: EmailRegistrationForm | None = None, status: int = 200
 ) -> tuple[str, int]:
     """Render the event page with the registration box for this visitor."""
-    registration = services.registration_of(current_user, event)
+    registration = reading.registration_of(current_user, event)
     position = None
     if registration is not None and registration.status == RegistrationStatus.waiting:
-        position = services.waiting_position(registration)
+        position = reading.waiting_position(registration)
     projects = [p for p in event.projects if permissions.can_view_project(current_user, p)]
     return (
         render_template(
@@ -138,7 +138,7 @@ def _show(
 @bp.get("/events/<int:event_id>")
 def show(event_id: int) -> tuple[str, int]:
     """Show an event: when, where, accessibility, places, registration, summary."""
-    event = services.get_event_with_projects(event_id)
+    event = reading.get_event_with_projects(event_id)
     if not permissions.can_view_event(current_user, event):
         abort(404)
     return _show(event)
@@ -166,7 +166,7 @@ def register(event_id: int) -> BaseResponse:
         return redirect(back, 303)
     permissions.require(permissions.can_register(current_user, event))
     try:
-        registration = services.register_resident(current_user._get_current_object(), event)
+        registration = registrations.register_resident(current_user._get_current_object(), event)
     except RuleViolation as error:
         flash(error.message, "danger")
         return redirect(back, 303)
@@ -187,7 +187,7 @@ def register(event_id: int) -> BaseResponse:
 @_limit("RATELIMIT_MAIL")
 def register_by_email(event_id: int) -> BaseResponse | tuple[str, int]:
     """Register without an account: send a confirmation link to the address given."""
-    event = services.get_event_with_projects(event_id)
+    event = reading.get_event_with_projects(event_id)
     if not permissions.can_view_event(current_user, event):
         abort(404)
     back = url_for("events.show", event_id=event.id)
@@ -200,7 +200,9 @@ def register_by_email(event_id: int) -> BaseResponse | tuple[str, int]:
         return redirect(back, 303)
     if form.validate_on_submit():
         try:
-            services.request_email_registration(event, form.email.data, str(get_locale() or "de"))
+            registrations.request_email_registration(
+                event, form.email.data, str(get_locale() or "de")
+            )
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -223,14 +225,14 @@ def _link_problem(message: str) -> tuple[str, int]:
 def confirm(token: str) -> str | tuple[str, int] | BaseResponse:
     """Confirm a visitor's registration with a button (mail scanners confirm nothing)."""
     try:
-        registration = services.registration_for_confirm_token(token)
+        registration = links.registration_for_confirm_token(token)
     except RuleViolation as error:
         return _link_problem(error.message)
     event = registration.event
     form = ButtonForm()
     if form.validate_on_submit():
         try:
-            registration, new = services.confirm_email_registration(token)
+            registration, new = registrations.confirm_email_registration(token)
         except RuleViolation as error:
             flash(error.message, "danger")
             return redirect(url_for("events.show", event_id=event.id), 303)
@@ -246,9 +248,7 @@ def confirm(token: str) -> str | tuple[str, int] | BaseResponse:
                 ),
                 "success",
             )
-        return redirect(
-            url_for("events.cancel_link", token=services.cancel_token(registration)), 303
-        )
+        return redirect(url_for("events.cancel_link", token=links.cancel_token(registration)), 303)
     return render_template("events/confirm.html", event=event, form=form)
 
 
@@ -256,21 +256,21 @@ def confirm(token: str) -> str | tuple[str, int] | BaseResponse:
 def cancel_link(token: str) -> str | tuple[str, int] | BaseResponse:
     """Show a registration from its mailed link and let the person cancel it, without login."""
     try:
-        registration = services.registration_for_cancel_token(token)
+        registration = links.registration_for_cancel_token(token)
     except RuleViolation as error:
         return _link_problem(error.message)
     event = registration.event
     form = ButtonForm()
     if form.validate_on_submit():
         try:
-            services.cancel_by_token(token)
+            registrations.cancel_by_token(token)
         except RuleViolation as error:
             return _link_problem(error.message)
         flash(_("Your registration is cancelled and deleted."), "success")
         return redirect(url_for("events.show", event_id=event.id), 303)
     position = None
     if registration.status == RegistrationStatus.waiting:
-        position = services.waiting_position(registration)
+        position = reading.waiting_position(registration)
     return render_template(
         "events/registration.html",
         event=event,
@@ -288,12 +288,12 @@ def unregister(event_id: int) -> BaseResponse:
     back = url_for("events.show", event_id=event.id)
     if not ButtonForm().validate_on_submit():
         abort(400)
-    registration = services.registration_of(current_user, event)
+    registration = reading.registration_of(current_user, event)
     if registration is None:
         flash(_("You were not registered for this event."), "info")
         return redirect(back, 303)
     permissions.require(permissions.can_cancel_registration(current_user, registration))
-    services.cancel_registration(registration)
+    registrations.cancel_registration(registration)
     flash(_("Your registration is cancelled."), "success")
     return redirect(back, 303)
 
@@ -310,8 +310,8 @@ def _ics(body: bytes, filename: str, *, download: bool) -> Response:
 @bp.get("/events.ics")
 def feed() -> Response:
     """Serve every published (and cancelled) event as an iCalendar feed to subscribe to."""
-    body = services.calendar_ics(
-        services.public_events_for_feed(),
+    body = calendar.calendar_ics(
+        reading.public_events_for_feed(),
         name=_("Events of %(site)s", site=current_app.config["SITE_NAME"]),
     )
     return _ics(body, "kldialog-events.ics", download=False)
@@ -322,7 +322,7 @@ def event_ics(event_id: int) -> Response:
     """Download one event as an iCalendar file."""
     event = _event_or_404(event_id)
     return _ics(
-        services.calendar_ics([event], name=event.title), f"event-{event.id}.ics", download=True
+        calendar.calendar_ics([event], name=event.title), f"event-{event.id}.ics", download=True
     )
 
 
@@ -331,15 +331,15 @@ def event_ics(event_id: int) -> Response:
 
 def _staff_event_or_404(event_id: int) -> Event:
     permissions.require(permissions.can_manage_events(current_user))
-    event = services.get_event_with_projects(event_id)
+    event = reading.get_event_with_projects(event_id)
     if event is None:
         abort(404)
     return event
 
 
-def _fields(form: EventForm) -> services.EventFields:
+def _fields(form: EventForm) -> staff.EventFields:
     starts_at, ends_at = form.times()
-    return services.EventFields(
+    return staff.EventFields(
         title=form.title.data or "",
         description=form.description.data or "",
         starts_at=starts_at,
@@ -379,7 +379,7 @@ def _form_data(event: Event) -> dict[str, Any]:
 def staff_index() -> str:
     """List every event for staff, drafts included."""
     permissions.require(permissions.can_manage_events(current_user))
-    return render_template("events/staff/index.html", result=services.staff_events(_page_number()))
+    return render_template("events/staff/index.html", result=reading.staff_events(_page_number()))
 
 
 @bp.route("/staff/events/new", methods=["GET", "POST"])
@@ -388,10 +388,10 @@ def staff_new() -> str | BaseResponse:
     """Create a draft event."""
     permissions.require(permissions.can_manage_events(current_user))
     form = EventForm()
-    form.project_ids.choices = services.project_choices()
+    form.project_ids.choices = reading.project_choices()
     if form.validate_on_submit():
         try:
-            event = services.create_event(current_user, _fields(form))
+            event = staff.create_event(current_user, _fields(form))
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -406,10 +406,10 @@ def staff_edit(event_id: int) -> str | BaseResponse:
     """Change an event; shows its state, registrations and actions."""
     event = _staff_event_or_404(event_id)
     form = EventForm(data=_form_data(event))
-    form.project_ids.choices = services.project_choices()
+    form.project_ids.choices = reading.project_choices()
     if form.validate_on_submit():
         try:
-            changed = services.update_event(current_user, event, _fields(form))
+            changed = staff.update_event(current_user, event, _fields(form))
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -431,7 +431,7 @@ def staff_publish(event_id: int) -> BaseResponse:
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:
-        services.publish_event(current_user, event)
+        staff.publish_event(current_user, event)
     except RuleViolation as error:
         flash(error.message, "danger")
     else:
@@ -447,7 +447,7 @@ def staff_cancel(event_id: int) -> str | BaseResponse:
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            told = services.cancel_event(current_user, event, form.reason.data or "")
+            told = staff.cancel_event(current_user, event, form.reason.data or "")
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -467,7 +467,7 @@ def staff_summary(event_id: int) -> str | BaseResponse:
     form = SummaryForm(data={"summary": event.summary})
     if form.validate_on_submit():
         try:
-            services.publish_summary(current_user, event, form.summary.data)
+            staff.publish_summary(current_user, event, form.summary.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:

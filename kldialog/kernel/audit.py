@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kldialog.kernel.db import UTCDateTime, db
+from kldialog.kernel.db import Model, UTCDateTime, db
 from kldialog.kernel.time import utcnow
 
 if TYPE_CHECKING:
     from kldialog.auth.models import User
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """One administrative action: who did what to which object, when, and why.
 
     Rows are never changed or deleted (database triggers refuse it); entries refer to people
@@ -72,7 +72,7 @@ def install_append_only(table: sa.Table) -> None:
             connection.exec_driver_sql(statement)
 
 
-install_append_only(AuditEntry.__table__)
+install_append_only(cast(sa.Table, AuditEntry.__table__))
 
 
 def audit(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -27,6 +27,17 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # Type checkers cannot see through Flask-SQLAlchemy's generated class; it is a Base.
+    Model = Base
+else:
+    Model = db.Model
+
+
+def affected_rows(result: sa.Result[Any]) -> int:
+    """Return how many rows an UPDATE or DELETE changed (the cursor result's rowcount)."""
+    return int(cast("sa.CursorResult[Any]", result).rowcount)
 
 
 def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:

@@ -26,11 +26,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kldialog.kernel.db import db
+from kldialog.kernel.db import Model, db
 from kldialog.kernel.time import utcnow
 
 
-class Release(db.Model):
+class Release(Model):
     """The published state of one continuously updated aggregate, and what is still pending."""
 
     __tablename__ = "disclosure_release"
@@ -101,7 +101,7 @@ def _complete_line(counts: Sequence[int], hidden: Sequence[bool], k: int) -> lis
     result = list(hidden)
     while True:
         hidden_counts = [c for c, h in zip(counts, result, strict=True) if h]
-        if not hidden_counts or (len(hidden_counts) >= 2 and sum(hidden_counts) >= k):  # noqa: PLR2004
+        if not hidden_counts or (len(hidden_counts) >= 2 and sum(hidden_counts) >= k):
             return result
         candidates = [i for i, h in enumerate(result) if not h]
         if not candidates:

@@ -52,9 +52,14 @@ def _send_smtp(message: EmailMessage) -> None:
     """Deliver through the configured SMTP server (STARTTLS or implicit TLS)."""
     config = current_app.config
     context = ssl.create_default_context()
-    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
-    kwargs = {"context": context} if config["MAIL_USE_SSL"] else {}
-    with smtp_class(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=20, **kwargs) as smtp:
+    smtp: smtplib.SMTP
+    if config["MAIL_USE_SSL"]:
+        smtp = smtplib.SMTP_SSL(
+            config["MAIL_SERVER"], config["MAIL_PORT"], timeout=20, context=context
+        )
+    else:
+        smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=20)
+    with smtp:
         if config["MAIL_USE_TLS"] and not config["MAIL_USE_SSL"]:
             smtp.starttls(context=context)
         if config["MAIL_USERNAME"]:

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 
-def _zone() -> ZoneInfo:
+def city_zone() -> ZoneInfo:
+    """Return the site's time zone (BABEL_DEFAULT_TIMEZONE): local days and form times."""
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
@@ -24,11 +25,11 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 def local_to_utc(moment: dt.datetime) -> dt.datetime:
     """Return a naive local time from a datetime-local input as UTC."""
-    return moment.replace(tzinfo=_zone()).astimezone(dt.UTC)
+    return moment.replace(tzinfo=city_zone()).astimezone(dt.UTC)
 
 
 def local_input_value(moment: dt.datetime) -> dt.datetime:
     """Return a stored UTC time as naive local time for a datetime-local input."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(_zone()).replace(tzinfo=None)
+    return moment.astimezone(city_zone()).replace(tzinfo=None)

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from kldialog.auth.services import set_language
 from kldialog.kernel.http import local_path
 from kldialog.pages.forms import LanguageForm
-from kldialog.projects import services as roadmap
+from kldialog.projects import reading as roadmap
 
 bp = Blueprint("pages", __name__)
 

@@ -20,13 +20,14 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment
-from kldialog.events import services as events
+from kldialog.events import registrations as event_registrations
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.priorities import services as priorities
-from kldialog.projects import services as projects
+from kldialog.projects import following as follows
+from kldialog.projects import threads
 from kldialog.surveys import services as surveys
 
 
@@ -41,7 +42,7 @@ class Source:
 
 def _comments_export(user: User) -> dict[str, Any]:
     # Comments know their thread, projects know which thread is theirs: joined up here.
-    slugs = projects.thread_slugs(
+    slugs = threads.thread_slugs(
         db.session.scalars(sa.select(Comment.thread_id).where(Comment.author_id == user.id))
     )
     return comments.comments_export(user, slugs.get)
@@ -52,8 +53,8 @@ SOURCES: tuple[Source, ...] = (
     Source("account", lambda u: {"account": accounts.account_export(u)}),
     Source(
         "following",
-        lambda u: {"followed_projects": projects.followed_projects_export(u)},
-        projects.erase_follows,
+        lambda u: {"followed_projects": follows.followed_projects_export(u)},
+        follows.erase_follows,
     ),
     Source("reply mail", lambda u: {"notify_replies": u.notify_replies}),
     # Their comments stay, shown as "deleted account"; their +1s go.
@@ -72,8 +73,8 @@ SOURCES: tuple[Source, ...] = (
     # Freed places go to the people waiting.
     Source(
         "events",
-        lambda u: {"events": events.events_export(u)},
-        events.erase_event_registrations,
+        lambda u: {"events": event_registrations.events_export(u)},
+        event_registrations.erase_event_registrations,
     ),
 )
 

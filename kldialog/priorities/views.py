@@ -41,7 +41,7 @@ from kldialog.priorities.forms import (
     parse_ballot,
 )
 from kldialog.priorities.models import Indicator, Method, PriorityRound
-from kldialog.projects import services as projects
+from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
 
 bp = Blueprint("priorities", __name__)

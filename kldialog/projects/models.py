@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from kldialog.comments.models import Thread
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, enum_column
 from kldialog.kernel.time import utcnow
 
 
@@ -42,7 +42,7 @@ class DatePrecision(enum.StrEnum):
     month = "month"
 
 
-class Category(db.Model):
+class Category(Model):
     """A roadmap category such as "Bildung" or "Verwaltung"."""
 
     __tablename__ = "category"
@@ -61,7 +61,7 @@ class Category(db.Model):
         return f"<Category {self.slug}>"
 
 
-class Project(db.Model):
+class Project(Model):
     """One roadmap project with its current status."""
 
     __tablename__ = "project"
@@ -124,7 +124,7 @@ class Project(db.Model):
         return f"<Project {self.slug} {self.status.value}>"
 
 
-class ProjectStatusChange(db.Model):
+class ProjectStatusChange(Model):
     """A dated entry in a project's public status history ("Stand")."""
 
     __tablename__ = "project_status_change"
@@ -160,7 +160,7 @@ class ProjectStatusChange(db.Model):
         return f"<ProjectStatusChange {self.project_id} {self.old_status}->{self.new_status}>"
 
 
-class ProjectUpdate(db.Model):
+class ProjectUpdate(Model):
     """Dated news from the city about a project."""
 
     __tablename__ = "project_update"
@@ -185,7 +185,7 @@ class ProjectUpdate(db.Model):
         return f"<ProjectUpdate {self.project_id} {self.published_on}>"
 
 
-class ProjectFollow(db.Model):
+class ProjectFollow(Model):
     """A person follows a project and gets an e-mail when its status changes or news appear."""
 
     __tablename__ = "project_follow"

@@ -34,7 +34,10 @@ from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import csrf
 from kldialog.kernel.http import local_path
 from kldialog.permissions import can_view_project
-from kldialog.projects import services
+from kldialog.projects import categories as category_changes
+from kldialog.projects import following as follows
+from kldialog.projects import reading, roadmap_io, roadmap_parse, rules
+from kldialog.projects import staff as staff_changes
 from kldialog.projects.forms import (
     ActionForm,
     CategoryForm,
@@ -61,7 +64,7 @@ SLUG_PATTERN = re.compile(r"[a-z0-9-]{1,120}")
 @bp.get("/projects")
 def index() -> str:
     """List projects, filtered by category, status and text, sorted and paginated."""
-    categories = services.all_categories()
+    categories = reading.all_categories()
     form = ProjectFilterForm(request.args, meta={"csrf": False})
     form.set_choices(categories, STATUS_LABELS)
     notices = [
@@ -83,7 +86,7 @@ def index() -> str:
     by_slug = {category.slug: category for category in categories}
     status = Status(form.status.data) if form.status.data else None
     category = by_slug.get(form.category.data or "")
-    result = services.find_projects(
+    result = reading.find_projects(
         query=form.q.data or "",
         category=category,
         status=status,
@@ -120,18 +123,18 @@ def index() -> str:
 @bp.get("/projects/<slug>")
 def detail(slug: str) -> str:
     """Show one project: facts, status history ("Stand") and the city's updates."""
-    from kldialog.events.services import project_event_context  # events import projects
+    from kldialog.events.reading import project_event_context  # events import projects
     from kldialog.priorities.views import rating_context  # priorities imports projects
 
-    project = services.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
+    project = reading.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
     if not can_view_project(current_user, project):
         abort(404)  # a draft is not "forbidden" to the public: it does not exist yet
     return render_template(
         "projects/detail.html",
         project=project,
-        history=services.project_history(project),
-        updates=services.project_updates(project),
-        following=services.is_following(current_user, project),
+        history=reading.project_history(project),
+        updates=reading.project_updates(project),
+        following=follows.is_following(current_user, project),
         follow_form=FollowForm(),
         **discussion_context(project),
         **rating_context(project),
@@ -146,7 +149,7 @@ STAFF_PER_PAGE = 50
 
 def _public_project_or_404(slug: str) -> Project:
     """Return the project at /projects/<slug> if this visitor may see it."""
-    project = services.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
+    project = reading.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
     if not can_view_project(current_user, project):
         abort(404)
     return project
@@ -154,7 +157,7 @@ def _public_project_or_404(slug: str) -> Project:
 
 def _staff_project_or_404(project_id: int) -> Project:
     """Return a project of any visibility for the staff console."""
-    project = services.get_project(project_id)
+    project = reading.get_project(project_id)
     if project is None:
         abort(404)
     return project
@@ -189,7 +192,7 @@ def follow(slug: str) -> BaseResponse:
     form = FollowForm()
     if not form.validate_on_submit():
         abort(400)
-    if services.follow_project(current_user, project):
+    if follows.follow_project(current_user, project):
         flash(
             _(
                 "You now follow “%(title)s”. We will e-mail you when its status changes "
@@ -207,14 +210,14 @@ def follow(slug: str) -> BaseResponse:
 @login_required
 def unfollow(slug: str) -> BaseResponse:
     """Stop following a project (always allowed for one's own follow)."""
-    project = services.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
+    project = reading.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
     if project is None:
         abort(404)
     permissions.require(permissions.can_manage_account(current_user))
     form = FollowForm()
     if not form.validate_on_submit():
         abort(400)
-    if services.unfollow_project(current_user, project):
+    if follows.unfollow_project(current_user, project):
         flash(
             _("You no longer follow “%(title)s”.", title=project.title),
             "success",
@@ -236,7 +239,7 @@ def following() -> str:
     permissions.require(permissions.can_manage_account(current_user))
     return render_template(
         "projects/following.html",
-        projects=services.followed_projects(current_user),
+        projects=follows.followed_projects(current_user),
         form=FollowForm(),
     )
 
@@ -247,7 +250,7 @@ def unsubscribe(token: str) -> str | tuple[str, int] | BaseResponse:
     """Unfollow from a mail without logging in: GET asks, POST (one click) does it."""
     if request.method == "POST":
         try:
-            project = services.unsubscribe(token)
+            project = follows.unsubscribe(token)
         except RuleViolation as error:
             return _link_problem(error)
         flash(
@@ -259,7 +262,7 @@ def unsubscribe(token: str) -> str | tuple[str, int] | BaseResponse:
         )
         return redirect(url_for("projects.unsubscribed"), code=303)
     try:
-        follow_row = services.follow_for_token(token)
+        follow_row = follows.follow_for_token(token)
     except RuleViolation as error:
         return _link_problem(error)
     return render_template("projects/unsubscribe.html", project=follow_row.project, token=token)
@@ -298,8 +301,8 @@ def staff_projects() -> str:
             field.data = field.default
             field.errors = []
     visibility = Visibility(form.visibility.data) if form.visibility.data else None
-    sort = form.sort.data if form.sort.data in services.STAFF_SORTS else "recent"
-    result = services.find_projects_for_staff(
+    sort = form.sort.data if form.sort.data in reading.STAFF_SORTS else "recent"
+    result = reading.find_projects_for_staff(
         query=form.q.data or "",
         visibility=visibility,
         sort=sort,
@@ -330,12 +333,12 @@ def _category_from(form: Any, categories: list[Category]) -> Category:
 def staff_new_project() -> str | BaseResponse:
     """Create a project; it starts as a draft unless published explicitly."""
     permissions.require(permissions.can_manage_roadmap(current_user))
-    categories = services.all_categories()
+    categories = reading.all_categories()
     form = NewProjectForm()
     form.set_choices(categories, STATUS_LABELS)
     if form.validate_on_submit():
         try:
-            project = services.create_project(
+            project = staff_changes.create_project(
                 current_user,
                 title=form.title.data,
                 slug=form.slug.data or "",
@@ -384,12 +387,12 @@ def staff_edit_project(project_id: int) -> str | BaseResponse:
     """Edit a project's texts, category, progress and visibility; links to the other actions."""
     permissions.require(permissions.can_manage_roadmap(current_user))
     project = _staff_project_or_404(project_id)
-    categories = services.all_categories()
+    categories = reading.all_categories()
     form = ProjectForm(data=_project_data(project))
     form.set_choices(categories, STATUS_LABELS)
     if form.validate_on_submit():
         try:
-            changed = services.edit_project(
+            changed = staff_changes.edit_project(
                 current_user,
                 project,
                 title=form.title.data,
@@ -414,8 +417,8 @@ def staff_edit_project(project_id: int) -> str | BaseResponse:
         form=form,
         project=project,
         categories=categories,
-        history=services.project_history(project),
-        updates=services.project_updates(project),
+        history=reading.project_history(project),
+        updates=reading.project_updates(project),
     )
 
 
@@ -430,7 +433,7 @@ def staff_change_status(project_id: int) -> str | BaseResponse:
     if form.validate_on_submit():
         new_status = Status(form.status.data)
         try:
-            notified = services.change_project_status(
+            notified = staff_changes.change_project_status(
                 current_user,
                 project,
                 status=new_status,
@@ -460,7 +463,7 @@ def staff_post_update(project_id: int) -> str | BaseResponse:
     form = UpdateForm(data={"author": project.department})
     if form.validate_on_submit():
         try:
-            notified = services.post_project_update(
+            notified = staff_changes.post_project_update(
                 current_user,
                 project,
                 title=form.title.data,
@@ -489,7 +492,7 @@ def staff_set_visibility(project_id: int, target: str) -> str | BaseResponse:
     form = ActionForm()
     if form.validate_on_submit():
         try:
-            services.set_project_visibility(current_user, project, visibility)
+            staff_changes.set_project_visibility(current_user, project, visibility)
         except RuleViolation as error:
             flash(error.message, "info")
         else:
@@ -512,7 +515,7 @@ VISIBILITY_DONE = {
 
 def _category_or_404(category_id: int) -> Category:
     """Return a category or answer 404."""
-    category = services.get_category(category_id)
+    category = category_changes.get_category(category_id)
     if category is None:
         abort(404)
     return category
@@ -526,7 +529,7 @@ def staff_categories() -> str | BaseResponse:
     form = CategoryForm()
     if form.validate_on_submit():
         try:
-            category = services.create_category(current_user, form.name.data)
+            category = category_changes.create_category(current_user, form.name.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -535,7 +538,7 @@ def staff_categories() -> str | BaseResponse:
     return render_template(
         "projects/staff/categories.html",
         form=form,
-        rows=services.categories_with_counts(),
+        rows=category_changes.categories_with_counts(),
         move_form=MoveForm(),
     )
 
@@ -549,7 +552,7 @@ def staff_edit_category(category_id: int) -> str | BaseResponse:
     form = CategoryForm(data={"name": category.name})
     if form.validate_on_submit():
         try:
-            renamed = services.rename_category(current_user, category, form.name.data)
+            renamed = category_changes.rename_category(current_user, category, form.name.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -571,7 +574,7 @@ def staff_move_category(category_id: int) -> BaseResponse:
     if not form.validate_on_submit():
         abort(400)
     offset = -1 if form.direction.data == "up" else 1
-    if services.move_category(current_user, category, offset):
+    if category_changes.move_category(current_user, category, offset):
         flash(_("“%(name)s” was moved.", name=category.name), "success")
     else:
         flash(_("“%(name)s” cannot move further.", name=category.name), "info")
@@ -588,13 +591,15 @@ def staff_delete_category(category_id: int) -> str | BaseResponse:
     if form.validate_on_submit():
         name = category.name
         try:
-            services.delete_category(current_user, category)
+            category_changes.delete_category(current_user, category)
         except RuleViolation as error:
             flash(error.message, "danger")
         else:
             flash(_("The category “%(name)s” was deleted.", name=name), "success")
         return redirect(url_for("projects.staff_categories"), code=303)
-    count = dict((c.id, n) for c, n in services.categories_with_counts()).get(category.id, 0)
+    count = dict((c.id, n) for c, n in category_changes.categories_with_counts()).get(
+        category.id, 0
+    )
     return render_template(
         "projects/staff/delete_category.html", form=form, category=category, count=count
     )
@@ -615,20 +620,20 @@ def staff_import() -> str | BaseResponse:
         upload = form.file.data
         filename = upload.filename or ""
         try:
-            roadmap, fmt = services.read_roadmap_upload(
+            roadmap, fmt = roadmap_parse.read_roadmap_upload(
                 upload.read(),
                 filename,
                 as_of=form.as_of.data or "",
-                author=services.clean_line(form.author.data),
-                status_reason=services.clean_text(form.status_reason.data),
+                author=rules.clean_line(form.author.data),
+                status_reason=rules.clean_text(form.status_reason.data),
             )
             if form.run.data:
-                report = services.import_roadmap_upload(
+                report = roadmap_io.import_roadmap_upload(
                     current_user, roadmap, filename=filename, fmt=fmt
                 )
             else:
-                preview = services.preview_roadmap_import(roadmap)
-        except services.RoadmapError as error:
+                preview = roadmap_io.preview_roadmap_import(roadmap)
+        except roadmap_parse.RoadmapError as error:
             problems = error.problems
             form.file.errors = [
                 *form.file.errors,
@@ -664,10 +669,10 @@ def staff_export(fmt: str) -> Response:
     permissions.require(permissions.can_manage_roadmap(current_user))
     stamp = dt.date.today().isoformat()
     if fmt == "json":
-        body = json.dumps(services.export_roadmap_json(), ensure_ascii=False, indent=2) + "\n"
+        body = json.dumps(roadmap_io.export_roadmap_json(), ensure_ascii=False, indent=2) + "\n"
         mimetype = "application/json"
     else:
-        body = services.export_roadmap_csv()
+        body = roadmap_io.export_roadmap_csv()
         mimetype = "text/csv"
     return Response(
         body,

@@ -15,7 +15,9 @@ from playwright.sync_api import Browser, Page, expect
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.kernel.db import db
-from kldialog.projects import services
+from kldialog.projects import following as follows
+from kldialog.projects import reading
+from kldialog.projects import staff as staff_changes
 from kldialog.projects.models import Category, Project, Status, Visibility
 
 from ..conftest import PASSWORD
@@ -56,7 +58,7 @@ def archive(app: Flask, slug: str) -> None:
         project = db.session.scalar(sa.select(Project).where(Project.slug == slug))
         if project is not None and project.state is not Visibility.archived:
             staff = accounts.find_user_by_email("e2e-staff@example.org")
-            services.set_project_visibility(staff, project, Visibility.archived)
+            staff_changes.set_project_visibility(staff, project, Visibility.archived)
 
 
 @pytest.mark.parametrize("language", ["de", "en"])
@@ -194,8 +196,8 @@ def test_follow_and_unsubscribe_in_the_browser(page: Page, live_app: Flask, lang
     with live_app.test_request_context():
         staff = accounts.find_user_by_email("e2e-staff@example.org")
         category = db.session.scalar(sa.select(Category).where(Category.name == "Verwaltung"))
-        if services.get_project_by_slug(slug) is None:
-            services.create_project(
+        if reading.get_project_by_slug(slug) is None:
+            staff_changes.create_project(
                 staff,
                 title=f"Folgen-Testprojekt {language.upper()}",
                 slug=slug,
@@ -224,9 +226,9 @@ def test_follow_and_unsubscribe_in_the_browser(page: Page, live_app: Flask, lang
 
         # Staff change the status: the follower gets a mail with a one-click unsubscribe link.
         with live_app.test_request_context():
-            project = services.get_project_by_slug(slug)
+            project = reading.get_project_by_slug(slug)
             staff = accounts.find_user_by_email("e2e-staff@example.org")
-            told = services.change_project_status(
+            told = staff_changes.change_project_status(
                 staff, project, status=Status.completed, reason="Fertig."
             )
             assert told >= 1
@@ -244,7 +246,7 @@ def test_follow_and_unsubscribe_in_the_browser(page: Page, live_app: Flask, lang
         check_axe(page, "used unsubscribe link")
         with live_app.app_context():
             user = db.session.scalar(sa.select(User).where(User.email == address))
-            assert services.followed_projects(user) == []
+            assert follows.followed_projects(user) == []
     finally:
         archive(live_app, slug)
 

@@ -1,0 +1,365 @@
+"""`flask demo load`: the showroom of `make run` (roadmap, accounts, comments, rounds, events).
+
+Only with DEMO enabled. Everything goes through the features' services, as a person would do it,
+except what the services refuse on purpose (past events, closed rounds with ballots).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from kldialog.auth import services as accounts
+from kldialog.auth.models import Role, User
+from kldialog.comments import services as comments
+from kldialog.comments.models import Comment, ReportReason
+from kldialog.events import registrations as event_registrations
+from kldialog.events import staff as event_staff
+from kldialog.events.models import Event, EventState
+from kldialog.kernel.db import db
+from kldialog.priorities import services as priorities
+from kldialog.priorities.models import Indicator, Method, PriorityRound, RoundProject, RoundState
+from kldialog.projects import reading, roadmap_io, roadmap_parse, threads
+from kldialog.projects.models import Project
+from kldialog.surveys import builder as surveys
+from kldialog.surveys.models import Eligibility, QuestionKind, Survey
+
+BUNDLED_ROADMAP = "roadmap-kaiserslautern-2019.json"
+demo_cli = AppGroup("demo", help="Demo data for `make run` (only with DEMO enabled).")
+
+# One account per role for the showroom; the password is printed by `make run`.
+DEMO_PASSWORD = "kl-dialog-demo"  # noqa: S105  (demo mode only, refused otherwise)
+DEMO_ACCOUNTS = [
+    ("einwohnerin@demo.kldialog.invalid", "Demo Einwohnerin", []),
+    ("verifiziert@demo.kldialog.invalid", "Demo Verifiziert", []),
+    ("moderation@demo.kldialog.invalid", "Demo Moderation", [Role.moderator]),
+    ("verwaltung@demo.kldialog.invalid", "Demo Verwaltung", [Role.staff]),
+    ("rat@demo.kldialog.invalid", "Demo Stadtrat", [Role.council]),
+    ("admin@demo.kldialog.invalid", "Demo Admin", [Role.admin]),
+]
+
+
+def _account(email: str) -> User:
+    """Return a demo account that `demo load` created a moment ago."""
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"The demo account {email} is missing.")
+    return user
+
+
+@demo_cli.command("load")
+def demo_load_command() -> None:
+    """Load the Kaiserslautern roadmap and demo accounts into an empty database (demo only)."""
+    if not current_app.config["DEMO"]:
+        raise click.ClickException(
+            "Demo data is only loaded with DEMO enabled (KLDIALOG_DEMO=true), never in production."
+        )
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Project)):
+        click.echo("Demo: the roadmap is already loaded.")
+    else:
+        text = resources.files("kldialog").joinpath("data", BUNDLED_ROADMAP).read_text("utf-8")
+        report = roadmap_io.import_roadmap(roadmap_parse.parse_roadmap_json(json.loads(text)))
+        click.echo(f"Demo: loaded the Kaiserslautern roadmap ({report.created} projects).")
+    for email, name, roles in DEMO_ACCOUNTS:
+        if accounts.find_user_by_email(email) is None:
+            user = accounts.create_confirmed_user(
+                email=email, password=DEMO_PASSWORD, display_name=name, roles=roles
+            )
+            if email.startswith("verifiziert"):
+                user.is_verified = True
+                db.session.commit()
+    _load_demo_discussion()
+    _load_demo_rounds()
+    _load_demo_survey()
+    _load_demo_events()
+    click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
+    for email, name, roles in DEMO_ACCOUNTS:
+        label = ", ".join(str(role.name) for role in roles) or "resident"
+        click.echo(f"  {email:38} {name:18} {label}")
+
+
+# Realistic discussion for the showroom: (project slug, author, text, replies, reports).
+DEMO_COMMENTS = [
+    (
+        "handyparken",
+        "einwohnerin",
+        "Ich nutze Handyparken fast jeden Tag in der Innenstadt. Praktisch ist, dass man die "
+        "Parkzeit vom Café aus verlängern kann. Gibt es Pläne, auch die Parkhäuser einzubinden?",
+        [
+            (
+                "verifiziert",
+                "Das würde mich auch interessieren. Im Parkhaus zahlt man immer noch am Automaten.",
+            )
+        ],
+    ),
+    (
+        "handyparken",
+        "verifiziert",
+        "Für ältere Menschen ohne Smartphone sollte es weiterhin Automaten geben, die Münzen "
+        "annehmen.",
+        [],
+    ),
+    (
+        "intelligente-verkehrslenkung",
+        "einwohnerin",
+        "Welche Daten werden dafür erhoben? Bitte keine Kennzeichenerfassung – anonyme "
+        "Zählungen reichen für die Ampelsteuerung.",
+        [],
+    ),
+    (
+        "offene-plattform-fuer-staedtische-und-verwaltungsdaten",
+        "verifiziert",
+        "Gute Sache. Bitte die Daten als CSV und mit offener Lizenz veröffentlichen, damit "
+        "Schulen und Vereine sie nutzen können.",
+        [],
+    ),
+]
+# A comment three people reported: it waits in the moderation queue of the demo.
+DEMO_REPORTED = (
+    "5g-modellregion",
+    "einwohnerin",
+    "Wer so etwas plant, hat keine Ahnung und gehört aus dem Amt gejagt.",
+)
+
+
+def _load_demo_discussion() -> None:
+    """Add demo comments, a reply, supports and a reported comment (once)."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Comment)):
+        return
+    people = {email.split("@")[0]: _account(email) for email, _n, _r in DEMO_ACCOUNTS}
+    for slug, author, text, replies in DEMO_COMMENTS:
+        project = reading.get_project_by_slug(slug)
+        if project is None:
+            continue
+        thread = threads.thread_of(project, create=True)
+        comment = comments.post_comment(people[author], thread, text)
+        for reply_author, reply_text in replies:
+            comments.post_comment(people[reply_author], thread, reply_text, parent=comment)
+        supporter = people["rat"] if author != "rat" else people["einwohnerin"]
+        comments.support_comment(supporter, comment)
+    project = reading.get_project_by_slug(DEMO_REPORTED[0])
+    if project is not None:
+        thread = threads.thread_of(project, create=True)
+        comment = comments.post_comment(people[DEMO_REPORTED[1]], thread, DEMO_REPORTED[2])
+        for reporter in ("verifiziert", "rat", "verwaltung"):
+            comments.report_comment(
+                people[reporter], comment, ReportReason.offensive, "Beleidigend."
+            )
+    click.echo("Demo: loaded a few comments, one of them reported and waiting for moderation.")
+
+
+def _load_demo_rounds() -> None:
+    """Add an open approval round with a few ballots and a closed points round with results.
+
+    Long because it is data: the rounds' texts and the random ballots, read top to bottom.
+    """
+    if db.session.scalar(sa.select(sa.func.count()).select_from(PriorityRound)):
+        return
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    staff = _account("verwaltung@demo.kldialog.invalid")
+    open_round = priorities.create_round(
+        staff,
+        priorities.RoundFields(
+            title="Welche Projekte sind Ihnen am wichtigsten? (Winter 2026)",
+            explanation=(
+                "Der Steuerungskreis plant die nächsten Schritte der digitalen Roadmap. "
+                "Sagen Sie uns, welche geplanten und laufenden Projekte Ihnen am wichtigsten "
+                "sind. Das Ergebnis geht an den Stadtrat."
+            ),
+            method=Method.approval,
+            max_choices=5,
+            budget=10,
+            max_per_project=3,
+            eligibility=priorities.Eligibility.resident,
+            show_running_totals=False,
+            opens_at=now - dt.timedelta(days=3),
+            closes_at=now + dt.timedelta(days=28),
+            project_ids=priorities.default_project_ids(),
+        ),
+    )
+    priorities.publish_round(staff, open_round)
+    entries = priorities.round_entries(open_round)
+    chooser = random.Random(2026)  # noqa: S311  (demo data, not security)
+    for email in ("verifiziert@demo.kldialog.invalid", "rat@demo.kldialog.invalid"):
+        picks = chooser.sample([e.project_id for e in entries], k=min(4, len(entries)))
+        priorities.cast_ballot(_account(email), open_round, dict.fromkeys(picks, 1))
+    # A closed round with results: anonymous ballots drawn at random, as a closed round keeps
+    # them (there is no person behind these, so no demo accounts are needed).
+    closed = PriorityRound(
+        title="Prioritäten für den Haushalt 2026",
+        explanation="Verteilen Sie 10 Punkte auf die Projekte, die Ihnen wichtig sind.",
+        method=Method.points,
+        max_choices=5,
+        budget=10,
+        max_per_project=3,
+        state=RoundState.published,
+        opens_at=now - dt.timedelta(days=120),
+        closes_at=now - dt.timedelta(days=90),
+    )
+    closed.entries = [RoundProject(project_id=e.project_id) for e in entries]
+    db.session.add(closed)
+    db.session.flush()
+    closed_entries = priorities.round_entries(closed)
+    weights = [chooser.random() ** 2 for _ in closed_entries]
+    ballots: list[dict[str, int]] = []
+    days: dict[dt.date, int] = {}
+    for _ in range(240):
+        left, ballot = 10, dict[str, int]()
+        while left > 0:
+            entry = chooser.choices(closed_entries, weights=weights)[0]
+            give = min(left, chooser.randint(1, 3), 3 - ballot.get(entry.project.slug, 0))
+            if give <= 0:
+                continue
+            ballot[entry.project.slug] = ballot.get(entry.project.slug, 0) + give
+            left -= give
+        ballots.append(ballot)
+        day = (closed.opens_at + dt.timedelta(days=chooser.randint(0, 29))).date()
+        days[day] = days.get(day, 0) + 1
+    priorities.publish_result(closed, closed_entries, ballots, days)
+    db.session.commit()
+    # Six demo accounts rate two projects, enough for the aggregate to show (k = 5).
+    scores = {"handyparken": (5, 4, 4, 5, 3, 4), "intelligente-verkehrslenkung": (4, 3, 5, 4, 4, 2)}
+    for slug, values in scores.items():
+        project = reading.get_project_by_slug(slug)
+        if project is None:
+            continue
+        for (email, _name, _roles), value in zip(DEMO_ACCOUNTS, values, strict=True):
+            priorities.rate_project(
+                _account(email),
+                project,
+                {Indicator.benefit: value, Indicator.data_care: max(1, value - 1)},
+            )
+    click.echo(
+        "Demo: an open priority round with two ballots, a closed round with results, "
+        "indicator ratings of two projects."
+    )
+
+
+def _load_demo_survey() -> None:
+    """Add an open survey about the traffic guidance project, with a randomised question (once)."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Survey)):
+        return
+    staff = _account("verwaltung@demo.kldialog.invalid")
+    project = reading.get_project_by_slug("intelligente-verkehrslenkung")
+    now = dt.datetime.now(dt.UTC)
+    survey = surveys.create_survey(
+        staff,
+        title="Verkehr in der Innenstadt: Ihre Meinung zur intelligenten Verkehrslenkung",
+        intro=(
+            "Kaiserslautern plant eine intelligente Verkehrslenkung: Ampeln und Parkleitsystem "
+            "sollen auf die aktuelle Verkehrslage reagieren. Bevor die Stadt entscheidet, "
+            "welche Daten dafür erhoben werden, möchten wir wissen, was Ihnen wichtig ist.\n\n"
+            "Die Umfrage dauert etwa drei Minuten."
+        ),
+        opens_at=now - dt.timedelta(days=1),
+        closes_at=now + dt.timedelta(days=28),
+        eligibility=Eligibility.resident,
+        project_ids=[project.id] if project else [],
+    )
+    first = survey.sections[0]
+    first.title = "Ihre Wege"
+    ask = surveys.save_question
+    ask(staff, survey, None, section_id=first.id, kind=QuestionKind.single, is_required=True,
+        text="Wie kommen Sie meistens in die Innenstadt?", has_other=True,
+        options=["zu Fuß", "mit dem Rad", "mit Bus oder Bahn", "mit dem Auto"])  # fmt: skip
+    ask(staff, survey, None, section_id=first.id, kind=QuestionKind.multiple, max_choices=2,
+        text="Was stört Sie im Verkehr am meisten?", help_text="Denken Sie an Ihre üblichen Wege.",
+        options=["Staus", "Parkplatzsuche", "lange Ampelphasen", "Lärm", "Abgase"])  # fmt: skip
+    ask(staff, survey, None, section_id=first.id, kind=QuestionKind.scale, is_required=True,
+        text="Wie zufrieden sind Sie mit dem Verkehr in der Innenstadt?",
+        scale_low_label="gar nicht zufrieden", scale_high_label="sehr zufrieden")  # fmt: skip
+    second = surveys.add_section(staff, survey, "Daten und Datenschutz")
+    ask(staff, survey, None, section_id=second.id, kind=QuestionKind.ranking,
+        text="Was ist Ihnen bei der Verkehrslenkung am wichtigsten?",
+        options=["Sicherheit", "schnelles Vorankommen", "Umwelt", "Datenschutz"])  # fmt: skip
+    ask(staff, survey, None, section_id=second.id, kind=QuestionKind.yes_no, is_randomised=True,
+        text="Sind Sie im letzten Jahr bewusst über eine rote Ampel gefahren?")  # fmt: skip
+    ask(staff, survey, None, section_id=second.id, kind=QuestionKind.long_text,
+        text="Was sollte die Stadt bei der Verkehrslenkung noch bedenken?")  # fmt: skip
+    surveys.publish_survey(staff, survey)
+    click.echo("Demo: loaded an open survey about the intelligent traffic guidance.")
+
+
+def _load_demo_events() -> None:
+    """Add an upcoming event about a project and a past one with its summary (once)."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Event)):
+        return
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        _add_demo_events()
+    click.echo("Demo: an upcoming event with one registration, a past event with its summary.")
+
+
+def _add_demo_events() -> None:
+    """Create the two demo events (inside a request context: the registration mails links).
+
+    Long because it is data: the texts of the two events.
+    """
+    staff = _account("verwaltung@demo.kldialog.invalid")
+    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    soon = (dt.datetime.now(zone) + dt.timedelta(days=9)).replace(
+        hour=18, minute=0, second=0, microsecond=0
+    )
+    traffic = reading.get_project_by_slug("intelligente-verkehrslenkung")
+    upcoming = event_staff.create_event(
+        staff,
+        event_staff.EventFields(
+            title="Bürgerdialog: Intelligente Verkehrslenkung",
+            description=(
+                "Die Stadt stellt die Pläne für die intelligente Verkehrslenkung vor: welche "
+                "Ampeln und Parkleitsysteme auf die Verkehrslage reagieren sollen und welche "
+                "Daten dafür gebraucht werden – und welche nicht.\n\n"
+                "Danach ist Zeit für Ihre Fragen und Ideen. Sie brauchen kein Vorwissen."
+            ),
+            starts_at=soon.astimezone(dt.UTC),
+            ends_at=(soon + dt.timedelta(hours=2)).astimezone(dt.UTC),
+            language="de",
+            place="Stadtbibliothek Kaiserslautern, Veranstaltungsraum (Erdgeschoss)",
+            step_free=True,
+            hearing_loop=True,
+            sign_language=True,
+            accessibility_note="Barrierefreies WC im Erdgeschoss. Gebärdensprache bitte bis "
+            "eine Woche vorher anfragen.",
+            capacity=40,
+            project_ids=[traffic.id] if traffic else [],
+        ),
+    )
+    event_staff.publish_event(staff, upcoming)
+    resident = accounts.find_user_by_email("einwohnerin@demo.kldialog.invalid")
+    if resident is not None:
+        event_registrations.register_resident(resident, upcoming)
+    # A past event with its summary: written directly, as the services accept only future dates.
+    past_start = (dt.datetime.now(zone) - dt.timedelta(days=30)).replace(
+        hour=17, minute=0, second=0, microsecond=0
+    )
+    data = reading.get_project_by_slug("offene-plattform-fuer-staedtische-und-verwaltungsdaten")
+    past = Event(
+        title="Werkstatt Offene Daten",
+        description="Zwei Stunden zum Ausprobieren: Welche Daten der Stadt möchten Sie nutzen?",
+        starts_at=past_start.astimezone(dt.UTC),
+        ends_at=(past_start + dt.timedelta(hours=2)).astimezone(dt.UTC),
+        language="de",
+        place="Rathaus Kaiserslautern, Raum 1.12",
+        step_free=True,
+        capacity=20,
+        registered_count=14,
+        state=EventState.published,
+        published_at=past_start - dt.timedelta(days=21),
+        summary=(
+            "14 Teilnehmende haben mit der Stadt über offene Daten gesprochen. Am häufigsten "
+            "gewünscht: Fahrplandaten, Parkhausbelegung und die Termine der Müllabfuhr als "
+            "offene Datensätze.\n\nDie Stadt prüft bis zum Frühjahr, welche Daten sie zuerst "
+            "veröffentlicht, und berichtet hier darüber."
+        ),
+        summary_published_at=past_start + dt.timedelta(days=2),
+    )
+    past.projects = [data] if data else []
+    db.session.add(past)
+    db.session.commit()
