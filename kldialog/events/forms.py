@@ -1,7 +1,7 @@
 """Event forms: the staff editor, cancelling, the summary, and registering by e-mail.
 
 Forms check shape only (required, lengths, dates that exist); the rules (capacity, states,
-https links, the waiting list) live in events.services.
+https links, the waiting list) live in events.staff and events.registrations.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Roadmap forms: the public filter (GET), following, and the staff console.
 
-Forms check shape only (required, lengths, choices); the rules live in projects.services.
+Forms check shape only (required, lengths, choices); the rules live in the service modules (projects.staff, projects.categories, ...).
 """
 
 from __future__ import annotations
