@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -26,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from kldialog.auth.models import User
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db
+from kldialog.kernel.db import db, rewrite_tables
 from kldialog.kernel.disclosure import hidden_cells
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.stats import (
@@ -51,6 +52,11 @@ from kldialog.priorities.models import (
 from kldialog.projects.models import Category, Project, Status, Visibility
 
 BALLOT_FORMAT = "kldialog-ballots-1"
+# Tables whose dead rows a close leaves behind: deleted ballots name their person, and the
+# old versions of the running totals would replay the ballots one by one.
+CLOSE_REWRITES = ("ballot", "ballot_choice", "round_project", "priority_round")
+
+log = logging.getLogger(__name__)
 
 
 # --- reading rounds ------------------------------------------------------------------------
@@ -614,7 +620,22 @@ def close_round(round_: PriorityRound) -> RoundResult:
     db.session.execute(sa.delete(Ballot).where(Ballot.round_id == round_id))
     audit(None, "round.closed", "priority_round", round_id, ballots=len(ballots))
     db.session.commit()
+    erase_dead_ballots()
     return result
+
+
+def erase_dead_ballots() -> None:
+    """Physically drop the deleted ballot rows (PostgreSQL keeps them as dead tuples).
+
+    A deleted row on PostgreSQL still holds its bytes, user_id included, until the table is
+    rewritten; autovacuum may never come for a small round, and a plain VACUUM only marks the
+    space reusable. The close is already committed, so a failure here is logged and the next
+    close (or `flask rounds close-due`) rewrites again.
+    """
+    try:
+        rewrite_tables(*CLOSE_REWRITES)
+    except sa.exc.SQLAlchemyError:
+        log.exception("Rewriting the ballot tables failed; dead rows stay until the next close.")
 
 
 def publish_result(
