@@ -566,6 +566,36 @@ def test_recount_rejects_broken_files(runner: Any, tmp_path: Path) -> None:
         assert result.exit_code != 0 and message in result.output
 
 
+def test_recount_with_expect_fails_on_a_changed_file(
+    app: Flask, projects: list[Project], runner: Any, tmp_path: Path
+) -> None:
+    round_id = make_round(app, projects)
+    a, b = projects[0].id, projects[1].id
+    vote_many(app, round_id, [{a: 1, b: 1}] * 3 + [{a: 1}] * 3)
+    end_round(app, round_id)
+    with app.app_context():
+        result = services.close_round(db.session.get(PriorityRound, round_id))
+        text, digest = result.ballot_file, result.ballot_sha256
+    path = tmp_path / "ballots.json"
+    path.write_text(text, "utf-8")
+    good = runner.invoke(args=["rounds", "recount", str(path), "--expect", digest.upper()])
+    assert good.exit_code == 0, good.output
+    assert f"sha256 {digest} (as expected)" in good.output
+    # A tampered file that is still a valid ballot file: one ballot moved to another project.
+    tampered = text.replace(f'{{"{projects[0].slug}":1}}', f'{{"{projects[1].slug}":1}}', 1)
+    assert tampered != text
+    path.write_text(tampered, "utf-8")
+    assert runner.invoke(args=["rounds", "recount", str(path)]).exit_code == 0  # no hash given
+    bad = runner.invoke(args=["rounds", "recount", str(path), "--expect", digest])
+    assert bad.exit_code == 1
+    assert "differs from the expected" in bad.output and "tier" not in bad.output
+    wrong = runner.invoke(args=["rounds", "recount", str(path), "--expect", "abc"])
+    assert wrong.exit_code == 2 and "64 hexadecimal" in wrong.output
+    path.write_bytes(b"\xff\xfe not utf-8")
+    broken = runner.invoke(args=["rounds", "recount", str(path)])
+    assert broken.exit_code == 1 and "not UTF-8" in broken.output
+
+
 def test_few_ballots_publish_only_the_count(
     app: Flask, client: Any, projects: list[Project]
 ) -> None:
