@@ -407,8 +407,8 @@ def _inline_stylesheet(match: re.Match[str]) -> str:
 def rounds_close_due() -> None:
     """Close every round whose window has ended: freeze results, anonymise the ballots.
 
-    Run it from cron every few minutes; a round nobody closed is also closed on the first
-    visit of its page after the end, but then that visitor waits for the computation.
+    Run it from cron every few minutes: closing never happens on a visitor's request, so
+    until this runs (or staff close the round) its results page says they are being prepared.
     """
     from kldialog.priorities import services as priorities
 

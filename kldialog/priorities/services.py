@@ -333,46 +333,68 @@ def publish_round(actor: User, round_: PriorityRound) -> None:
 # --- voting ----------------------------------------------------------------------------------
 
 
-def check_ballot(round_: PriorityRound, choices: Mapping[int, int], allowed: Iterable[int]) -> None:
-    """Raise RuleViolation unless choices ({project_id: points > 0}) obey the round's rules."""
+class BallotRejected(RuleViolation):
+    """A ballot broke the round's rules; `projects` holds the messages for single projects."""
+
+    def __init__(self, message: object, projects: Mapping[int, str] | None = None) -> None:
+        """Keep the general message and the per-project ones (shown next to their fields)."""
+        super().__init__(message, field="ballot")
+        self.projects = dict(projects or {})
+
+
+def check_ballot(
+    round_: PriorityRound, submitted: Mapping[int, int | None], allowed: Iterable[int]
+) -> dict[int, int]:
+    """Return the ballot's choices ({project_id: points >= 1}) or raise BallotRejected.
+
+    The one place a ballot's rules live. `submitted` maps project ids to points as read from
+    the form: 0 means "nothing for this project", None "not a whole number of 0 or more".
+    Ids that are not on this round's ballot are refused unless they carry nothing.
+    """
     allowed = set(allowed)
-    if any(pid not in allowed for pid in choices):
-        raise RuleViolation(_l("The ballot names a project that is not part of this round."))
+    per_project: dict[int, str] = {}
+    general: str | None = None
+    choices: dict[int, int] = {}
+    for project_id, points in submitted.items():
+        if project_id not in allowed:
+            if points != 0:
+                general = str(_l("The ballot names a project that is not part of this round."))
+            continue
+        if points is None or isinstance(points, bool) or not isinstance(points, int) or points < 0:
+            per_project[project_id] = str(_l("Please enter a whole number of points, 0 or more."))
+        elif round_.method == Method.approval and points > 1:
+            general = str(_l("Support a project or leave it out."))
+        elif round_.method == Method.points and points > round_.max_per_project:
+            per_project[project_id] = str(
+                _l("At most %(limit)d points per project.", limit=round_.max_per_project)
+            )
+        elif points > 0:
+            choices[project_id] = points
+    if general is not None or per_project:
+        raise BallotRejected(general or next(iter(per_project.values())), per_project)
     if not choices:
         if round_.method == Method.approval:
-            raise RuleViolation(_l("Choose at least one project."), field="ballot")
-        raise RuleViolation(_l("Give at least one point to a project."), field="ballot")
-    if any(not isinstance(points, int) or points < 1 for points in choices.values()):
-        raise RuleViolation(_l("Points must be whole numbers of at least 1."), field="ballot")
-    if round_.method == Method.approval:
-        if any(points != 1 for points in choices.values()):
-            raise RuleViolation(_l("Support a project or leave it out."), field="ballot")
-        if len(choices) > round_.max_choices:
-            raise RuleViolation(
-                _l(
-                    "You chose %(count)d projects; at most %(limit)d are allowed.",
-                    count=len(choices),
-                    limit=round_.max_choices,
-                ),
-                field="ballot",
+            raise BallotRejected(_l("Choose at least one project."))
+        raise BallotRejected(_l("Give at least one point to a project."))
+    if round_.method == Method.approval and len(choices) > round_.max_choices:
+        raise BallotRejected(
+            _l(
+                "You chose %(count)d projects; at most %(limit)d are allowed.",
+                count=len(choices),
+                limit=round_.max_choices,
             )
-        return
-    if any(points > round_.max_per_project for points in choices.values()):
-        raise RuleViolation(
-            _l("At most %(limit)d points per project.", limit=round_.max_per_project),
-            field="ballot",
         )
     total = sum(choices.values())
-    if total > round_.budget:
-        raise RuleViolation(
+    if round_.method == Method.points and total > round_.budget:
+        raise BallotRejected(
             _l(
                 "You gave %(total)d points; you have %(budget)d. Please take away %(over)d.",
                 total=total,
                 budget=round_.budget,
                 over=total - round_.budget,
-            ),
-            field="ballot",
+            )
         )
+    return choices
 
 
 def _insert_ignore(table: sa.Table, values: dict[str, Any]) -> sa.Executable:
@@ -425,10 +447,13 @@ def _refuse_if_closed(round_: PriorityRound) -> None:
         raise RuleViolation(_l("This round is closed; ballots can no longer be changed."))
 
 
-def cast_ballot(user: User, round_: PriorityRound, choices: Mapping[int, int]) -> bool:
+def cast_ballot(
+    user: User, round_: PriorityRound, submitted: Mapping[int, int | None]
+) -> bool:
     """Store the person's ballot, replacing an earlier one; return whether it is their first.
 
-    The cost is a fixed handful of statements on indexed rows, however many ballots exist.
+    `submitted` is checked by check_ballot (BallotRejected says what is wrong). The cost is
+    a fixed handful of statements on indexed rows, however many ballots exist.
     """
     if not round_.is_open():
         raise RuleViolation(_l("This round is not open for ballots."))
@@ -438,7 +463,7 @@ def cast_ballot(user: User, round_: PriorityRound, choices: Mapping[int, int]) -
             sa.select(RoundProject.project_id).where(RoundProject.round_id == round_id)
         )
     )
-    check_ballot(round_, choices, allowed)
+    choices = check_ballot(round_, submitted, allowed)
     today = utcnow().date()
     # RETURNING tells reliably whether this statement created the row (rowcount does not on
     # every driver for ON CONFLICT DO NOTHING).
@@ -566,17 +591,23 @@ def rounds_due() -> list[PriorityRound]:
     )
 
 
-def ensure_closed(round_: PriorityRound) -> RoundResult | None:
-    """Close a round whose window has ended on first access; return its result, if closed.
+def result_of(round_: PriorityRound) -> RoundResult | None:
+    """Return the published result of a round, or None while it is open or being prepared.
 
-    `flask rounds close-due` (cron, every few minutes) does the same ahead of time, so a
-    large round's first visitor does not wait for the computation.
+    Never closes anything: closing (read every ballot, shuffle, compute, delete, rewrite the
+    tables) runs from `flask rounds close-due` or a staff member's explicit close, never on a
+    resident's request, which would then wait for it (or race another visitor for it).
     """
     if not round_.is_closed():
         return None
-    if round_.result is not None:
-        return round_.result
-    return close_round(round_)
+    return round_.result
+
+
+def close_ended_round(actor: User, round_: PriorityRound) -> RoundResult:
+    """Close a round whose window has ended now, at a staff member's request."""
+    if not round_.is_closed():
+        raise RuleViolation(_l("The round can be closed only after its closing time."))
+    return close_round(round_, actor=actor)
 
 
 def _ballot_rows(round_id: int) -> list[dict[str, int]]:
@@ -592,7 +623,7 @@ def _ballot_rows(round_id: int) -> list[dict[str, int]]:
     return list(ballots.values())
 
 
-def close_round(round_: PriorityRound) -> RoundResult:
+def close_round(round_: PriorityRound, *, actor: User | None = None) -> RoundResult:
     """Freeze the result of an ended round and make its ballots anonymous, all in one commit."""
     round_id = round_.id
     if db.engine.dialect.name == "postgresql":
@@ -618,7 +649,7 @@ def close_round(round_: PriorityRound) -> RoundResult:
     result = publish_result(round_, entries, ballots, days)
     db.session.execute(sa.delete(BallotChoice).where(BallotChoice.round_id == round_id))
     db.session.execute(sa.delete(Ballot).where(Ballot.round_id == round_id))
-    audit(None, "round.closed", "priority_round", round_id, ballots=len(ballots))
+    audit(actor, "round.closed", "priority_round", round_id, ballots=len(ballots))
     db.session.commit()
     erase_dead_ballots()
     return result
