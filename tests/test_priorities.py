@@ -511,12 +511,14 @@ def test_ballot_order_is_random_per_person_but_stable(
 # --- closing, anonymity, recount ------------------------------------------------------------
 
 
-def vote_many(app: Flask, round_id: int, choices: list[dict[int, int]]) -> list[int]:
+def vote_many(
+    app: Flask, round_id: int, choices: list[dict[int, int]], *, start: int = 0
+) -> list[int]:
     """Create one account per ballot and cast it through the service."""
     ids = []
     with app.app_context():
         round_ = db.session.get(PriorityRound, round_id)
-        for number, choice in enumerate(choices):
+        for number, choice in enumerate(choices, start=start):
             user = accounts.create_confirmed_user(
                 email=f"voter{round_id}-{number}@example.org",
                 password="correct horse battery staple",
@@ -703,8 +705,9 @@ def test_casting_costs_the_same_with_few_and_many_ballots(
     first = cost(voter, {projects[0].id: 1, projects[1].id: 1})
     change = cost(voter, {projects[2].id: 1})
     other = cost(make_user(), {projects[0].id: 1, projects[1].id: 1})
-    assert first == other <= 10
-    assert change <= 10
+    # Ten for the ballot, two to count it towards the next release of the running totals.
+    assert first == other <= 12
+    assert change <= 12
 
 
 def test_pages_run_a_fixed_number_of_queries(

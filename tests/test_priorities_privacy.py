@@ -1,25 +1,35 @@
-"""Priority rounds against a database reader: after close, no stored byte links a voter."""
+"""Priority rounds against a database reader and a patient analyst.
+
+After close no stored byte links a voter to a ballot; figures that change while people take
+part (running totals, daily turnout) never give away one ballot.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import struct
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from kldialog.auth.models import Role, User
 from kldialog.kernel.db import db
 from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
+    BallotChoice,
     Eligibility,
     Method,
     PriorityRound,
+    RoundResult,
 )
 from kldialog.projects.models import Category, Project, Status
 
 from .conftest import TEST_DATABASE_URL
+from .test_priorities import end_round, make_round, person, vote_many
 from .test_surveys_privacy import disposing, files_of, heap, horizon_settled, reader_app
 
 # A user id whose four bytes occur nowhere else by chance.
@@ -140,3 +150,105 @@ def test_a_closed_round_leaves_no_dead_ballot_tuples_on_postgresql(tmp_path: Pat
                 items = heap(conn, table)
                 assert all(item["xmax"] == "0" for item in items), table
                 assert not [item for item in items if voter in bytes(item["t_data"] or b"")]
+
+
+# --- differencing: figures that change while people take part ------------------------------
+
+
+def totals_section(client: Any, round_id: int) -> str:
+    """Return the running-totals section of the round page as a resident sees it."""
+    page = client.get(f"/priorities/{round_id}").get_data(as_text=True)
+    return page.split('id="totals-title"', 1)[1].split("</section>", 1)[0]
+
+
+def test_running_totals_move_only_in_steps_of_k_ballots(
+    app: Flask, client: Any, make_project: Any
+) -> None:
+    projects = [make_project(f"Projekt {i}", category="Alles") for i in range(3)]
+    a, b = projects[0].id, projects[1].id
+    k = app.config["ROUND_MIN_GROUP_SIZE"]
+    round_id = make_round(app, projects, show_running_totals=True)
+    voters = vote_many(app, round_id, [{a: 1}] * (k - 1))
+    assert "Projekt 0" not in totals_section(client, round_id)  # fewer than k: nothing yet
+    vote_many(app, round_id, [{a: 1}], start=k - 1)
+    first = totals_section(client, round_id)
+    assert f"Zwischenstand aus {k} Stimmzetteln" in first and "Projekt 0" in first
+    # Each further ballot, change or withdrawal alone leaves the published figure as it was.
+    for step in range(k - 1):
+        if step < 2:
+            with app.app_context():
+                round_ = db.session.get(PriorityRound, round_id)
+                voter = db.session.get(User, voters[step])
+                if step == 0:
+                    services.cast_ballot(voter, round_, {b: 1})
+                else:
+                    services.withdraw_ballot(voter, round_)
+        else:
+            vote_many(app, round_id, [{b: 1}], start=k + step)
+        assert totals_section(client, round_id) == first
+    vote_many(app, round_id, [{b: 1}], start=3 * k)  # the k-th change since the release
+    moved = totals_section(client, round_id)
+    assert moved != first and f"Zwischenstand aus {2 * k - 3} Stimmzetteln" in moved
+
+
+def test_running_totals_switched_on_mid_round_show_an_earlier_release(
+    app: Flask, client: Any, make_project: Any
+) -> None:
+    projects = [make_project(f"Projekt {i}", category="Alles") for i in range(3)]
+    k = app.config["ROUND_MIN_GROUP_SIZE"]
+    round_id = make_round(app, projects)
+    vote_many(app, round_id, [{projects[0].id: 1}] * (k + 2))
+    with app.app_context():
+        db.session.get(PriorityRound, round_id).show_running_totals = True
+        db.session.commit()
+    section = totals_section(client, round_id)
+    assert f"Zwischenstand aus {k} Stimmzetteln" in section  # not the live k + 2
+
+
+@pytest.mark.parametrize(
+    "per_day",
+    [[1, 1, 40], [2, 40], [1, 1, 3, 40], [3, 9, 9], [1, 40, 40], [4, 4, 1, 12]],
+)
+def test_daily_turnout_never_lets_a_hidden_day_be_computed(
+    app: Flask, make_project: Any, per_day: list[int]
+) -> None:
+    projects = [make_project(f"Projekt {i}", category="Alles") for i in range(2)]
+    round_id = make_round(app, projects)
+    k = app.config["ROUND_MIN_GROUP_SIZE"]
+    days = [NOW.date() - dt.timedelta(days=len(per_day) - i) for i in range(len(per_day))]
+    with app.app_context():
+        count = sum(per_day)
+        db.session.execute(sa.insert(User), [person(f"day{i}") for i in range(count)])
+        users = db.session.scalars(sa.select(User.id).where(User.email.like("day%"))).all()
+        cast_on = [day for day, n in zip(days, per_day, strict=True) for _ in range(n)]
+        db.session.execute(
+            sa.insert(Ballot),
+            [
+                {"round_id": round_id, "user_id": uid, "cast_on": on}
+                for uid, on in zip(users, cast_on, strict=True)
+            ],
+        )
+        ids = db.session.scalars(sa.select(Ballot.id).where(Ballot.round_id == round_id)).all()
+        db.session.execute(
+            sa.insert(BallotChoice),
+            [
+                {"ballot_id": bid, "round_id": round_id, "project_id": projects[0].id, "points": 1}
+                for bid in ids
+            ],
+        )
+        db.session.commit()
+    end_round(app, round_id, close=True)
+    with app.app_context():
+        data = services.round_result_data(db.session.get(RoundResult, round_id))
+    published = {row["day"]: row["ballots"] for row in data["participation"]}
+    assert data["n"] == sum(per_day)
+    true = dict(zip((d.isoformat() for d in days), per_day, strict=True))
+    hidden = [day for day, shown in published.items() if shown is None]
+    shown = {day: n for day, n in published.items() if n is not None}
+    assert all(true[day] == n for day, n in shown.items())
+    assert all(n == 0 or n >= k for n in shown.values())
+    # What the total and the shown days leave for the hidden ones must cover two days or more
+    # and at least k ballots, so none of them can be solved for.
+    if hidden:
+        assert len(hidden) >= 2
+        assert data["n"] - sum(shown.values()) >= k

@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import secrets
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from kldialog.auth.models import User
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db, rewrite_tables
-from kldialog.kernel.disclosure import hidden_cells
+from kldialog.kernel.disclosure import Release, contribute, forget_releases, hidden_cells
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.stats import (
     MeanEstimate,
@@ -53,8 +52,14 @@ from kldialog.projects.models import Category, Project, Status, Visibility
 
 BALLOT_FORMAT = "kldialog-ballots-1"
 # Tables whose dead rows a close leaves behind: deleted ballots name their person, and the
-# old versions of the running totals would replay the ballots one by one.
-CLOSE_REWRITES = ("ballot", "ballot_choice", "round_project", "priority_round")
+# old versions of the running totals (counters and releases) would replay them one by one.
+CLOSE_REWRITES = (
+    "ballot",
+    "ballot_choice",
+    "round_project",
+    "priority_round",
+    "disclosure_release",
+)
 
 log = logging.getLogger(__name__)
 
@@ -447,9 +452,7 @@ def _refuse_if_closed(round_: PriorityRound) -> None:
         raise RuleViolation(_l("This round is closed; ballots can no longer be changed."))
 
 
-def cast_ballot(
-    user: User, round_: PriorityRound, submitted: Mapping[int, int | None]
-) -> bool:
+def cast_ballot(user: User, round_: PriorityRound, submitted: Mapping[int, int | None]) -> bool:
     """Store the person's ballot, replacing an earlier one; return whether it is their first.
 
     `submitted` is checked by check_ballot (BallotRejected says what is wrong). The cost is
@@ -503,6 +506,7 @@ def cast_ballot(
         ],
     )
     _apply_totals(round_id, old, dict(choices))
+    _count_ballot_change(round_id)
     _refuse_if_closed(round_)
     db.session.commit()
     db.session.expire(round_)
@@ -540,6 +544,7 @@ def _remove_ballot(round_id: int, ballot_id: int) -> None:
         .where(PriorityRound.id == round_id)
         .values(ballot_count=PriorityRound.ballot_count - 1)
     )
+    _count_ballot_change(round_id)
 
 
 def withdraw_open_ballots(user: User) -> int:
@@ -649,6 +654,7 @@ def close_round(round_: PriorityRound, *, actor: User | None = None) -> RoundRes
     result = publish_result(round_, entries, ballots, days)
     db.session.execute(sa.delete(BallotChoice).where(BallotChoice.round_id == round_id))
     db.session.execute(sa.delete(Ballot).where(Ballot.round_id == round_id))
+    forget_releases(totals_key(round_id))  # the final result replaces the interim totals
     audit(actor, "round.closed", "priority_round", round_id, ballots=len(ballots))
     db.session.commit()
     erase_dead_ballots()
@@ -916,23 +922,120 @@ def results_csv_rows(data: Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def running_totals(round_: PriorityRound) -> list[RoundProject]:
-    """Return the live totals of an open round, highest first (only when staff allow it)."""
-    entries = round_entries(round_)
-    key = (lambda e: e.supporters) if round_.method == Method.approval else (lambda e: e.points)
-    return sorted(entries, key=lambda e: (-key(e), e.project.title))
+@dataclass(frozen=True)
+class TotalsRow:
+    """One project's line in the released running totals."""
+
+    project: Project
+    supporters: int
+    points: int
+
+
+@dataclass(frozen=True)
+class RunningTotals:
+    """The last release of an open round's totals; rows is empty until one exists."""
+
+    n: int | None
+    rows: list[TotalsRow]
+    released_on: dt.date | None
+
+
+def totals_key(round_id: int) -> str:
+    """Return the release key of a round's running totals."""
+    return f"round:{round_id}:totals"
+
+
+def _ensure_release_row(key: str) -> None:
+    """Create an empty release row once, so parallel first contributions do not collide."""
+    db.session.execute(
+        _insert_ignore(Release.__table__, {"key": key, "pending": 0, "epsilon_spent": 0.0})
+    )
+
+
+def _totals_snapshot(round_id: int) -> tuple[int, dict[str, Any]]:
+    """Return (ballots, {project_id: [supporters, points]}) as this transaction sees them."""
+    n = db.session.scalar(sa.select(PriorityRound.ballot_count).where(PriorityRound.id == round_id))
+    rows = db.session.execute(
+        sa.select(RoundProject.project_id, RoundProject.supporters, RoundProject.points).where(
+            RoundProject.round_id == round_id
+        )
+    ).all()
+    return int(n or 0), {"totals": {str(pid): [s, p] for pid, s, p in rows}}
+
+
+def _count_ballot_change(round_id: int) -> None:
+    """Count a cast, changed or withdrawn ballot towards the next release of the totals.
+
+    Counted whether or not the totals are shown, so that staff switching them on mid-round
+    publish a release that is at least k ballot changes away from any other one.
+    """
+    key = totals_key(round_id)
+    _ensure_release_row(key)
+    contribute(key, current_app.config["ROUND_MIN_GROUP_SIZE"], lambda: _totals_snapshot(round_id))
+
+
+def running_totals(round_: PriorityRound) -> RunningTotals:
+    """Return the released totals of an open round, highest first (only when staff allow it).
+
+    Never the live counters: read before and after one ballot they would show that ballot.
+    A release is made only after at least k ballot changes since the previous one.
+    """
+    release = db.session.get(Release, totals_key(round_.id))
+    if release is None or release.payload is None:
+        return RunningTotals(None, [], None)
+    stored = release.payload["totals"]
+    rows = [
+        TotalsRow(entry.project, *stored.get(str(entry.project_id), [0, 0]))
+        for entry in round_entries(round_)
+    ]
+    key = (lambda r: r.supporters) if round_.method == Method.approval else (lambda r: r.points)
+    rows.sort(key=lambda r: (-key(r), r.project.title))
+    return RunningTotals(release.n, rows, release.released_on)
 
 
 # --- indicator ratings ---------------------------------------------------------------------
 
 
+def rating_key(project_id: int, indicator: Indicator) -> str:
+    """Return the release key of one indicator's ratings of a project."""
+    return f"rating:{project_id}:{indicator.value}"
+
+
+def _rating_snapshot(project_id: int, indicator: Indicator) -> tuple[int, dict[str, Any]]:
+    """Return (n, {"counts": {score: count}}) of an indicator's ratings of a project."""
+    rows = db.session.execute(
+        sa.select(ProjectRating.score, sa.func.count())
+        .where(ProjectRating.project_id == project_id, ProjectRating.indicator == indicator)
+        .group_by(ProjectRating.score)
+    ).all()
+    return sum(count for _s, count in rows), {"counts": {str(s): c for s, c in rows}}
+
+
+def _count_rating_change(project_id: int, indicator: Indicator) -> None:
+    """Count a new, changed or removed rating towards the next release of its mean."""
+    key = rating_key(project_id, indicator)
+    _ensure_release_row(key)
+    contribute(
+        key,
+        current_app.config["RATING_MIN_GROUP_SIZE"],
+        lambda: _rating_snapshot(project_id, indicator),
+    )
+
+
 def rate_project(user: User, project: Project, scores: Mapping[Indicator, int | None]) -> None:
-    """Store or change the person's ratings of a project (None removes that rating)."""
+    """Store or change the person's ratings of a project (None removes that rating).
+
+    Every real change counts towards the next release of that indicator's mean: the page
+    shows the release, which moves only after at least k changes (see rating_summaries).
+    """
     for indicator, score in scores.items():
         if score is not None and not (isinstance(score, int) and 1 <= score <= 5):
             raise RuleViolation(_l("Choose a value from 1 to 5."), field=indicator.value)
+    before = my_ratings(user, project)
     today = utcnow().date()
-    for indicator, score in scores.items():
+    for indicator, score in sorted(scores.items()):
+        if before.get(indicator) == score:
+            continue
         db.session.execute(
             sa.delete(ProjectRating).where(
                 ProjectRating.project_id == project.id,
@@ -950,6 +1053,8 @@ def rate_project(user: User, project: Project, scores: Mapping[Indicator, int | 
                     rated_on=today,
                 )
             )
+        db.session.flush()
+        _count_rating_change(project.id, indicator)
     db.session.commit()
 
 
@@ -976,35 +1081,50 @@ class RatingSummary:
 
 
 def rating_summaries(project_ids: list[int]) -> dict[int, dict[Indicator, RatingSummary]]:
-    """Return every project's rating aggregates, hidden below the minimum group size."""
+    """Return every project's released rating aggregates (one query), hidden below k.
+
+    Never the live ratings: a mean with its n read before and after one new rating would
+    give that rating exactly. A release is made only after at least k ratings were added,
+    changed or removed since the previous one (kernel.disclosure.contribute), and only
+    when at least k people have rated.
+    """
     k = current_app.config["RATING_MIN_GROUP_SIZE"]
-    counts: dict[tuple[int, Indicator], Counter[int]] = {}
-    if project_ids:
-        rows = db.session.execute(
-            sa.select(
-                ProjectRating.project_id,
-                ProjectRating.indicator,
-                ProjectRating.score,
-                sa.func.count(),
-            )
-            .where(ProjectRating.project_id.in_(project_ids))
-            .group_by(ProjectRating.project_id, ProjectRating.indicator, ProjectRating.score)
-        ).all()
-        for project_id, indicator, score, count in rows:
-            counts.setdefault((project_id, indicator), Counter())[score] = count
-    summaries: dict[int, dict[Indicator, RatingSummary]] = {}
-    for project_id in project_ids:
-        for indicator in Indicator:
-            scores = counts.get((project_id, indicator), Counter())
-            n = sum(scores.values())
-            estimate = mean_interval(scores) if n >= k else None
-            summaries.setdefault(project_id, {})[indicator] = RatingSummary(indicator, n, estimate)
+    keys = {
+        rating_key(pid, indicator): (pid, indicator)
+        for pid in project_ids
+        for indicator in Indicator
+    }
+    releases = {
+        release.key: release
+        for release in (
+            db.session.scalars(sa.select(Release).where(Release.key.in_(list(keys))))
+            if keys
+            else []
+        )
+    }
+    summaries: dict[int, dict[Indicator, RatingSummary]] = {pid: {} for pid in project_ids}
+    for key, (project_id, indicator) in keys.items():
+        release = releases.get(key)
+        if release is None or release.payload is None or (release.n or 0) < k:
+            summaries[project_id][indicator] = RatingSummary(indicator, 0, None)
+            continue
+        counts = {int(score): count for score, count in release.payload["counts"].items()}
+        summaries[project_id][indicator] = RatingSummary(
+            indicator, release.n or 0, mean_interval(counts)
+        )
     return summaries
 
 
 def erase_ratings(user: User) -> None:
-    """Delete the person's ratings (account deletion; no commit)."""
+    """Delete the person's ratings (account deletion; no commit); each counts as a change."""
+    rated = db.session.execute(
+        sa.select(ProjectRating.project_id, ProjectRating.indicator).where(
+            ProjectRating.user_id == user.id
+        )
+    ).all()
     db.session.execute(sa.delete(ProjectRating).where(ProjectRating.user_id == user.id))
+    for project_id, indicator in sorted(rated):
+        _count_rating_change(project_id, indicator)
 
 
 def ratings_of(user: User) -> list[dict[str, Any]]:
