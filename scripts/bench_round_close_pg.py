@@ -22,7 +22,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from kldialog import create_app  # noqa: E402
 from kldialog.kernel.db import db, rewrite_tables  # noqa: E402
-from kldialog.priorities import services  # noqa: E402
+from kldialog.priorities import closing, services  # noqa: E402
 from kldialog.priorities.models import Ballot, BallotChoice, PriorityRound  # noqa: E402
 from scripts.bench import machine  # noqa: E402
 from scripts.bench_rounds import BALLOTS, setup  # noqa: E402
@@ -87,19 +87,19 @@ def measure(url: str, *, other_round: bool) -> str:
         db.session.commit()
         rewrite_tables(*services.CLOSE_REWRITES)  # start from clean tables
         rewrites: list[float] = []
-        original = services.rewrite_tables
+        original = closing.rewrite_tables
 
         def timed(*names: str) -> None:
             start = time.perf_counter()
             original(*names)
             rewrites.append(time.perf_counter() - start)
 
-        services.rewrite_tables = timed  # type: ignore[assignment]
+        closing.rewrite_tables = timed  # type: ignore[assignment]
         round_ = db.session.get(PriorityRound, round_id)
         start = time.perf_counter()
         services.close_round(round_)
         total = time.perf_counter() - start
-        services.rewrite_tables = original  # type: ignore[assignment]
+        closing.rewrite_tables = original  # type: ignore[assignment]
         left = db.session.scalar(sa.select(sa.func.count()).select_from(Ballot))
         lines = db.session.scalar(sa.select(sa.func.count()).select_from(BallotChoice))
         db.session.remove()

@@ -25,6 +25,7 @@ from kldialog.kernel.db import db
 from kldialog.kernel.disclosure import hidden_cells
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.stats import tiers_from_rank_intervals, wilson_interval
+from kldialog.priorities import ballots as ballot_rules
 from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
@@ -920,14 +921,14 @@ def test_closing_waits_for_a_ballot_change_being_written(
         round_ = db.session.get(PriorityRound, round_id)
         services.cast_ballot(db.session.get(User, voter), round_, {ids[0]: 1})
     written, go = threading.Event(), threading.Event()
-    original = services._refuse_if_closed
+    original = ballot_rules._refuse_if_closed
 
     def paused(round_: PriorityRound) -> None:
         written.set()  # the change is written, not yet committed
         go.wait(timeout=30)
         original(round_)
 
-    monkeypatch.setattr(services, "_refuse_if_closed", paused)
+    monkeypatch.setattr(ballot_rules, "_refuse_if_closed", paused)
     outcome: list[str] = []
 
     def change() -> None:

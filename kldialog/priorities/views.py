@@ -40,7 +40,7 @@ from kldialog.priorities.forms import (
     RoundForm,
     parse_ballot,
 )
-from kldialog.priorities.models import Indicator, Method, PriorityRound
+from kldialog.priorities.models import Eligibility, Indicator, Method, PriorityRound
 from kldialog.projects import services as projects
 from kldialog.surveys import services as surveys
 
@@ -318,7 +318,7 @@ def _fields(form: RoundForm) -> services.RoundFields:
         max_choices=form.max_choices.data,
         budget=form.budget.data,
         max_per_project=form.max_per_project.data,
-        eligibility=services.Eligibility(form.eligibility.data),
+        eligibility=Eligibility(form.eligibility.data),
         show_running_totals=bool(form.show_running_totals.data),
         opens_at=opens_at,
         closes_at=closes_at,
