@@ -26,7 +26,16 @@ from kldialog.events import staff as event_staff
 from kldialog.events.models import Event, EventState
 from kldialog.kernel.db import db
 from kldialog.priorities import services as priorities
-from kldialog.priorities.models import Indicator, Method, PriorityRound, RoundProject, RoundState
+from kldialog.priorities.models import (
+    Eligibility as RoundEligibility,
+)
+from kldialog.priorities.models import (
+    Indicator,
+    Method,
+    PriorityRound,
+    RoundProject,
+    RoundState,
+)
 from kldialog.projects import reading, roadmap_io, roadmap_parse, threads
 from kldialog.projects.models import Project
 from kldialog.surveys import builder as surveys
@@ -178,7 +187,7 @@ def _load_demo_rounds() -> None:
             max_choices=5,
             budget=10,
             max_per_project=3,
-            eligibility=priorities.Eligibility.resident,
+            eligibility=RoundEligibility.resident,
             show_running_totals=False,
             opens_at=now - dt.timedelta(days=3),
             closes_at=now + dt.timedelta(days=28),

@@ -301,7 +301,7 @@ def rounds() -> Response:
     tag="priorities",
     path_params=(("round_id", ID),),
 )
-def round(round_id: int) -> Response:  # noqa: A001 - the endpoint's name in URLs
+def round(round_id: int) -> Response:
     """Return a closed round's results."""
     found = round_data.round_detail(round_id)
     if found is None:

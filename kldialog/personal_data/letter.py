@@ -242,6 +242,6 @@ def _moment(text: str) -> str:
 
 def _day(text: str) -> str:
     try:
-        return format_date(dt.date.fromisoformat(text[:10]), "long")
+        return str(format_date(dt.date.fromisoformat(text[:10]), "long"))
     except ValueError:
         return text

@@ -6,8 +6,7 @@ Forms check shape only; the rules (budget, window, freezing) live in priorities.
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -25,6 +24,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from kldialog.kernel.errors import at_most_characters, number_range
+from kldialog.kernel.params import parse_int
 from kldialog.kernel.time import local_to_utc
 from kldialog.priorities.models import Eligibility, Indicator, Method
 
@@ -147,47 +147,38 @@ class RatingForm(FlaskForm):
         }
 
 
-_WHOLE_NUMBER = re.compile(r"^\s*\d{1,4}\s*$")
+# Points beyond any budget (at most 1000) are read as unreadable, not as a huge number.
+MAX_TYPED_POINTS = 9999
 
 
 def parse_ballot(
-    method: Method, project_ids: Iterable[int], formdata: Mapping[str, Any]
-) -> tuple[dict[int, int], dict[int, str], dict[str, str]]:
-    """Read a submitted ballot: (choices, errors per project, what the person typed).
+    method: Method, formdata: Mapping[str, Any]
+) -> tuple[dict[int, int | None], dict[str, str]]:
+    """Read a submitted ballot into ({project_id: points}, what the person typed).
 
-    Approval ballots send `project` checkboxes; points ballots send `points-<id>` fields.
-    Anything else in the form (tampered ids, projects not on this ballot) is reported by
-    the service, which knows the round's projects.
+    Only turns text into numbers (ASCII digits, `parse_int`); every rule, including which
+    projects belong to the round, is checked once, by services.check_ballot. A project id
+    that is not a number becomes 0 (no project has it); points that are not a whole number
+    of 0 or more become None. Approval ballots send `project` checkboxes; points ballots send
+    `points-<id>` fields, where an empty field means 0.
     """
-    choices: dict[int, int] = {}
-    errors: dict[int, str] = {}
+    choices: dict[int, int | None] = {}
     typed: dict[str, str] = {}
-    allowed = set(project_ids)
     if method == Method.approval:
         for value in formdata.getlist("project"):
-            if not str(value).isdigit():
-                errors[0] = str(_l("The ballot names a project that is not part of this round."))
-                continue
-            choices[int(value)] = 1
-            typed[str(int(value))] = "1"
-        return choices, errors, typed
+            project_id = parse_int(value, 1) or 0
+            choices[project_id] = 1
+            typed[str(project_id)] = "1"
+        return choices, typed
     for key in formdata:
         if not key.startswith("points-"):
             continue
-        suffix = key.removeprefix("points-")
+        project_id = parse_int(key.removeprefix("points-"), 1) or 0
         raw = str(formdata.get(key, "")).strip()
-        if not suffix.isdigit() or int(suffix) not in allowed:
-            if raw not in ("", "0"):
-                errors[0] = str(_l("The ballot names a project that is not part of this round."))
-            continue
-        project_id = int(suffix)
-        typed[str(project_id)] = raw[:10]
-        if raw == "":
-            continue
-        if not _WHOLE_NUMBER.match(raw):
-            errors[project_id] = str(_l("Please enter a whole number of points, 0 or more."))
-            continue
-        points = int(raw)
-        if points > 0:
-            choices[project_id] = points
-    return choices, errors, typed
+        points = 0 if raw == "" else parse_int(raw, 0, MAX_TYPED_POINTS)
+        if project_id == 0 and choices.get(0) != 0 and 0 in choices:
+            continue  # keep the first unreadable id that carried something
+        choices[project_id] = points
+        if project_id:
+            typed[str(project_id)] = raw[:10]
+    return choices, typed

@@ -40,7 +40,7 @@ from kldialog.priorities.forms import (
     RoundForm,
     parse_ballot,
 )
-from kldialog.priorities.models import Indicator, Method, PriorityRound
+from kldialog.priorities.models import Eligibility, Indicator, Method, PriorityRound
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
 
@@ -120,7 +120,7 @@ def _render_round(
 def show(round_id: int) -> str | BaseResponse | tuple[str, int]:
     """Show a round: rules, the ballot while open, a link to the results once closed."""
     round_ = _round_or_404(round_id)
-    if services.ensure_closed(round_) is not None:
+    if round_.is_closed():
         return redirect(url_for("priorities.results", round_id=round_.id), 303)
     return _render_round(round_, ActionForm())
 
@@ -131,7 +131,7 @@ def show(round_id: int) -> str | BaseResponse | tuple[str, int]:
 def vote(round_id: int) -> BaseResponse | tuple[str, int]:
     """Cast or change the person's ballot (the last ballot counts)."""
     round_ = _round_or_404(round_id)
-    if services.ensure_closed(round_) is not None:
+    if round_.is_closed():
         flash(_("This round is closed; ballots can no longer be changed."), "danger")
         return redirect(url_for("priorities.results", round_id=round_.id), 303)
     require(permissions.can_vote(current_user, round_))
@@ -140,23 +140,14 @@ def vote(round_id: int) -> BaseResponse | tuple[str, int]:
         return _render_round(
             round_, form, ballot_error=_("The form has expired. Please send it again."), status=400
         )
-    entries = services.round_entries(round_)
-    choices, field_errors, typed = parse_ballot(
-        round_.method, [entry.project_id for entry in entries], request.form
-    )
-    if round_.method == Method.points:
-        for project_id, points in choices.items():
-            if points > round_.max_per_project and project_id not in field_errors:
-                field_errors[project_id] = _(
-                    "At most %(limit)d points per project.", limit=round_.max_per_project
-                )
-    general = field_errors.pop(0, None)
-    if field_errors or general:
-        return _render_round(
-            round_, form, typed=typed, field_errors=field_errors, ballot_error=general, status=400
-        )
+    submitted, typed = parse_ballot(round_.method, request.form)
     try:
-        first = services.cast_ballot(current_user, round_, choices)
+        first = services.cast_ballot(current_user, round_, submitted)
+    except services.BallotRejected as error:
+        general = None if error.projects else error.message
+        return _render_round(
+            round_, form, typed=typed, field_errors=error.projects, ballot_error=general, status=400
+        )
     except RuleViolation as error:
         return _render_round(round_, form, typed=typed, ballot_error=error.message, status=400)
     flash(
@@ -190,11 +181,11 @@ def withdraw(round_id: int) -> BaseResponse:
     return redirect(url_for("priorities.show", round_id=round_.id), 303)
 
 
-def _closed_result_or_redirect(round_: PriorityRound) -> Any:
-    """Return the closed round's result, or a redirect to the round while it is open."""
-    result = services.ensure_closed(round_)
+def _published_result(round_: PriorityRound) -> Any:
+    """Return the round's published result for a download, else 404 (open or in preparation)."""
+    result = services.result_of(round_)
     if result is None:
-        return redirect(url_for("priorities.show", round_id=round_.id), 303)
+        abort(404)
     return result
 
 
@@ -202,9 +193,11 @@ def _closed_result_or_redirect(round_: PriorityRound) -> Any:
 def results(round_id: int) -> str | BaseResponse:
     """Show the frozen results with tiers, intervals, charts, tables and the ballot file hash."""
     round_ = _round_or_404(round_id)
-    result = _closed_result_or_redirect(round_)
-    if isinstance(result, BaseResponse):
-        return result
+    if not round_.is_closed():
+        return redirect(url_for("priorities.show", round_id=round_.id), 303)
+    result = services.result_of(round_)
+    if result is None:  # ended, waiting for the cron or staff to close it
+        return render_template("priorities/preparing.html", round=round_)
     data = services.round_result_data(result)
     for day in data["participation"]:
         day["day"] = dt.date.fromisoformat(day["day"])
@@ -222,9 +215,7 @@ def results(round_id: int) -> str | BaseResponse:
 def results_json(round_id: int) -> BaseResponse:
     """Download the aggregated results as JSON."""
     round_ = _round_or_404(round_id)
-    result = _closed_result_or_redirect(round_)
-    if isinstance(result, BaseResponse):
-        return result
+    result = _published_result(round_)
     data = services.round_result_data(result)
     data["round"] = {"id": round_.id, "title": round_.title}
     data["ballot_file_sha256"] = None if data["suppressed"] else result.ballot_sha256
@@ -240,9 +231,7 @@ def results_json(round_id: int) -> BaseResponse:
 def results_csv(round_id: int) -> BaseResponse:
     """Download the aggregated results per project as CSV."""
     round_ = _round_or_404(round_id)
-    result = _closed_result_or_redirect(round_)
-    if isinstance(result, BaseResponse):
-        return result
+    result = _published_result(round_)
     return csv_response(
         services.results_csv_rows(services.round_result_data(result)),
         f"round-{round_.id}-results.csv",
@@ -253,9 +242,7 @@ def results_csv(round_id: int) -> BaseResponse:
 def ballot_file(round_id: int) -> BaseResponse:
     """Download the anonymous ballot file exactly as hashed (not published below k ballots)."""
     round_ = _round_or_404(round_id)
-    result = _closed_result_or_redirect(round_)
-    if isinstance(result, BaseResponse):
-        return result
+    result = _published_result(round_)
     if json.loads(result.results).get("suppressed"):
         abort(404)
     response = make_response(result.ballot_file.encode("utf-8"))
@@ -331,7 +318,7 @@ def _fields(form: RoundForm) -> services.RoundFields:
         max_choices=form.max_choices.data,
         budget=form.budget.data,
         max_per_project=form.max_per_project.data,
-        eligibility=services.Eligibility(form.eligibility.data),
+        eligibility=Eligibility(form.eligibility.data),
         show_running_totals=bool(form.show_running_totals.data),
         opens_at=opens_at,
         closes_at=closes_at,
@@ -419,3 +406,22 @@ def staff_publish_round(round_id: int) -> BaseResponse:
     else:
         flash(_("The round is published. It accepts ballots from its opening time."), "success")
     return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)
+
+
+@bp.post("/staff/rounds/<int:round_id>/close")
+@login_required
+def staff_close_round(round_id: int) -> BaseResponse:
+    """Close an ended round now (instead of waiting for `flask rounds close-due`)."""
+    require(permissions.can_manage_rounds(current_user))
+    round_ = services.get_round(round_id)
+    if round_ is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        services.close_ended_round(current_user, round_)
+    except RuleViolation as error:
+        flash(error.message, "danger")
+        return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)
+    flash(_("The round is closed and its results are published."), "success")
+    return redirect(url_for("priorities.results", round_id=round_.id), 303)

@@ -1,6 +1,7 @@
 """Roadmap forms: the public filter (GET), following, and the staff console.
 
-Forms check shape only (required, lengths, choices); the rules live in the service modules (projects.staff, projects.categories, ...).
+Forms check shape only (required, lengths, choices); the rules live in the service modules
+(projects.staff, projects.categories, ...).
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def make_round(app: Flask, method: Method, title: str, **fields: Any) -> int:
 
 
 def end_round(app: Flask, round_id: int) -> None:
-    """Move a round's window into the past (as if time passed)."""
+    """Move a round's window into the past and close it, as `flask rounds close-due` would."""
     now = dt.datetime.now(dt.UTC)
     with app.app_context():
         db.session.execute(
@@ -82,6 +82,7 @@ def end_round(app: Flask, round_id: int) -> None:
             .values(opens_at=now - dt.timedelta(days=10), closes_at=now - dt.timedelta(seconds=1))
         )
         db.session.commit()
+        services.close_round(db.session.get(PriorityRound, round_id))
 
 
 # KERN scrolls smoothly (html { scroll-behavior: smooth }): after every jump to an anchor

@@ -1,0 +1,120 @@
+"""Indicator ratings against a patient analyst: means move only in steps of k ratings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from kldialog.auth.models import Role, User
+from kldialog.kernel.db import db
+from kldialog.priorities import services
+from kldialog.priorities.models import Indicator, ProjectRating
+from kldialog.projects.models import Project
+
+from .conftest import base_config, login
+
+
+def rate(app: Flask, user_id: int, project_id: int, score: int | None) -> None:
+    """Rate a project's benefit through the service."""
+    with app.app_context():
+        services.rate_project(
+            db.session.get(User, user_id), db.session.get(Project, project_id),
+            {Indicator.benefit: score},
+        )  # fmt: skip
+
+
+def figures(client: Any, slug: str) -> tuple[str, str]:
+    """Return the benefit figure of the public project page and the council CSV's line."""
+    page = client.get(f"/projects/{slug}").get_data(as_text=True)
+    box = page.split('id="rating-title"', 1)[1].split("</dl>", 1)[0]
+    public = box.split("</dd>", 1)[0]  # the first indicator is the benefit
+    rows = client.get("/council/ratings.csv").get_data(as_text=True).splitlines()
+    [line] = [row for row in rows if row.startswith("Open Data,")]
+    return public, line
+
+
+def test_rating_means_move_only_in_steps_of_k_ratings(
+    app: Flask, client: Any, make_user: Any, make_project: Any
+) -> None:
+    project = make_project("Open Data", category="Verwaltung")
+    k = app.config["RATING_MIN_GROUP_SIZE"]
+    assert k == 5  # the scores below are chosen for five
+    raters = [make_user().id for _ in range(2 * k)]
+    login(client, make_user(Role.council))
+    for rater, score in zip(raters[:k], [2, 3, 4, 5, 5], strict=True):
+        rate(app, rater, project.id, score)
+    public, line = figures(client, project.slug)
+    assert "Mittelwert 3,8" in public and "n = 5" in public  # the page: one decimal
+    assert line.startswith("Open Data,Verwaltung,5,3.800,")  # the CSV: three decimals
+    # One new rating, one change, one removal, one more new: each alone changes nothing.
+    changes = [(raters[k], 1), (raters[0], 5), (raters[1], None), (raters[k + 1], 1)]
+    for rater, score in changes:
+        rate(app, rater, project.id, score)
+        assert figures(client, project.slug) == (public, line)
+    rate(app, raters[k + 2], project.id, 1)  # the k-th change since the release
+    moved_public, moved_line = figures(client, project.slug)
+    assert "n = 7" in moved_public and moved_line.startswith("Open Data,Verwaltung,7,3.143,")
+
+
+def test_an_unchanged_rating_does_not_count_as_a_change(
+    app: Flask, client: Any, make_user: Any, make_project: Any
+) -> None:
+    project = make_project("Open Data", category="Verwaltung")
+    raters = [make_user().id for _ in range(5)]
+    for rater in raters[:4]:
+        rate(app, rater, project.id, 4)
+    for _again in range(3):  # saving the same value again is no new contribution
+        rate(app, raters[0], project.id, 4)
+    login(client, make_user(Role.council))
+    public, _line = figures(client, project.slug)
+    assert "mindestens 5 Personen" in public
+    rate(app, raters[4], project.id, 4)
+    public, line = figures(client, project.slug)
+    assert "Mittelwert 4,0" in public and line.startswith("Open Data,Verwaltung,5,4.000,")
+
+
+def test_the_migration_releases_the_means_already_on_the_site(tmp_path: Path) -> None:
+    from flask_migrate import upgrade
+
+    from kldialog import create_app
+    from kldialog.projects.models import Category, Status
+
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/m.sqlite"))
+    with app.app_context():
+        upgrade(revision="0020_events")  # before releases were read: ratings without any
+        project = Project(
+            slug="open-data", title="Open Data", summary="", status=Status.planned,
+            category=Category(name="Verwaltung", slug="verwaltung"),
+        )  # fmt: skip
+        few = Project(
+            slug="wenig", title="Wenig", summary="", status=Status.planned,
+            category=project.category,
+        )  # fmt: skip
+        people = [
+            User(email=f"r{n}@example.org", password_hash="x", display_name=f"r{n}",
+                 display_name_key=f"r{n}", roles=int(Role.resident))
+            for n in range(5)
+        ]  # fmt: skip
+        db.session.add_all([project, few, *people])
+        db.session.flush()
+        today = dt.date.today()
+        db.session.add_all(
+            [
+                ProjectRating(project_id=project.id, user_id=p.id, indicator=Indicator.benefit,
+                              score=score, rated_on=today)
+                for p, score in zip(people, [2, 3, 4, 5, 5], strict=True)
+            ]
+            + [ProjectRating(project_id=few.id, user_id=people[0].id,
+                             indicator=Indicator.benefit, score=1, rated_on=today)]
+        )  # fmt: skip
+        db.session.commit()
+        upgrade(revision="0023_rounds")
+        summaries = services.rating_summaries([project.id, few.id])
+        estimate = summaries[project.id][Indicator.benefit].estimate
+        assert estimate is not None and round(estimate.mean, 3) == 3.8
+        assert summaries[few.id][Indicator.benefit].estimate is None
+        db.session.remove()
+        db.engine.dispose()
