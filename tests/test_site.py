@@ -223,3 +223,28 @@ def test_the_header_login_link_brings_you_back_to_the_page(
     response = client.post(link.group(1), data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 303
     assert response.location == "/projects/handyparken?sort=supported"
+
+
+@pytest.mark.parametrize(
+    ("language", "phrases", "stale"),
+    [
+        ("de", ["Umfrage", "Prioritäten", "Veranstaltungen", "Registrieren", "Telefon: 0631 365-0"],
+         ["Bald können Sie", "später machen"]),
+        ("en", ["survey", "priorities", "events", "Register", "Phone: 0631 365-0"],
+         ["Soon you can", "do later"]),
+    ],
+)  # fmt: skip
+def test_easy_language_page_explains_what_residents_can_do_and_whom_to_ask(
+    app_factory: Any, language: str, phrases: list[str], stale: list[str]
+) -> None:
+    app = app_factory(OPERATOR_PHONE="0631 365-0", OPERATOR_EMAIL="buergerbuero@example.org")
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["lang"] = language
+    html = client.get("/leichte-sprache").get_data(as_text=True)
+    for phrase in phrases:
+        assert phrase in html, phrase
+    for phrase in stale:
+        assert phrase not in html, phrase
+    assert 'href="/register"' in html
+    assert 'href="mailto:buergerbuero@example.org"' in html
