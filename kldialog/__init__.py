@@ -81,7 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from kldialog.admin.views import bp as admin_bp
     from kldialog.auth.views import bp as auth_bp
-    from kldialog.auth.views import load_user
+    from kldialog.auth.views import load_user, load_user_from_remember_cookie
     from kldialog.branding import bp as branding_bp
     from kldialog.comments.views import bp as comments_bp
     from kldialog.council.views import bp as council_bp
@@ -94,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.surveys.views import bp as surveys_bp
 
     login_manager.user_loader(load_user)
+    login_manager.request_loader(load_user_from_remember_cookie)
     login_manager.login_message = None  # the login page itself says what to do
     app.register_blueprint(pages_bp)
     app.register_blueprint(projects_bp)

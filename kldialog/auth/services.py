@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from kldialog.auth.models import Role, User, new_session_token
+from kldialog.auth.sessions import erase_remember_tokens
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, number_range
@@ -397,7 +398,9 @@ def _set_password(user: User, new_password: str) -> None:
     if problem:
         raise RuleViolation(problem, field="password")
     user.password_hash = hash_password(new_password)
+    # Every session cookie and every "stay logged in" token ends with the old password.
     user.session_token = new_session_token()
+    erase_remember_tokens(user)
 
 
 # --- e-mail change -------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -20,7 +22,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.auth import forms, services
+from kldialog.auth import forms, services, sessions
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.http import local_path
@@ -41,19 +43,81 @@ def load_user(login_id: str) -> services.User | None:
     return user
 
 
+def load_user_from_remember_cookie(req: Any) -> services.User | None:
+    """Start a session from a current remember-me token (Flask-Login's request loader)."""
+    user = sessions.user_for_remember_token(req.cookies.get(sessions.REMEMBER_COOKIE))
+    if user is None:
+        if sessions.REMEMBER_COOKIE in req.cookies:
+            g.remember_cookie = None  # revoked or expired: the browser may drop it
+        return None
+    login_user(user, fresh=False)
+    session.pop("_id", None)  # Flask-Login's hash of IP address and user agent: not stored
+    return user
+
+
+@bp.after_app_request
+def _set_remember_cookie(response: BaseResponse) -> BaseResponse:
+    """Set or delete the remember-me cookie as the request decided (g.remember_cookie)."""
+    if "remember_cookie" not in g:
+        return response
+    config = current_app.config
+    if g.remember_cookie is None:
+        # Flask-Login's old cookie (the login id, signed) goes with ours.
+        response.delete_cookie(config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+        response.delete_cookie(
+            sessions.REMEMBER_COOKIE,
+            secure=config["REMEMBER_COOKIE_SECURE"],
+            httponly=True,
+            samesite=config["REMEMBER_COOKIE_SAMESITE"],
+        )
+    else:
+        response.set_cookie(
+            sessions.REMEMBER_COOKIE,
+            g.remember_cookie,
+            max_age=sessions.remember_days() * 86400,
+            secure=config["REMEMBER_COOKIE_SECURE"],
+            httponly=True,
+            samesite=config["REMEMBER_COOKIE_SAMESITE"],
+        )
+    return response
+
+
 def _limit(name: str):  # noqa: ANN202
     """Rate-limit POSTs of a view by the configured rule (read per request)."""
     return limiter.limit(lambda: current_app.config[name], methods=["POST"])
 
 
 def _login(user: services.User, remember: bool = False) -> None:
-    """Start a fresh session for user (a new session id guards against fixation)."""
+    """Start a fresh session for user with a new session token and, if asked, a new token."""
     language = session.get("lang")
     session.clear()
     if language:
         session["lang"] = language
-    login_user(user, remember=remember)
+    # A login rotates the session token: session cookies issued before (another device's,
+    # or one copied from this browser) end; devices with "stay logged in" come back through
+    # their own remember-me token.
+    sessions.rotate_session_token(user)
+    sessions.forget_remember_token(request.cookies.get(sessions.REMEMBER_COOKIE))
+    if remember:
+        g.remember_cookie = sessions.issue_remember_token(user)
+    elif sessions.REMEMBER_COOKIE in request.cookies:
+        g.remember_cookie = None
+    services.db.session.commit()
+    login_user(user)  # never Flask-Login's own remember cookie: it holds the login id
+    session.pop("_id", None)  # Flask-Login's hash of IP address and user agent: not stored
     services.set_language(user, str(get_locale() or "de"))
+
+
+def _logout() -> None:
+    """End this session server-side and delete the remember-me cookie; keep the language."""
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    sessions.end_session(user, request.cookies.get(sessions.REMEMBER_COOKIE))
+    language = session.get("lang")
+    logout_user()
+    session.clear()
+    if language:
+        session["lang"] = language
+    g.remember_cookie = None
 
 
 # --- registration and confirmation ------------------------------------------------------
@@ -150,13 +214,23 @@ def logout() -> BaseResponse:
     """Log out (a POST, so no link or image can log anyone out)."""
     form = forms.ButtonForm()
     if form.validate_on_submit():
-        language = session.get("lang")
-        logout_user()
-        session.clear()
-        if language:
-            session["lang"] = language
+        _logout()
         flash(_("You are logged out."), "success")
     return redirect(url_for("pages.home"), code=303)
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere() -> BaseResponse:
+    """End every session and every "stay logged in" of the account, this one included."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.ButtonForm()
+    if form.validate_on_submit():
+        sessions.end_all_sessions(current_user._get_current_object())
+        _logout()
+        flash(_("You are logged out on every device."), "success")
+        return redirect(url_for("auth.login"), code=303)
+    return redirect(url_for("auth.account"), code=303)
 
 
 # --- passwords ------------------------------------------------------------------------------
@@ -192,7 +266,6 @@ def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
-            logout_user()
             _login(user)
             flash(_("Your new password is set. Other devices have been logged out."), "success")
             return redirect(url_for("auth.account"), code=303)
