@@ -60,6 +60,9 @@ class DefaultConfig:
     MAIL_PASSWORD = ""
     MAIL_FROM = "KL.dialog <noreply@kldialog.invalid>"
     MAIL_OUTBOX = ""
+    # Account mails whose existence must not show in the response time (registration, reset)
+    # are delivered by a background thread. None: on, except in the test suite.
+    MAIL_BACKGROUND = None
 
     # Accounts
     PASSWORD_MIN_LENGTH = 10

@@ -252,6 +252,9 @@ def register_user(*, email: str, password: str, display_name: str, language: str
     """
     email = normalise_email(email)
     name = clean_display_name(display_name)
+    # Hash first, whoever registers: a known address must not answer faster (argon2 is the
+    # expensive part), and both mails leave through a background thread.
+    password_hash = hash_password(password)
     existing = db.session.scalar(sa.select(User).where(User.email == email))
     if existing is not None:
         send_mail(
@@ -262,13 +265,14 @@ def register_user(*, email: str, password: str, display_name: str, language: str
             user=existing,
             login_url=url_for("auth.login", _external=True),
             reset_url=url_for("auth.forgot_password", _external=True),
+            background=True,
         )
         return None
     if db.session.scalar(sa.select(User.id).where(User.display_name_key == display_name_key(name))):
         raise RuleViolation(_l("This display name is already taken."), field="display_name")
     user = User(
         email=email,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         display_name=name,
         display_name_key=display_name_key(name),
         roles=int(Role.resident),
@@ -290,8 +294,8 @@ def register_user(*, email: str, password: str, display_name: str, language: str
     return user
 
 
-def send_confirmation(user: User) -> None:
-    """Mail a link that confirms the account's address."""
+def send_confirmation(user: User, *, discard: bool = False) -> None:
+    """Mail a link that confirms the account's address (in the background: see register)."""
     token = make_token("confirm", user, f"{user.email}|{user.email_confirmed_at}")
     send_mail(
         user.email,
@@ -301,6 +305,8 @@ def send_confirmation(user: User) -> None:
         user=user,
         url=url_for("auth.confirm_email", token=token, _external=True),
         hours=current_app.config["CONFIRM_EMAIL_HOURS"],
+        background=True,
+        discard=discard,
     )
 
 
@@ -309,6 +315,13 @@ def resend_confirmation(email: str) -> None:
     user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
     if user is not None and not user.is_confirmed:
         send_confirmation(user)
+    else:
+        send_confirmation(_stand_in(email), discard=True)  # the same work, nothing sent
+
+
+def _stand_in(email: str) -> User:
+    """Return an unsaved account to build a mail for that is never sent (equal timing)."""
+    return User(id=0, email=normalise_email(email), display_name="", password_hash="", language="de")
 
 
 def confirm_email(token: str) -> User:
@@ -350,17 +363,20 @@ def request_password_reset(email: str) -> None:
     user = db.session.scalar(
         sa.select(User).where(User.email == normalise_email(email), User.deleted_at.is_(None))
     )
-    if user is None:
-        return
-    token = make_token("reset", user, user.password_hash)
+    # An unknown address gets the same work (token, rendered mail) and nothing is sent, so the
+    # answer takes as long; the mail itself leaves through a background thread.
+    target = user if user is not None else _stand_in(email)
+    token = make_token("reset", target, target.password_hash)
     send_mail(
-        user.email,
+        target.email,
         _l("Reset your KL.dialog password"),
         "reset_password",
-        language=user.language,
-        user=user,
+        language=target.language,
+        user=target,
         url=url_for("auth.reset_password", token=token, _external=True),
         minutes=current_app.config["RESET_PASSWORD_MINUTES"],
+        background=True,
+        discard=user is None,
     )
 
 
