@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 
 from kldialog.auth import services as accounts
 from kldialog.kernel import mail
-from kldialog.kernel.db import db
 
 from .conftest import PASSWORD
 

@@ -321,7 +321,9 @@ def resend_confirmation(email: str) -> None:
 
 def _stand_in(email: str) -> User:
     """Return an unsaved account to build a mail for that is never sent (equal timing)."""
-    return User(id=0, email=normalise_email(email), display_name="", password_hash="", language="de")
+    return User(
+        id=0, email=normalise_email(email), display_name="", password_hash="", language="de"
+    )
 
 
 def confirm_email(token: str) -> User:
