@@ -90,3 +90,90 @@ def test_forgot_password_takes_as_long_for_known_and_unknown_addresses(timing_ap
     ]
     mail.wait_for_background_mail()
     assert_same_time(known, unknown)
+
+
+# --- per-account login throttle ------------------------------------------------------------
+
+LOCKED = "Zu viele falsche Passwörter für diese Adresse"
+WRONG = "E-Mail-Adresse oder Passwort ist nicht korrekt."
+
+
+def attempt(client: FlaskClient, email: str, password: str, address: str) -> Any:
+    return client.post(
+        "/login",
+        data={"email": email, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_guesses_from_many_addresses_lock_the_account_and_mail_its_owner_once(
+    app: Flask, outbox: Callable[[], list[Any]]
+) -> None:
+    make_account(app, "target@example.org", "Ziel Person")
+    client = app.test_client()
+    for number in range(5):
+        response = attempt(client, "target@example.org", f"falsch {number}", f"10.0.0.{number}")
+        assert response.status_code == 200
+    assert LOCKED in response.get_data(as_text=True)  # the fifth failure starts the lock
+    # The right password from yet another address is refused while the lock lasts.
+    refused = attempt(client, "Target@Example.org", PASSWORD, "10.9.9.9")
+    assert refused.status_code == 200
+    assert LOCKED in refused.get_data(as_text=True)
+    assert client.get("/account").status_code == 302
+    attempt(client, "target@example.org", "noch falscher", "10.0.0.77")
+    notices = [m for m in outbox() if m["To"] == "target@example.org"]
+    assert len(notices) == 1
+    assert "/password/forgot" in notices[0].get_content()
+
+
+def test_an_unknown_address_locks_the_same_way_and_nobody_is_mailed(
+    app: Flask, outbox: Callable[[], list[Any]]
+) -> None:
+    client = app.test_client()
+    answers = [
+        attempt(client, "nobody@example.org", f"falsch {n}", f"10.1.0.{n}").get_data(as_text=True)
+        for n in range(6)
+    ]
+    assert WRONG in answers[0]
+    assert LOCKED in answers[4]
+    assert LOCKED in answers[5]
+    assert outbox() == []
+
+
+def test_other_accounts_are_not_locked_by_someone_elses_failures(app: Flask) -> None:
+    make_account(app, "target@example.org", "Ziel Person")
+    make_account(app, "other@example.org", "Andere Person")
+    client = app.test_client()
+    for number in range(6):
+        attempt(client, "target@example.org", f"falsch {number}", "10.0.0.1")
+    assert attempt(client, "other@example.org", PASSWORD, "10.0.0.1").status_code == 303
+
+
+def test_a_password_reset_ends_the_lock(app: Flask, outbox: Callable[[], list[Any]]) -> None:
+    make_account(app, "target@example.org", "Ziel Person")
+    client = app.test_client()
+    for number in range(5):
+        attempt(client, "target@example.org", f"falsch {number}", f"10.0.0.{number}")
+    assert client.post("/password/forgot", data={"email": "target@example.org"}).status_code == 303
+    body = [m for m in outbox() if "/password/reset/" in m.get_content()][-1].get_content()
+    path = body[body.index("/password/reset/") :].split()[0]
+    response = client.post(path, data={"password": "ein ganz neues Passwort"})
+    assert response.status_code == 303
+    client.post("/logout")
+    assert (
+        attempt(client, "target@example.org", "ein ganz neues Passwort", "10.0.0.1").status_code
+        == 303
+    )
+
+
+def test_successful_logins_from_one_library_address_do_not_use_up_the_ip_limit(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    for number in range(6):
+        make_account(app, f"reader{number}@example.org", f"Leser {number}")
+    for number in range(6):
+        client = app.test_client()
+        assert (
+            attempt(client, f"reader{number}@example.org", PASSWORD, "10.5.5.5").status_code == 303
+        )

@@ -382,6 +382,22 @@ def request_password_reset(email: str) -> None:
     )
 
 
+def send_lock_notice(email: str) -> None:
+    """Tell the owner once that logins are paused after wrong passwords (nobody if unknown)."""
+    user = find_user_by_email(email)
+    target = user if user is not None else _stand_in(email)
+    send_mail(
+        target.email,
+        _l("Logging in to your account is paused"),
+        "login_paused",
+        language=target.language,
+        user=target,
+        reset_url=url_for("auth.forgot_password", _external=True),
+        background=True,
+        discard=user is None,
+    )
+
+
 def user_for_reset(token: str) -> User:
     """Return the account a reset token is for (valid, unexpired, unused)."""
     return read_token(

@@ -22,7 +22,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.auth import forms, services, sessions
+from kldialog.auth import forms, services, sessions, throttle
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.http import local_path
@@ -188,8 +188,21 @@ def resend_confirmation() -> str | BaseResponse:
 # --- login / logout -------------------------------------------------------------------
 
 
+def _lock_message(until: Any) -> str:
+    return _(
+        "Too many wrong passwords for this address: logging in with it is paused for "
+        "%(minutes)d minutes. You can reset the password at any time.",
+        minutes=throttle.minutes_left(until),
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@_limit("RATELIMIT_LOGIN")
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN"],
+    methods=["POST"],
+    # Only failures count: many people logging in from one library address are not guessing.
+    deduct_when=lambda response: response.status_code != 303,
+)
 def login() -> str | BaseResponse:
     """Log in with e-mail and password."""
     target = local_path(request.args.get("next")) or url_for("auth.account")
@@ -197,10 +210,19 @@ def login() -> str | BaseResponse:
         return redirect(target)
     form = forms.LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is None:
-            # One message for "no such account" and "wrong password": no account enumeration.
-            form.password.errors = [_("E-mail address or password is not correct.")]
+        email = services.normalise_email(form.email.data)
+        locked = throttle.locked_until(email)
+        # Unknown addresses lock like known ones: the message reveals no account.
+        user = None if locked else services.authenticate(email, form.password.data)
+        if locked:
+            form.password.errors = [_lock_message(locked)]
+        elif user is None:
+            if throttle.record_failure(email):
+                services.send_lock_notice(email)
+                form.password.errors = [_lock_message(throttle.locked_until(email))]
+            else:
+                # One message for "no such account" and "wrong password": no enumeration.
+                form.password.errors = [_("E-mail address or password is not correct.")]
         else:
             _login(user, remember=form.remember.data)
             if not user.is_confirmed:
@@ -266,6 +288,7 @@ def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
+            throttle.clear(user.email)  # the owner proved the mailbox: the lock ends
             _login(user)
             flash(_("Your new password is set. Other devices have been logged out."), "success")
             return redirect(url_for("auth.account"), code=303)
