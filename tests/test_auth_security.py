@@ -177,3 +177,45 @@ def test_successful_logins_from_one_library_address_do_not_use_up_the_ip_limit(
         assert (
             attempt(client, f"reader{number}@example.org", PASSWORD, "10.5.5.5").status_code == 303
         )
+
+
+# --- deletion -------------------------------------------------------------------------------
+
+
+def test_deletion_keeps_no_time_or_preference_of_the_account(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from kldialog.auth.models import User
+    from kldialog.kernel.db import db
+    from kldialog.personal_data import services as personal_data
+
+    user = make_user(notify_replies=True, language="en", is_verified=True)
+    with app.app_context():
+        account = db.session.get(User, user.id)
+        account.created_at = dt.datetime(2026, 3, 4, 15, 16, 17, tzinfo=dt.UTC)
+        db.session.commit()
+        personal_data.delete_account(account, PASSWORD)
+        db.session.expire_all()
+        row = db.session.execute(sa.select(User.__table__).where(User.id == user.id)).one()
+    kept = row._asdict()
+    midnight = dt.time()
+    assert kept["email_confirmed_at"] is None
+    assert kept["language"] == app.config["BABEL_DEFAULT_LOCALE"]
+    assert kept["notify_replies"] is False
+    assert kept["is_verified"] is False
+    assert kept["accepted_terms_version"] is None
+    assert kept["blocked_until"] is None
+    for name in ("created_at", "deleted_at"):
+        value = kept[name]
+        assert value.time() == midnight, name  # a day at most
+    assert kept["created_at"] == kept["deleted_at"]  # the registration day is gone too
+    # Every column is accounted for: a new one must be added to this test and the erasure.
+    assert set(kept) == {
+        "id", "email", "email_confirmed_at", "pending_email", "password_hash", "display_name",
+        "display_name_key", "roles", "is_verified", "accepted_terms_version", "language",
+        "notify_replies", "session_token", "blocked_until", "created_at", "deleted_at",
+    }  # fmt: skip

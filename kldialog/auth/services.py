@@ -545,7 +545,14 @@ def erase_account_fields(user: User) -> None:
     user.accepted_terms_version = None
     user.blocked_until = None
     user.session_token = new_session_token()
-    user.deleted_at = utcnow()
+    # What stays is what docs/privacy.md names: the id (references in the audit log) and the
+    # day of deletion. No confirmation or registration time, no language: matched against a
+    # mail server's log they could tell whose the row was.
+    user.email_confirmed_at = None
+    user.language = current_app.config["BABEL_DEFAULT_LOCALE"]
+    day = dt.datetime.combine(utcnow().date(), dt.time(), tzinfo=dt.UTC)
+    user.created_at = day
+    user.deleted_at = day
 
 
 def unconfirmed_accounts(now: dt.datetime | None = None) -> list[User]:
