@@ -219,3 +219,134 @@ def test_deletion_keeps_no_time_or_preference_of_the_account(
         "display_name_key", "roles", "is_verified", "accepted_terms_version", "language",
         "notify_replies", "session_token", "blocked_until", "created_at", "deleted_at",
     }  # fmt: skip
+
+
+# --- hardening --------------------------------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def test_make_creates_instance_config_readable_by_its_owner_only(tmp_path: Any) -> None:
+    import os
+    import shutil
+    import stat
+    import subprocess
+    import sys
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    old = os.umask(0o022)  # a usual login umask: the rule itself must tighten it
+    try:
+        subprocess.run(
+            ["make", "-s", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "instance/config.py",
+             f"PYTHON={sys.executable}"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    config = tmp_path / "instance" / "config.py"
+    assert "SECRET_KEY = " in config.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "instance").stat().st_mode) == 0o700
+
+
+def test_the_sqlite_database_is_created_readable_by_its_owner_only(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    from kldialog import create_app
+    from kldialog.kernel.db import db
+
+    from .conftest import base_config
+
+    monkeypatch.setenv("KLDIALOG_INSTANCE_PATH", str(tmp_path / "instance"))
+    old = os.umask(0o022)
+    try:
+        app = create_app(base_config(SQLALCHEMY_DATABASE_URI="sqlite:///kldialog.sqlite"))
+        with app.app_context():
+            db.create_all()
+            db.engine.dispose()
+    finally:
+        os.umask(old)
+    path = tmp_path / "instance" / "kldialog.sqlite"
+    assert path.stat().st_size > 0  # the tables went into the file the app created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_hsts_is_sent_when_cookies_are_secure(app_factory: Callable[..., Flask]) -> None:
+    plain = app_factory().test_client().get("/")
+    assert "Strict-Transport-Security" not in plain.headers
+    secure = app_factory(SESSION_COOKIE_SECURE=True).test_client().get("/")
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def failing_mail_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smtplib
+
+    def refuse(message: Any) -> None:
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr(mail, "_send_smtp", refuse)
+
+
+def test_a_failing_mail_server_does_not_turn_a_saved_action_into_an_error(
+    app_factory: Callable[..., Flask],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from kldialog.auth.models import User
+    from kldialog.kernel.db import db
+
+    from .conftest import login
+
+    app = app_factory(MAIL_SERVER="smtp.example.org")
+    failing_mail_server(monkeypatch)
+    make_account(app, "mover@example.org", "Umzug Person")
+    client = app.test_client()
+    with app.app_context():
+        user = db.session.scalar(db.select(User).where(User.email == "mover@example.org"))
+    login(client, user)
+    response = client.post(
+        "/account/email", data={"email": "new.home@example.org", "password": PASSWORD}
+    )
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Wir konnten gerade keine E-Mail senden" in page
+    with app.app_context():
+        assert db.session.get(User, user.id).pending_email == "new.home@example.org"  # saved
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "could not be sent" in logged
+    assert "new.home@example.org" not in logged
+    assert "mover@example.org" not in logged
+
+
+def test_a_failing_mail_server_in_the_background_reveals_nothing(
+    app_factory: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = app_factory(MAIL_SERVER="smtp.example.org", MAIL_BACKGROUND=True)
+    failing_mail_server(monkeypatch)
+    make_account(app, "known@example.org", "Bekannte Person")
+    client = app.test_client()
+    answers = []
+    for address in ("known@example.org", "unknown@example.org"):
+        response = client.post("/password/forgot", data={"email": address})
+        assert response.status_code == 303
+        answers.append(client.get(response.headers["Location"]).get_data(as_text=True))
+    mail.wait_for_background_mail()
+    assert "keine E-Mail senden" not in answers[0]
+    assert answers[0].replace("known", "unknown") == answers[1].replace("known", "unknown")
+
+
+def test_outbox_mails_are_readable_by_their_owner_only(
+    app: Flask, outbox: Callable[[], list[Any]]
+) -> None:
+    import stat
+
+    make_account(app, "someone@example.org", "Jemand Person")
+    app.test_client().post("/password/forgot", data={"email": "someone@example.org"})
+    files = list(outbox.folder.glob("*.eml"))  # type: ignore[attr-defined]
+    assert files
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in files)
+    assert stat.S_IMODE(outbox.folder.stat().st_mode) == 0o700  # type: ignore[attr-defined]
