@@ -233,12 +233,13 @@ def test_make_creates_instance_config_readable_by_its_owner_only(tmp_path: Any) 
     import subprocess
     import sys
 
-    if shutil.which("make") is None:
+    make = shutil.which("make")
+    if make is None:
         pytest.skip("make is not installed")
     old = os.umask(0o022)  # a usual login umask: the rule itself must tighten it
     try:
-        subprocess.run(
-            ["make", "-s", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "instance/config.py",
+        subprocess.run(  # noqa: S603 (our own Makefile, fixed arguments)
+            [make, "-s", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "instance/config.py",
              f"PYTHON={sys.executable}"],
             check=True, capture_output=True,
         )  # fmt: skip
