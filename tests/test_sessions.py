@@ -192,3 +192,33 @@ def test_remember_tokens_are_exported_and_erased_with_the_account(
         assert len(exported["remember_me_tokens"]) == 1
         personal_data.delete_account(account, PASSWORD)
         assert db.session.scalar(sa.select(sa.func.count()).select_from(RememberToken)) == 0
+
+
+def test_a_login_ends_session_cookies_issued_before_it(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    user = make_user()
+    library = app.test_client()
+    log_in(library, user, remember=False)
+    left_behind = cookies_of(library)
+    log_in(app.test_client(), user, remember=False)  # the next login, anywhere
+    assert replay(app, left_behind).get("/account").status_code == 302
+
+
+def test_a_remember_token_expires_after_its_days(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    import datetime as dt
+
+    user = make_user()
+    client = app.test_client()
+    log_in(client, user, remember=True)
+    token = client.get_cookie(REMEMBER_COOKIE).value
+    days = app.config["REMEMBER_COOKIE_DURATION"] // 86400
+    with app.app_context():
+        row = db.session.scalar(sa.select(RememberToken))
+        row.created_on = row.created_on - dt.timedelta(days=days + 1)
+        db.session.commit()
+    assert replay(app, {REMEMBER_COOKIE: token}).get("/account").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(RememberToken)) == 0
