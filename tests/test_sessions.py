@@ -205,9 +205,7 @@ def test_a_login_ends_session_cookies_issued_before_it(
     assert replay(app, left_behind).get("/account").status_code == 302
 
 
-def test_a_remember_token_expires_after_its_days(
-    app: Flask, make_user: Callable[..., Any]
-) -> None:
+def test_a_remember_token_expires_after_its_days(app: Flask, make_user: Callable[..., Any]) -> None:
     import datetime as dt
 
     user = make_user()
@@ -222,3 +220,32 @@ def test_a_remember_token_expires_after_its_days(
     assert replay(app, {REMEMBER_COOKIE: token}).get("/account").status_code == 302
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(RememberToken)) == 0
+
+
+def test_flask_logins_old_remember_cookie_is_deleted_and_does_not_block_ours(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    user = make_user()
+    client = app.test_client()
+    log_in(client, user, remember=True)
+    browser = replay(app, {REMEMBER_COOKIE: client.get_cookie(REMEMBER_COOKIE).value})
+    browser.set_cookie("remember_token", f"{user.id}:{'0' * 32}|forged")
+    assert browser.get("/account").status_code in (200, 302)
+    assert browser.get_cookie("remember_token") is None
+    assert browser.get("/account").status_code == 200
+
+
+def test_a_password_change_is_mailed_to_the_owner(
+    app: Flask, make_user: Callable[..., Any], outbox: Callable[[], list[Any]]
+) -> None:
+    user = make_user()
+    client = app.test_client()
+    login(client, user)
+    response = client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "password": "ein ganz neues Passwort"},
+    )
+    assert response.status_code == 303
+    notices = [m for m in outbox() if m["To"] == user.email]
+    assert [m["Subject"] for m in notices] == ["Ihr Passwort wurde geändert"]
+    assert "/password/forgot" in notices[0].get_content()

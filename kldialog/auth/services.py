@@ -423,6 +423,15 @@ def change_password(user: User, current: str, new_password: str) -> None:
     _set_password(user, new_password)
     audit(user, "password.change", "user", user.id)
     db.session.commit()
+    # If it was not the owner (a session left open somewhere), the owner learns of it.
+    send_mail(
+        user.email,
+        _l("Your password was changed"),
+        "password_changed",
+        language=user.language,
+        user=user,
+        reset_url=url_for("auth.forgot_password", _external=True),
+    )
 
 
 def _set_password(user: User, new_password: str) -> None:

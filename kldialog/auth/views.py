@@ -58,12 +58,15 @@ def load_user_from_remember_cookie(req: Any) -> services.User | None:
 @bp.after_app_request
 def _set_remember_cookie(response: BaseResponse) -> BaseResponse:
     """Set or delete the remember-me cookie as the request decided (g.remember_cookie)."""
+    config = current_app.config
+    legacy = config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    if legacy in request.cookies:
+        # Flask-Login's old cookie (the login id, signed; voided by migration 0021) goes: while
+        # it is there, Flask-Login would not ask for ours.
+        response.delete_cookie(legacy)
     if "remember_cookie" not in g:
         return response
-    config = current_app.config
     if g.remember_cookie is None:
-        # Flask-Login's old cookie (the login id, signed) goes with ours.
-        response.delete_cookie(config.get("REMEMBER_COOKIE_NAME", "remember_token"))
         response.delete_cookie(
             sessions.REMEMBER_COOKIE,
             secure=config["REMEMBER_COOKIE_SECURE"],
