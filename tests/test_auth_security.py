@@ -342,8 +342,10 @@ def test_a_failing_mail_server_does_not_turn_a_saved_action_into_an_error(
         "/account/email", data={"email": "new.home@example.org", "password": PASSWORD}
     )
     assert response.status_code == 303
+    assert response.headers["Location"] == "/account/email"  # the form again, to retry
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Wir konnten gerade keine E-Mail senden" in page
+    assert "Wir haben einen Link an" not in page  # no claim that it was sent
     with app.app_context():
         assert db.session.get(User, user.id).pending_email == "new.home@example.org"  # saved
     logged = " ".join(record.getMessage() for record in caplog.records)

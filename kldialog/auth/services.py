@@ -449,8 +449,8 @@ def _set_password(user: User, new_password: str) -> None:
 # --- e-mail change -------------------------------------------------------------------------
 
 
-def request_email_change(user: User, password: str, new_email: str) -> None:
-    """Send a confirmation link to the new address; the old one stays until it is used."""
+def request_email_change(user: User, password: str, new_email: str) -> bool:
+    """Send a confirmation link to the new address; return whether the mail went out."""
     if not check_password(user, password):
         raise RuleViolation(_l("The password is not correct."), field="password")
     new_email = normalise_email(new_email)
@@ -461,7 +461,7 @@ def request_email_change(user: User, password: str, new_email: str) -> None:
     token = make_token("change-email", user, new_email)
     taken = db.session.scalar(sa.select(User.id).where(User.email == new_email)) is not None
     # The new mailbox learns nothing about other accounts: a taken address gets a notice instead.
-    send_mail(
+    sent = send_mail(
         new_email,
         _l("Confirm your new e-mail address"),
         "address_taken" if taken else "change_email",
@@ -470,6 +470,7 @@ def request_email_change(user: User, password: str, new_email: str) -> None:
         url=url_for("auth.confirm_email_change", token=token, _external=True),
         hours=current_app.config["CONFIRM_EMAIL_HOURS"],
     )
+    return sent is not None
 
 
 def confirm_email_change(token: str) -> User:

@@ -336,10 +336,12 @@ def change_email() -> str | BaseResponse:
     form = forms.ChangeEmailForm()
     if form.validate_on_submit():
         try:
-            services.request_email_change(current_user, form.password.data, form.email.data)
+            sent = services.request_email_change(current_user, form.password.data, form.email.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
+            if not sent:  # kernel.mail has said so; the form stays to try again
+                return redirect(url_for("auth.change_email"), code=303)
             flash(
                 _(
                     "We have sent a link to %(email)s. Your address changes when you open it.",
