@@ -32,9 +32,11 @@ kldialog/translations/%/LC_MESSAGES/messages.mo: kldialog/translations/%/LC_MESS
 
 translations: $(COMPILED)
 
+# umask 077: the secret key (and the SQLite file `make run` creates next to it) are readable
+# by their owner only.
 instance/config.py:
-	@mkdir -p instance
-	@$(PYTHON) -c "import secrets; print('# Created by make run for local use. Never commit this file.'); print('SECRET_KEY = %r' % secrets.token_hex(32))" > $@
+	@umask 077 && mkdir -p instance && $(PYTHON) -c "import secrets; print('# Created by make run for local use. Never commit this file.'); print('SECRET_KEY = %r' % secrets.token_hex(32))" > $@
+	@chmod 600 $@
 	@echo "Created instance/config.py with a random SECRET_KEY."
 
 run: $(VENV)/.installed translations instance/config.py

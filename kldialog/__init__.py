@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, abort, has_request_context, request, session
+from flask import Flask, abort, current_app, has_request_context, request, session
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -71,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The kernel's own tables (audit log, disclosure releases) join the metadata here.
     from kldialog.kernel import audit, disclosure  # noqa: F401
 
+    _private_sqlite_file(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     csrf.init_app(app)
@@ -82,7 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.admin.views import bp as admin_bp
     from kldialog.api.views import bp as api_bp
     from kldialog.auth.views import bp as auth_bp
-    from kldialog.auth.views import load_user
+    from kldialog.auth.views import load_user, load_user_from_remember_cookie
     from kldialog.branding import bp as branding_bp
     from kldialog.comments.views import bp as comments_bp
     from kldialog.council.views import bp as council_bp
@@ -95,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.surveys.views import bp as surveys_bp
 
     login_manager.user_loader(load_user)
+    login_manager.request_loader(load_user_from_remember_cookie)
     login_manager.login_message = None  # the login page itself says what to do
     app.register_blueprint(pages_bp)
     app.register_blueprint(projects_bp)
@@ -181,6 +183,21 @@ def _check_secret_key(app: Flask) -> None:
         )
 
 
+def _private_sqlite_file(app: Flask) -> None:
+    """Create a missing SQLite database file readable by its owner only (journals follow it)."""
+    url = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if not url.startswith("sqlite:///") or "mode=memory" in url:
+        return
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if not path or path == ":memory:":
+        return
+    path = os.path.join(app.instance_path, path)  # an absolute path stays as it is
+    if os.path.exists(path):
+        return
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _migrations_dir() -> str:
     """Return the repository's migrations/ beside the package, else ./migrations."""
     beside = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
@@ -189,8 +206,6 @@ def _migrations_dir() -> str:
 
 def select_locale() -> str:
     """Use the language the visitor chose; German otherwise, as the city's default."""
-    from flask import current_app
-
     if not has_request_context():
         return current_app.config["BABEL_DEFAULT_LOCALE"]  # CLI and mail outside a request
     chosen = session.get("lang")
@@ -216,6 +231,9 @@ def _add_security_headers(response: Any) -> Any:
     """Send the strict CSP and related headers on every response."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        # Secure cookies mean the site is served over HTTPS: browsers must not fall back.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.endpoint != "static" and "Cache-Control" not in response.headers:
         # Pages carry a per-session CSRF token: shared caches must not keep them.
         response.headers["Cache-Control"] = "private, no-cache"

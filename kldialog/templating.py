@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Flask, request
-from flask_babel import format_date, get_locale
+from flask_babel import format_date, format_time, get_locale
 from flask_babel import lazy_gettext as _l
 
 from kldialog import permissions
@@ -57,6 +57,11 @@ def history_date(date: dt.date, precision: DatePrecision | str = DatePrecision.d
     return format_date(date, "medium")
 
 
+def moment(value: dt.datetime) -> str:
+    """Format a time for residents: the date with the year, the time to the minute."""
+    return f"{format_date(value, 'medium')}, {format_time(value, 'short')}"
+
+
 def iso_date(value: str) -> str:
     """Format an ISO date from config in the locale; show anything else unchanged."""
     try:
@@ -91,5 +96,6 @@ def register_template_helpers(app: Flask) -> None:
         statuses=list(Status),
         can=permissions,
     )
+    app.jinja_env.filters["moment"] = moment
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -240,7 +240,8 @@ def test_account_list_shows_the_facts_and_hides_deleted_accounts(
     assert "Bruno Blocked" in text
     assert "Gone Person" not in text and "gone@example.org" not in text
     assert "3 accounts" in text  # Ada, Clara, Bruno
-    assert '<caption class="kern-sr-only">' in html and 'scope="col"' in html
+    assert '<caption id="table-users-1" class="kern-sr-only">' in html
+    assert 'scope="col"' in html
 
 
 @pytest.mark.parametrize(

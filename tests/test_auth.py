@@ -296,19 +296,24 @@ def test_deleted_or_rotated_sessions_are_not_accepted(
     assert phone.get("/account").status_code == 302  # every other session ended
 
 
-def test_remember_me_cookie_stops_working_after_a_password_change(
+def test_remember_me_cookie_stops_working_after_a_password_reset(
     app: Flask, make_user: Callable[..., Any]
 ) -> None:
+    from kldialog.auth import services as accounts
+    from kldialog.auth.sessions import REMEMBER_COOKIE
+
     user = make_user()
     client = app.test_client()
     client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
-    remember = client.get_cookie("remember_token")
+    remember = client.get_cookie(REMEMBER_COOKIE)
     assert remember is not None
     with app.app_context():
-        db.session.get(User, user.id).session_token = "0" * 32
-        db.session.commit()
+        account = db.session.get(User, user.id)
+        accounts.reset_password(
+            accounts.make_token("reset", account, account.password_hash), "ein ganz neues Passwort"
+        )
     fresh = app.test_client()
-    fresh.set_cookie("remember_token", remember.value)
+    fresh.set_cookie(REMEMBER_COOKIE, remember.value)
     assert fresh.get("/account").status_code == 302
 
 

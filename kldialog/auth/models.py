@@ -15,7 +15,7 @@ from kldialog.kernel.time import utcnow
 
 
 def new_session_token() -> str:
-    """Return a random token; changing it ends every session and remember-me cookie."""
+    """Return a random token; changing it ends every session cookie of the account."""
     return secrets.token_hex(16)
 
 
@@ -103,6 +103,30 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"
+
+
+class RememberToken(db.Model):
+    """One device's "stay logged in": only the SHA-256 of the random cookie value is stored.
+
+    A fresh token per login; logout deletes the device's row, "log out everywhere", a password
+    change and account deletion delete all of them. The day it was made bounds its lifetime.
+    """
+
+    __tablename__ = "remember_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_on: Mapped[dt.date] = mapped_column(sa.Date())
+
+    __table_args__ = (
+        sa.CheckConstraint("length(token_hash) = 64", name="token_hash_is_sha256_hex"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<RememberToken {self.id}>"
 
 
 class ResidencyCode(db.Model):

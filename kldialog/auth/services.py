@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from kldialog.auth.models import Role, User, new_session_token
+from kldialog.auth.sessions import erase_remember_tokens
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, number_range
@@ -251,6 +252,9 @@ def register_user(*, email: str, password: str, display_name: str, language: str
     """
     email = normalise_email(email)
     name = clean_display_name(display_name)
+    # Hash first, whoever registers: a known address must not answer faster (argon2 is the
+    # expensive part), and both mails leave through a background thread.
+    password_hash = hash_password(password)
     existing = db.session.scalar(sa.select(User).where(User.email == email))
     if existing is not None:
         send_mail(
@@ -261,13 +265,14 @@ def register_user(*, email: str, password: str, display_name: str, language: str
             user=existing,
             login_url=url_for("auth.login", _external=True),
             reset_url=url_for("auth.forgot_password", _external=True),
+            background=True,
         )
         return None
     if db.session.scalar(sa.select(User.id).where(User.display_name_key == display_name_key(name))):
         raise RuleViolation(_l("This display name is already taken."), field="display_name")
     user = User(
         email=email,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         display_name=name,
         display_name_key=display_name_key(name),
         roles=int(Role.resident),
@@ -289,8 +294,8 @@ def register_user(*, email: str, password: str, display_name: str, language: str
     return user
 
 
-def send_confirmation(user: User) -> None:
-    """Mail a link that confirms the account's address."""
+def send_confirmation(user: User, *, discard: bool = False) -> None:
+    """Mail a link that confirms the account's address (in the background: see register)."""
     token = make_token("confirm", user, f"{user.email}|{user.email_confirmed_at}")
     send_mail(
         user.email,
@@ -300,6 +305,8 @@ def send_confirmation(user: User) -> None:
         user=user,
         url=url_for("auth.confirm_email", token=token, _external=True),
         hours=current_app.config["CONFIRM_EMAIL_HOURS"],
+        background=True,
+        discard=discard,
     )
 
 
@@ -308,6 +315,15 @@ def resend_confirmation(email: str) -> None:
     user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
     if user is not None and not user.is_confirmed:
         send_confirmation(user)
+    else:
+        send_confirmation(_stand_in(email), discard=True)  # the same work, nothing sent
+
+
+def _stand_in(email: str) -> User:
+    """Return an unsaved account to build a mail for that is never sent (equal timing)."""
+    return User(
+        id=0, email=normalise_email(email), display_name="", password_hash="", language="de"
+    )
 
 
 def confirm_email(token: str) -> User:
@@ -349,17 +365,36 @@ def request_password_reset(email: str) -> None:
     user = db.session.scalar(
         sa.select(User).where(User.email == normalise_email(email), User.deleted_at.is_(None))
     )
-    if user is None:
-        return
-    token = make_token("reset", user, user.password_hash)
+    # An unknown address gets the same work (token, rendered mail) and nothing is sent, so the
+    # answer takes as long; the mail itself leaves through a background thread.
+    target = user if user is not None else _stand_in(email)
+    token = make_token("reset", target, target.password_hash)
     send_mail(
-        user.email,
+        target.email,
         _l("Reset your KL.dialog password"),
         "reset_password",
-        language=user.language,
-        user=user,
+        language=target.language,
+        user=target,
         url=url_for("auth.reset_password", token=token, _external=True),
         minutes=current_app.config["RESET_PASSWORD_MINUTES"],
+        background=True,
+        discard=user is None,
+    )
+
+
+def send_lock_notice(email: str) -> None:
+    """Tell the owner once that logins are paused after wrong passwords (nobody if unknown)."""
+    user = find_user_by_email(email)
+    target = user if user is not None else _stand_in(email)
+    send_mail(
+        target.email,
+        _l("Logging in to your account is paused"),
+        "login_paused",
+        language=target.language,
+        user=target,
+        reset_url=url_for("auth.forgot_password", _external=True),
+        background=True,
+        discard=user is None,
     )
 
 
@@ -388,6 +423,15 @@ def change_password(user: User, current: str, new_password: str) -> None:
     _set_password(user, new_password)
     audit(user, "password.change", "user", user.id)
     db.session.commit()
+    # If it was not the owner (a session left open somewhere), the owner learns of it.
+    send_mail(
+        user.email,
+        _l("Your password was changed"),
+        "password_changed",
+        language=user.language,
+        user=user,
+        reset_url=url_for("auth.forgot_password", _external=True),
+    )
 
 
 def _set_password(user: User, new_password: str) -> None:
@@ -397,14 +441,16 @@ def _set_password(user: User, new_password: str) -> None:
     if problem:
         raise RuleViolation(problem, field="password")
     user.password_hash = hash_password(new_password)
+    # Every session cookie and every "stay logged in" token ends with the old password.
     user.session_token = new_session_token()
+    erase_remember_tokens(user)
 
 
 # --- e-mail change -------------------------------------------------------------------------
 
 
-def request_email_change(user: User, password: str, new_email: str) -> None:
-    """Send a confirmation link to the new address; the old one stays until it is used."""
+def request_email_change(user: User, password: str, new_email: str) -> bool:
+    """Send a confirmation link to the new address; return whether the mail went out."""
     if not check_password(user, password):
         raise RuleViolation(_l("The password is not correct."), field="password")
     new_email = normalise_email(new_email)
@@ -415,7 +461,7 @@ def request_email_change(user: User, password: str, new_email: str) -> None:
     token = make_token("change-email", user, new_email)
     taken = db.session.scalar(sa.select(User.id).where(User.email == new_email)) is not None
     # The new mailbox learns nothing about other accounts: a taken address gets a notice instead.
-    send_mail(
+    sent = send_mail(
         new_email,
         _l("Confirm your new e-mail address"),
         "address_taken" if taken else "change_email",
@@ -424,6 +470,7 @@ def request_email_change(user: User, password: str, new_email: str) -> None:
         url=url_for("auth.confirm_email_change", token=token, _external=True),
         hours=current_app.config["CONFIRM_EMAIL_HOURS"],
     )
+    return sent is not None
 
 
 def confirm_email_change(token: str) -> User:
@@ -508,7 +555,14 @@ def erase_account_fields(user: User) -> None:
     user.accepted_terms_version = None
     user.blocked_until = None
     user.session_token = new_session_token()
-    user.deleted_at = utcnow()
+    # What stays is what docs/privacy.md names: the id (references in the audit log) and the
+    # day of deletion. No confirmation or registration time, no language: matched against a
+    # mail server's log they could tell whose the row was.
+    user.email_confirmed_at = None
+    user.language = current_app.config["BABEL_DEFAULT_LOCALE"]
+    day = dt.datetime.combine(utcnow().date(), dt.time(), tzinfo=dt.UTC)
+    user.created_at = day
+    user.deleted_at = day
 
 
 def unconfirmed_accounts(now: dt.datetime | None = None) -> list[User]:

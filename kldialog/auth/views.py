@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -20,7 +22,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.auth import forms, services
+from kldialog.auth import forms, services, sessions, throttle
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.http import local_path
@@ -41,19 +43,84 @@ def load_user(login_id: str) -> services.User | None:
     return user
 
 
+def load_user_from_remember_cookie(req: Any) -> services.User | None:
+    """Start a session from a current remember-me token (Flask-Login's request loader)."""
+    user = sessions.user_for_remember_token(req.cookies.get(sessions.REMEMBER_COOKIE))
+    if user is None:
+        if sessions.REMEMBER_COOKIE in req.cookies:
+            g.remember_cookie = None  # revoked or expired: the browser may drop it
+        return None
+    login_user(user, fresh=False)
+    session.pop("_id", None)  # Flask-Login's hash of IP address and user agent: not stored
+    return user
+
+
+@bp.after_app_request
+def _set_remember_cookie(response: BaseResponse) -> BaseResponse:
+    """Set or delete the remember-me cookie as the request decided (g.remember_cookie)."""
+    config = current_app.config
+    legacy = config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    if legacy in request.cookies:
+        # Flask-Login's old cookie (the login id, signed; voided by migration 0021) goes: while
+        # it is there, Flask-Login would not ask for ours.
+        response.delete_cookie(legacy)
+    if "remember_cookie" not in g:
+        return response
+    if g.remember_cookie is None:
+        response.delete_cookie(
+            sessions.REMEMBER_COOKIE,
+            secure=config["REMEMBER_COOKIE_SECURE"],
+            httponly=True,
+            samesite=config["REMEMBER_COOKIE_SAMESITE"],
+        )
+    else:
+        response.set_cookie(
+            sessions.REMEMBER_COOKIE,
+            g.remember_cookie,
+            max_age=sessions.remember_days() * 86400,
+            secure=config["REMEMBER_COOKIE_SECURE"],
+            httponly=True,
+            samesite=config["REMEMBER_COOKIE_SAMESITE"],
+        )
+    return response
+
+
 def _limit(name: str):  # noqa: ANN202
     """Rate-limit POSTs of a view by the configured rule (read per request)."""
     return limiter.limit(lambda: current_app.config[name], methods=["POST"])
 
 
 def _login(user: services.User, remember: bool = False) -> None:
-    """Start a fresh session for user (a new session id guards against fixation)."""
+    """Start a fresh session for user with a new session token and, if asked, a new token."""
     language = session.get("lang")
     session.clear()
     if language:
         session["lang"] = language
-    login_user(user, remember=remember)
+    # A login rotates the session token: session cookies issued before (another device's,
+    # or one copied from this browser) end; devices with "stay logged in" come back through
+    # their own remember-me token.
+    sessions.rotate_session_token(user)
+    sessions.forget_remember_token(request.cookies.get(sessions.REMEMBER_COOKIE))
+    if remember:
+        g.remember_cookie = sessions.issue_remember_token(user)
+    elif sessions.REMEMBER_COOKIE in request.cookies:
+        g.remember_cookie = None
+    services.db.session.commit()
+    login_user(user)  # never Flask-Login's own remember cookie: it holds the login id
+    session.pop("_id", None)  # Flask-Login's hash of IP address and user agent: not stored
     services.set_language(user, str(get_locale() or "de"))
+
+
+def _logout() -> None:
+    """End this session server-side and delete the remember-me cookie; keep the language."""
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    sessions.end_session(user, request.cookies.get(sessions.REMEMBER_COOKIE))
+    language = session.get("lang")
+    logout_user()
+    session.clear()
+    if language:
+        session["lang"] = language
+    g.remember_cookie = None
 
 
 # --- registration and confirmation ------------------------------------------------------
@@ -124,8 +191,21 @@ def resend_confirmation() -> str | BaseResponse:
 # --- login / logout -------------------------------------------------------------------
 
 
+def _lock_message(until: Any) -> str:
+    return _(
+        "Too many wrong passwords for this address: logging in with it is paused for "
+        "%(minutes)d minutes. You can reset the password at any time.",
+        minutes=throttle.minutes_left(until),
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@_limit("RATELIMIT_LOGIN")
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN"],
+    methods=["POST"],
+    # Only failures count: many people logging in from one library address are not guessing.
+    deduct_when=lambda response: response.status_code != 303,
+)
 def login() -> str | BaseResponse:
     """Log in with e-mail and password."""
     target = local_path(request.args.get("next")) or url_for("auth.account")
@@ -133,10 +213,19 @@ def login() -> str | BaseResponse:
         return redirect(target)
     form = forms.LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is None:
-            # One message for "no such account" and "wrong password": no account enumeration.
-            form.password.errors = [_("E-mail address or password is not correct.")]
+        email = services.normalise_email(form.email.data)
+        locked = throttle.locked_until(email)
+        # Unknown addresses lock like known ones: the message reveals no account.
+        user = None if locked else services.authenticate(email, form.password.data)
+        if locked:
+            form.password.errors = [_lock_message(locked)]
+        elif user is None:
+            if throttle.record_failure(email):
+                services.send_lock_notice(email)
+                form.password.errors = [_lock_message(throttle.locked_until(email))]
+            else:
+                # One message for "no such account" and "wrong password": no enumeration.
+                form.password.errors = [_("E-mail address or password is not correct.")]
         else:
             _login(user, remember=form.remember.data)
             if not user.is_confirmed:
@@ -150,13 +239,23 @@ def logout() -> BaseResponse:
     """Log out (a POST, so no link or image can log anyone out)."""
     form = forms.ButtonForm()
     if form.validate_on_submit():
-        language = session.get("lang")
-        logout_user()
-        session.clear()
-        if language:
-            session["lang"] = language
+        _logout()
         flash(_("You are logged out."), "success")
     return redirect(url_for("pages.home"), code=303)
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere() -> BaseResponse:
+    """End every session and every "stay logged in" of the account, this one included."""
+    permissions.require(permissions.can_manage_account(current_user))
+    form = forms.ButtonForm()
+    if form.validate_on_submit():
+        sessions.end_all_sessions(current_user._get_current_object())
+        _logout()
+        flash(_("You are logged out on every device."), "success")
+        return redirect(url_for("auth.login"), code=303)
+    return redirect(url_for("auth.account"), code=303)
 
 
 # --- passwords ------------------------------------------------------------------------------
@@ -192,7 +291,7 @@ def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
-            logout_user()
+            throttle.clear(user.email)  # the owner proved the mailbox: the lock ends
             _login(user)
             flash(_("Your new password is set. Other devices have been logged out."), "success")
             return redirect(url_for("auth.account"), code=303)
@@ -237,10 +336,12 @@ def change_email() -> str | BaseResponse:
     form = forms.ChangeEmailForm()
     if form.validate_on_submit():
         try:
-            services.request_email_change(current_user, form.password.data, form.email.data)
+            sent = services.request_email_change(current_user, form.password.data, form.email.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
+            if not sent:  # kernel.mail has said so; the form stays to try again
+                return redirect(url_for("auth.change_email"), code=303)
             flash(
                 _(
                     "We have sent a link to %(email)s. Your address changes when you open it.",

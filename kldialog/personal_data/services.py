@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from kldialog.auth import services as accounts
+from kldialog.auth import sessions as account_sessions
 from kldialog.auth.models import User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment
@@ -57,6 +58,12 @@ SOURCES: tuple[Source, ...] = (
         follows.erase_follows,
     ),
     Source("reply mail", lambda u: {"notify_replies": u.notify_replies}),
+    # "Stay logged in" on a device: the day each token was made (never the hash).
+    Source(
+        "remember me",
+        lambda u: {"remember_me_tokens": account_sessions.remember_tokens_export(u)},
+        account_sessions.erase_remember_tokens,
+    ),
     # Their comments stay, shown as "deleted account"; their +1s go.
     Source("comments", _comments_export, comments.erase_supports),
     # Closed rounds hold no link to the person; open ones are withdrawn.
