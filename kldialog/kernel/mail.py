@@ -64,7 +64,8 @@ def send_mail(
     if discard:
         return None
     if background and _background_enabled():
-        app = current_app._get_current_object()  # type: ignore[attr-defined]  (a proxy)
+        # The real app, not the proxy: the thread runs outside this request.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
         thread = threading.Thread(target=_deliver_in_background, args=(app, message))
         _background.append(thread)
         thread.start()
