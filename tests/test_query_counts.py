@@ -99,7 +99,13 @@ CASES = [
     Case("anonymous", "/static/{static_file}"),
     *(
         Case("anonymous", f"/{page}")
-        for page in ("impressum", "datenschutz", "barrierefreiheit", "leichte-sprache")
+        for page in (
+            "impressum",
+            "datenschutz",
+            "barrierefreiheit",
+            "leichte-sprache",
+            "nutzungsbedingungen",
+        )
     ),
     Case("resident", "/datenschutz"),
     Case("anonymous", "/moderationsbericht.json"),

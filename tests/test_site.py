@@ -170,6 +170,7 @@ def test_every_source_string_is_in_the_catalog() -> None:
         "/datenschutz",
         "/barrierefreiheit",
         "/leichte-sprache",
+        "/nutzungsbedingungen",
         "/x",
     ],
 )
@@ -248,3 +249,15 @@ def test_easy_language_page_explains_what_residents_can_do_and_whom_to_ask(
         assert phrase not in html, phrase
     assert 'href="/register"' in html
     assert 'href="mailto:buergerbuero@example.org"' in html
+
+
+def test_registration_links_the_terms_it_asks_to_accept(client: FlaskClient) -> None:
+    html = client.get("/register").get_data(as_text=True)
+    assert (
+        'Ich akzeptiere die <a class="kern-link" href="/nutzungsbedingungen">Nutzungsbedingungen'
+        '</a> und habe die <a class="kern-link" href="/datenschutz">Datenschutzerklärung</a> '
+        "gelesen."
+    ) in html
+    assert "bald" not in html.lower()
+    terms = client.get("/nutzungsbedingungen").get_data(as_text=True)
+    assert "Regeln für Beiträge" in terms and "Ein Konto pro Person" in terms

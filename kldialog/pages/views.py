@@ -1,4 +1,4 @@
-"""Home page, footer pages (Impressum, Datenschutz, Barrierefreiheit, Leichte Sprache)."""
+"""Home page and the footer pages (Impressum, Datenschutz, Nutzungsbedingungen, ...)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ LEGAL_PAGES = {
     "datenschutz": "datenschutz",
     "barrierefreiheit": "barrierefreiheit",
     "leichte-sprache": "leichte_sprache",
+    "nutzungsbedingungen": "nutzungsbedingungen",
 }
 
 
@@ -32,7 +33,9 @@ def home() -> str:
     )
 
 
-@bp.get("/<any(impressum, datenschutz, barrierefreiheit, 'leichte-sprache'):name>")
+@bp.get(
+    "/<any(impressum, datenschutz, barrierefreiheit, 'leichte-sprache', nutzungsbedingungen):name>"
+)
 def legal(name: str) -> str:
     """Show one of the pages a German public website must have, in the visitor's language.
 

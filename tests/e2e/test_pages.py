@@ -22,6 +22,7 @@ PAGES = [
     "/datenschutz",
     "/barrierefreiheit",
     "/leichte-sprache",
+    "/nutzungsbedingungen",
     "/moderationsbericht",
     "/no-such-page",
 ]
