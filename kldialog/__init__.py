@@ -192,9 +192,9 @@ def _private_sqlite_file(app: Flask) -> None:
     if not path or path == ":memory:":
         return
     path = os.path.join(app.instance_path, path)  # an absolute path stays as it is
-    if os.path.exists(path):
+    # Only in a folder that exists: a wrong path must stay an error (`flask check` says so).
+    if os.path.exists(path) or not os.path.isdir(os.path.dirname(path) or "."):
         return
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 

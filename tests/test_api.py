@@ -338,36 +338,29 @@ def test_ratings_are_published_only_from_k_people(
     make_project: Callable[..., Project],
     make_user: Callable[..., Any],
 ) -> None:
-    from kldialog.priorities.models import Indicator, ProjectRating
+    from kldialog.auth.models import User
+    from kldialog.priorities.models import Indicator
+    from kldialog.priorities.ratings import rate_project
 
     project = make_project("Bewertet", slug="bewertet")
     k = app.config["RATING_MIN_GROUP_SIZE"]
     users = [make_user() for _ in range(k)]
-    with app.app_context():
-        for user in users[: k - 1]:
-            db.session.add(
-                ProjectRating(
-                    project_id=project.id,
-                    user_id=user.id,
-                    indicator=Indicator.benefit,
-                    score=4,
-                    rated_on=dt.date.today(),
-                )
+
+    def rate(user: Any, score: int) -> None:
+        # Through the service: ratings are released in steps of k (kernel.disclosure).
+        with app.app_context():
+            rate_project(
+                db.session.get(User, user.id),
+                db.session.get(Project, project.id),
+                {Indicator.benefit: score},
             )
-        db.session.commit()
+            db.session.commit()
+
+    for user in users[: k - 1]:
+        rate(user, 4)
     below = client.get("/api/v1/ratings").get_json()["items"][0]["indicators"][0]
     assert below == {"indicator": "benefit", "released": False, "n": None, "mean": None}
-    with app.app_context():
-        db.session.add(
-            ProjectRating(
-                project_id=project.id,
-                user_id=users[-1].id,
-                indicator=Indicator.benefit,
-                score=2,
-                rated_on=dt.date.today(),
-            )
-        )
-        db.session.commit()
+    rate(users[-1], 2)
     at_k = client.get("/api/v1/ratings").get_json()["items"][0]["indicators"][0]
     assert (at_k["released"], at_k["n"]) == (True, k)
     assert at_k["mean"]["estimate"] == pytest.approx((4 * (k - 1) + 2) / k)
