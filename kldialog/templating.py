@@ -47,6 +47,7 @@ ROLE_LABELS = {
 DATA_SECTION_NAMES = {
     "account": _l("Account"),
     "followed_projects": _l("Projects I follow"),
+    "notify_replies": _l("E-mail me when someone replies to my comments"),
     "ballots": _l("My ballots in open priority rounds"),
     "ratings": _l("My ratings of projects"),
     "surveys": _l("Surveys I took part in (the answers are not linked to me)"),

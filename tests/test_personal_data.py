@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from kldialog import create_app
 from kldialog.auth import services as accounts
@@ -13,7 +17,7 @@ from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.personal_data import services as personal_data
 
-from .conftest import base_config
+from .conftest import base_config, login
 
 PASSWORD = "correct horse battery staple"
 
@@ -36,3 +40,15 @@ def test_sqlite_file_holds_no_bytes_of_an_erased_account(tmp_path: Path) -> None
     assert email.encode() not in raw
     assert name.encode() not in raw
     assert name.casefold().encode() not in raw
+
+
+def test_my_data_page_shows_the_reply_mail_choice(
+    client: FlaskClient, make_user: Callable[..., Any]
+) -> None:
+    """The choice is a plain yes/no section; the page used to index it like a list (500)."""
+    user = make_user(notify_replies=True)
+    login(client, user)
+    response = client.get("/account/data")  # German, the default language
+    assert response.status_code == 200
+    heading = "Mir eine E-Mail senden, wenn jemand auf meine Kommentare antwortet"
+    assert re.search(heading + r"</h2>\s*<p[^>]*>Ja</p>", response.get_data(as_text=True))
