@@ -1151,6 +1151,24 @@ def test_odd_requests_never_give_a_server_error(
     assert 'value="Rückwärts"' in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("project", ["99999999999", "²", "0"])
+def test_survey_form_refuses_project_ids_out_of_range_as_a_field_error(
+    client: FlaskClient, staff: Any, app: Flask, project: str
+) -> None:
+    """An id beyond PostgreSQL's integer range used to reach the database (500 there)."""
+    login(client, staff)
+    english(client)
+    response = client.post(
+        "/staff/surveys/new",
+        data={"title": "Digitale Verwaltung", "opens_at": "2026-01-01T09:00",
+              "closes_at": "2099-01-01T09:00", "eligibility": "resident", "project_ids": [project]},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert 'id="project_ids-error-1"' in response.get_data(as_text=True)
+    assert "Please choose from the list." in response.get_data(as_text=True)
+    assert count(app, Survey) == 0
+
+
 def test_surveys_flush_command_moves_the_rest_of_closed_surveys(
     app: Flask, make_survey: Callable[..., int], make_user: Callable[..., Any]
 ) -> None:

@@ -117,11 +117,10 @@ class IdsField(SelectMultipleField):
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         """Read every value as an id; one that is not (e.g. 99999999999) is a field error."""
-        try:
-            self.data = [as_id(value) for value in valuelist]
-        except ValueError as error:
-            self.data = []
-            raise ValueError(CHOOSE_FROM_LIST) from error
+        self.data = [parse_int(value, 1, MAX_ID) for value in valuelist]
+        if None in self.data:
+            self.data = [value for value in self.data if value is not None]
+            raise ValueError(CHOOSE_FROM_LIST)
 
     def pre_validate(self, form: Any) -> None:
         """Refuse ids that are not among the choices (unless the service checks them)."""
