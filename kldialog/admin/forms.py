@@ -29,11 +29,11 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from kldialog.admin.services import MANAGED_ROLES, MAX_ID
+from kldialog.admin.services import MANAGED_ROLES
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.errors import at_most_characters
-from kldialog.kernel.params import BoundedIntegerField, ChoiceField, parse_int
+from kldialog.kernel.params import MAX_ID, BoundedIntegerField, ChoiceField, parse_int
 from kldialog.templating import LANGUAGE_NAMES, ROLE_LABELS
 
 REASON_MAX_LENGTH = 500
