@@ -50,39 +50,21 @@ SCALE = 0.001  # the generator's floors: ~45 accounts, 8 projects, 65 comments, 
 ROLES = ("anonymous", "resident", "moderator", "staff", "council", "admin")
 BAD_IDS = ["0", "-1", str(2**31), str(2**63), str(10**20), "²", "%20", "٣", "1.0", "abc"]
 HUGE = "9" * 100_000
-BAD_VALUES = [
-    "",
-    " ",
-    "\t\n",
-    "²",
-    "٣",
-    "-1",
-    "0",
-    "1",
-    "99",
-    "1.5",
-    "1e3",
-    str(2**31),
-    str(2**63),
-    "99999999999",
-    str(10**20),
-    HUGE,
-    "x" * 100_000,
-    "<script>alert(1)</script>",
-    '"><img src=x onerror=alert(1)>',
-    "' OR 1=1 --",
-    "\u202e\u200b",
-    "\x00",
-    "true",
-    "null",
-    "[]",
-    '{"a": 1}',
-    "2026-13-45",
-    "2026-02-30T25:61",
-    "../../etc/passwd",
-    "https://evil.example/",
-    "//evil.example",
-]
+# Bad values by kind: a request picks a kind first, so whitespace is as likely as markup.
+BAD_VALUES = {
+    "blank": ["", " ", "\t\n", "\u00a0"],
+    "other digits": ["²", "٣", "1²", "１"],
+    "numbers": ["-1", "0", "1", "99", "1.5", "1e3", str(2**31), str(2**63), str(10**20)],
+    "huge": [HUGE, "x" * 100_000],
+    "markup": ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "' OR 1=1 --"],
+    "odd": ["\u202e\u200b", "\x00", "true", "null", "[]", '{"a": 1}', "../../etc/passwd"],
+    "dates and links": [
+        "2026-13-45",
+        "2026-02-30T25:61",
+        "https://evil.example/",
+        "//evil.example",
+    ],
+}
 # Parameters that views read from the query string or form without declaring them in HTML.
 COMMON_NAMES = [
     "page",
@@ -134,6 +116,7 @@ class Form:
     names: dict[str, list[str]] = field(default_factory=dict)  # name -> values it may take
     files: set[str] = field(default_factory=set)
     submits: list[tuple[str, str]] = field(default_factory=list)
+    options: dict[str, list[str]] = field(default_factory=dict)  # radios, checkboxes, selects
 
 
 class _FormParser(HTMLParser):
@@ -183,6 +166,7 @@ class _FormParser(HTMLParser):
             form.files.add(name)
         elif kind in ("checkbox", "radio"):
             values.append(value or "on")
+            form.options.setdefault(name, []).append(value or "on")
             if "checked" in a:
                 form.fields.append((name, value or "on"))
         else:
@@ -204,6 +188,7 @@ class _FormParser(HTMLParser):
         elif tag == "select" and self.select is not None and self.form is not None:
             name, multiple = self.select
             self.form.names[name].extend(value for value, _selected in self.options)
+            self.form.options.setdefault(name, []).extend(v for v, _s in self.options)
             chosen = [value for value, selected in self.options if selected]
             if not chosen and not multiple and self.options:
                 chosen = [self.options[0][0]]
@@ -504,20 +489,29 @@ def _bad_id(rng: random.Random) -> str:
 
 
 def _bad_value(rng: random.Random, known: list[str]) -> str:
-    """Return a bad value, or one of the field's own values with whitespace around it."""
+    """Return a bad value of a random kind, or one of the field's own values made bad."""
     if known and rng.random() < 0.25:
-        return rng.choice([" ", " " + rng.choice(known) + " ", rng.choice(known) + "²"])
-    return rng.choice(BAD_VALUES)
+        value = rng.choice(known)
+        return rng.choice([" " + value + " ", value + "²", value + "\x0b", value * 2])
+    return rng.choice(BAD_VALUES[rng.choice(sorted(BAD_VALUES))])
 
 
 def _mutate(
-    rng: random.Random, fields: list[tuple[str, str]], names: dict[str, list[str]]
+    rng: random.Random,
+    fields: list[tuple[str, str]],
+    names: dict[str, list[str]],
+    *,
+    everything: bool = True,
 ) -> list[tuple[str, str]]:
-    """Return the fields with one to three of them bad, missing or repeated."""
+    """Return the fields with all of them bad, or one to three bad, missing or repeated."""
     result = [pair for pair in fields if pair[0] != "csrf_token"]
     pool = [name for name in names if name != "csrf_token"] + rng.sample(COMMON_NAMES, 3)
-    for _ in range(rng.randint(1, 3)):
-        name = rng.choice(pool)
+    chosen = (
+        pool
+        if everything and rng.random() < 0.4
+        else [rng.choice(pool) for _ in range(rng.randint(1, 3))]
+    )
+    for name in chosen:
         how = rng.random()
         if how < 0.15:  # missing
             result = [pair for pair in result if pair[0] != name]
@@ -573,6 +567,37 @@ def _fuzz_get(world: World, session: Session, rule: Rule, rng: random.Random, co
         _send(world, session, "GET", _path(rule, values), query=query)
 
 
+def _filled(rng: random.Random, form: Form) -> list[tuple[str, str]]:
+    """Return the form as a person would fill it: one of the offered options for every choice."""
+    fields = [(name, value) for name, value in form.fields if name not in form.options]
+    for name, offered in form.options.items():
+        fields.append((name, rng.choice(offered)))
+    return fields
+
+
+def _next_step(
+    world: World, session: Session, rng: random.Random, path: str, response: Any
+) -> None:
+    """Send the form a POST answered with again (the next page of a survey), filled in."""
+    if response is None or "html" not in (response.content_type or ""):
+        return
+    forms = [
+        f
+        for f in _forms(path, response.get_data(as_text=True))
+        if f.method == "POST" and urlsplit(f.action).path == path
+    ]
+    if not forms:
+        return
+    form = rng.choice(forms)
+    data = [pair for pair in _filled(rng, form) if pair[0] != "csrf_token"]
+    if form.submits and rng.random() < 0.7:  # else: no button, as a script might send it
+        data.append(rng.choice(form.submits))
+    if rng.random() < 0.5:
+        data = _mutate(rng, data, form.names, everything=False)
+    data.append(("csrf_token", session.token))
+    _send(world, session, "POST", path, data=data)
+
+
 def _fuzz_post(world: World, session: Session, rule: Rule, rng: random.Random, count: int) -> None:
     choices = world.candidates[rule.rule + " " + rule.endpoint]
     known = [
@@ -585,6 +610,8 @@ def _fuzz_post(world: World, session: Session, rule: Rule, rng: random.Random, c
             action, form = rng.choice(known)
             path = urlsplit(action).path
             fields, names, files = form.fields, form.names, form.files
+            if form.options and rng.random() < 0.5:
+                fields = _filled(rng, form)
             if form.submits:
                 fields = [*fields, rng.choice(form.submits)]
         else:
@@ -600,7 +627,9 @@ def _fuzz_post(world: World, session: Session, rule: Rule, rng: random.Random, c
         token = session.token if rng.random() < 0.95 else rng.choice(["", "²", HUGE[:200]])
         data.append(("csrf_token", token))
         upload = {name: rng.choice([b"\xff\xfe\x00", b"{}", b"[1, 2", b""]) for name in files}
-        _send(world, session, "POST", path, data=data, files=upload)
+        response = _send(world, session, "POST", path, data=data, files=upload)
+        if response is not None and response.status_code in (200, 422) and rng.random() < 0.5:
+            _next_step(world, session, rng, path, response)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -724,3 +753,4 @@ text</textarea><button name="action" value="send">Send</button></form>"""
     assert form.names["b"] == ["on"]
     assert form.names["d"] == ["u", "v"]
     assert form.submits == [("action", "send")]
+    assert form.options == {"b": ["on"], "c": ["p", "q"], "d": ["u", "v"]}
