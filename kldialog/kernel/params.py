@@ -3,6 +3,10 @@
 `str.isdigit()` accepts "²" and "٣", which `int()` then refuses or reads as another number;
 an unbounded id overflows PostgreSQL's integer columns. Everything that turns request text
 into a number goes through `parse_int` (or the `int` URL converter below, which uses it).
+
+Choices work the same way: `choice()` for query parameters, `ChoiceField` for selects (it
+strips and refuses whitespace, which WTForms' `Optional()` let through), `IdsField` for
+multiple selects of ids, and `BoundedIntegerField` for numbers typed into forms.
 """
 
 from __future__ import annotations
