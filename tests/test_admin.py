@@ -309,6 +309,10 @@ def test_account_list_pages_through_many_accounts(
     assert 'rel="next" href="/admin/users?page=3"' in html
     # A page beyond the end shows the last page.
     assert "Seite 3 von 3" in text_of(client.get("/admin/users?page=99").get_data(as_text=True))
+    # Pages out of range or in other digits: the first page, never a database overflow.
+    for page in (str(10**20), str(2**63), "%C2%B2", "%D9%A3", "%20"):
+        response = client.get(f"/admin/users?page={page}")
+        assert "Seite 1 von 3" in text_of(response.get_data(as_text=True)), page
 
 
 def create_accounts(number: int) -> User:

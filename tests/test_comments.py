@@ -238,6 +238,17 @@ def test_reply_page_get_and_unknown_ids(
     assert client.post("/projects/unbekannt/comments", data={"body": "x"}).status_code == 404
 
 
+@pytest.mark.parametrize("query", ["page=%C2%B2", "page=%D9%A3", f"page={10**20}", "sort=%20"])
+def test_discussion_pages_read_page_and_sort_only_from_ascii_and_known_values(
+    app: Flask, client: Any, make_user: Any, project: Project, query: str
+) -> None:
+    cid = make_comment(app, make_user(Role.resident), project)
+    for path in (f"/projects/{project.slug}?{query}", f"/comments/{cid}?{query}"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert f'id="comment-{cid}"' in response.get_data(as_text=True), path
+
+
 def test_comments_of_draft_projects_are_404_for_the_public(
     app: Flask, client: Any, make_user: Any, make_project: Any
 ) -> None:

@@ -212,6 +212,9 @@ BAD_EVENT_INPUT = [
     ({"place": ""}, "place", "einen Ort, einen Link für die Online-Teilnahme oder beides"),
     ({"capacity": "0"}, "capacity", "von 1 bis 100.000"),
     ({"capacity": "viele"}, "capacity", "Not a valid integer value"),
+    ({"capacity": "٣"}, "capacity", "Bitte geben Sie eine ganze Zahl ein."),
+    ({"capacity": "9" * 30}, "capacity", "Bitte geben Sie eine ganze Zahl ein."),
+    ({"project_ids": ["99999999999"]}, "project_ids", "Bitte wählen Sie aus der Liste."),
     ({"title": "   "}, "title", "Bitte geben Sie der Veranstaltung einen Titel."),
     ({"language": "fr"}, "language", "Not a valid choice"),
     ({"description": "x" * 5001}, "description", "höchstens 5.000 Zeichen"),
@@ -997,6 +1000,8 @@ def test_lists_show_upcoming_and_past_paginated(
     assert "Kommend 11" in text(client.get("/events?page=2"))
     assert "Kommend 11" in text(client.get("/events?page=999"))  # clamped to the last page
     assert client.get("/events?page=abc").status_code == 200
+    for page in ("%C2%B2", "%D9%A3", str(10**20), str(2**63)):  # the first page, never a 500
+        assert "Kommend 00" in text(client.get(f"/events?page={page}")), page
     past = text(client.get("/events?when=past"))
     assert "Vorbei" in past and "Kommend 0" not in past
 

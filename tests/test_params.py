@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotFound
+from wtforms import Form, SelectChoice
+from wtforms.validators import Optional
 
-from kldialog.kernel.params import MAX_ID, page_number, parse_int
+from kldialog.kernel.params import (
+    MAX_ID,
+    BoundedIntegerField,
+    ChoiceField,
+    IdsField,
+    as_id,
+    choice,
+    page_number,
+    parse_int,
+)
 
 
 @pytest.mark.parametrize(
@@ -75,3 +89,76 @@ def test_the_int_converter_matches_exactly_the_ids_in_range(app: Flask) -> None:
     for raw in (str(MAX_ID + 1), "0", "²"):
         with pytest.raises(NotFound):
             adapter.match(f"/events/{raw}")
+
+
+def test_choice_strips_and_refuses_blank_and_unknown_values() -> None:
+    allowed = ("newest", "oldest")
+    assert choice(" oldest ", allowed, "newest") == "oldest"
+    assert choice(" ", allowed, "newest") == "newest"
+    assert choice("", ("", "x"), "x") == "x"
+    assert choice("random()", allowed, "newest") == "newest"
+    assert choice(None, allowed, None) is None
+    assert choice(["oldest"], allowed, "newest") == "newest"
+
+
+def test_as_id_coerces_only_ids_in_range() -> None:
+    assert as_id("12") == 12
+    assert as_id(12) == 12
+    for bad in ("0", "²", "٣", str(MAX_ID + 1), "99999999999", "", True, 0):
+        with pytest.raises(ValueError):
+            as_id(bad)
+
+
+class _Form(Form):
+    sort = ChoiceField(
+        choices=[SelectChoice("", "all"), SelectChoice("title", "Title")], validators=[Optional()]
+    )
+    number = BoundedIntegerField(validators=[Optional()])
+    ids = IdsField(choices=[SelectChoice(1, "one"), SelectChoice(2, "two")])
+    loose = IdsField(choices=[SelectChoice(1, "one")], validate_choice=False)
+
+
+def _form(**data: Any) -> _Form:
+    return _Form(MultiDict([(k, v) for k, values in data.items() for v in values]))
+
+
+@pytest.mark.parametrize("raw", [" ", "\t", "²", "x", " x "])
+def test_choice_field_refuses_whitespace_and_unknown_values_despite_optional(raw: str) -> None:
+    form = _form(sort=[raw])
+    assert not form.validate()
+    assert "sort" in form.errors
+
+
+@pytest.mark.parametrize(("raw", "data"), [("", ""), ("title", "title"), (" title ", "title")])
+def test_choice_field_accepts_its_choices(raw: str, data: str) -> None:
+    form = _form(sort=[raw])
+    assert form.validate(), form.errors
+    assert form.sort.data == data
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "1.5", "9" * 5000, str(MAX_ID + 1), "x"])
+def test_bounded_integer_field_refuses_what_parse_int_refuses(raw: str) -> None:
+    form = _form(number=[raw])
+    assert not form.validate()
+    assert form.number.data is None
+
+
+def test_bounded_integer_field_reads_negative_and_empty() -> None:
+    assert _form(number=["-3"]).number.data == -3
+    form = _form(number=[""])
+    assert form.validate()
+    assert form.number.data is None
+
+
+@pytest.mark.parametrize("raw", ["99999999999", "²", "0", "3"])
+def test_ids_field_refuses_ids_out_of_range_or_not_offered(raw: str) -> None:
+    form = _form(ids=["1", raw])
+    assert not form.validate()
+    assert "ids" in form.errors
+
+
+def test_ids_field_without_choice_check_still_refuses_ids_out_of_range() -> None:
+    assert _form(ids=["2"], loose=["7"]).validate()
+    form = _form(ids=["2"], loose=["99999999999"])
+    assert not form.validate()
+    assert list(form.errors) == ["loose"]

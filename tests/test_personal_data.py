@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.personal_data import services as personal_data
 
-from .conftest import base_config
+from .conftest import base_config, login
 
 PASSWORD = "correct horse battery staple"
 
@@ -105,3 +106,15 @@ def test_my_data_reads_like_a_letter_not_a_dump(
     assert not re.search(r"\d\d:\d\d:\d\d", body)  # nothing to the second
     today = dt.datetime.now(ZoneInfo("Europe/Berlin")).date()
     assert format_date(today, "long", locale=language) in body
+
+
+def test_my_data_page_shows_the_reply_mail_choice(
+    client: FlaskClient, make_user: Callable[..., Any]
+) -> None:
+    """The choice is a plain yes/no section; the page used to index it like a list (500)."""
+    user = make_user(notify_replies=True)
+    login(client, user)
+    response = client.get("/account/data")  # German, the default language
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert re.search(r"E-Mail bei Antworten</h2>.*?<dd[^>]*>ja</dd>", page, re.S)

@@ -255,6 +255,36 @@ def test_staff_round_form_rejects_bad_input_and_keeps_it(
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PriorityRound)) == 0
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # The CHECK max_per_project <= budget holds for approval rounds too (was a 500).
+        ({"method": "approval", "budget": "2", "max_per_project": "5"}, "Höchstzahl"),
+        # Out of PostgreSQL's integer range (was a 500 there), next to ids that are fine.
+        ({"projects": "99999999999"}, "Bitte wählen Sie aus der Liste."),
+        ({"projects": "²"}, "Bitte wählen Sie aus der Liste."),
+        ({"budget": "٣"}, "ganze Zahl"),
+    ],
+)
+def test_staff_round_form_mirrors_the_database_checks(
+    app: Flask,
+    client: Any,
+    make_user: Any,
+    projects: list[Project],
+    overrides: dict[str, Any],
+    message: str,
+) -> None:
+    login(client, make_user(Role.staff))
+    data = round_form(projects, **overrides)
+    if "projects" in overrides:
+        data["projects"] = [str(p.id) for p in projects] + [overrides["projects"]]
+    response = client.post("/staff/rounds/new", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PriorityRound)) == 0
+
+
 def test_only_staff_manage_rounds(
     app: Flask, client: Any, make_user: Any, projects: list[Project]
 ) -> None:

@@ -356,6 +356,9 @@ def test_list_shows_every_project_with_visibility_and_filters(
     "query",
     [
         "visibility=secret",
+        "visibility=%20",
+        "sort=%20",
+        "page=%C2%B2",
         "page=abc",
         "page=-4",
         "sort=%3Cscript%3E",

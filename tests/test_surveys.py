@@ -412,6 +412,12 @@ BAD_INPUTS = {
         lambda q, f: f.poplist(f"q{q['ranking']['id']}_o{q['ranking']['options']['Tempo']}"),
         "Please give every option a place, or none.",
     ),
+    "scale a superscript digit": (lambda q, f: f.setlist(f"q{q['scale']['id']}", ["²"]), "Please choose a value from 1 to 5."),
+    "scale an Arabic-Indic digit": (lambda q, f: f.setlist(f"q{q['scale']['id']}", ["٣"]), "Please choose a value from 1 to 5."),
+    "rank a superscript digit": (
+        lambda q, f: f.setlist(f"q{q['ranking']['id']}_o{q['ranking']['options']['Tempo']}", ["²"]),
+        "Please use the places 1 to 3.",
+    ),
     "yes/no not 0 or 1": (lambda q, f: f.setlist(f"q{q['yes_no']['id']}", ["2"]), "Please answer yes or no."),
     "text too long": (lambda q, f: f.setlist(f"q{q['long_text']['id']}", ["x" * 2001]), "Please use at most"),
 }  # fmt: skip
@@ -443,6 +449,33 @@ def test_bad_answers_get_a_clear_message_and_store_nothing(
     assert count(app, SurveyAnswer) == 0
     if "Mein Text" in page or case != "text too long":
         pass  # the page with the error is shown with what was entered (checked elsewhere)
+
+
+@pytest.mark.parametrize("action", [None, "next", "unknown"])
+def test_next_on_the_last_page_shows_it_again_and_stores_nothing(
+    action: str | None,
+    app: Flask,
+    client: FlaskClient,
+    make_survey: Callable[..., int],
+    make_user: Callable[..., Any],
+    staff: Any,
+) -> None:
+    """There is no page after the last one: "next" (or no button) used to be a 500."""
+    survey_id = make_survey()
+    full = answers(app, survey_id).to_dict(flat=False)
+    data = {**full, "page": "1", **({"action": action} if action else {})}
+    login(client, make_user(Role.resident))
+    english(client)
+    response = client.post(f"/surveys/{survey_id}", data=data)
+    assert response.status_code == 200
+    assert "Page 2 of 2" in response.get_data(as_text=True)
+    assert count(app, SurveyParticipation) == 0
+    client.post("/logout")
+    login(client, staff)
+    english(client)
+    response = client.post(f"/staff/surveys/{survey_id}/preview", data=data)
+    assert response.status_code == 200
+    assert "Page 2 of 2" in response.get_data(as_text=True)
 
 
 def test_answers_to_another_surveys_questions_are_refused(
@@ -1116,6 +1149,24 @@ def test_odd_requests_never_give_a_server_error(
     )  # fmt: skip
     assert "The survey must close after it opens." in response.get_data(as_text=True)
     assert 'value="Rückwärts"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("project", ["99999999999", "²", "0"])
+def test_survey_form_refuses_project_ids_out_of_range_as_a_field_error(
+    client: FlaskClient, staff: Any, app: Flask, project: str
+) -> None:
+    """An id beyond PostgreSQL's integer range used to reach the database (500 there)."""
+    login(client, staff)
+    english(client)
+    response = client.post(
+        "/staff/surveys/new",
+        data={"title": "Digitale Verwaltung", "opens_at": "2026-01-01T09:00",
+              "closes_at": "2099-01-01T09:00", "eligibility": "resident", "project_ids": [project]},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert 'id="project_ids-error-1"' in response.get_data(as_text=True)
+    assert "Please choose from the list." in response.get_data(as_text=True)
+    assert count(app, Survey) == 0
 
 
 def test_surveys_flush_command_moves_the_rest_of_closed_surveys(

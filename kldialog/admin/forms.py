@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,19 +14,26 @@ from wtforms import (
     BooleanField,
     DateField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
-from kldialog.admin.services import MANAGED_ROLES, MAX_ID
+from kldialog.admin.services import MANAGED_ROLES
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.errors import at_most_characters
+from kldialog.kernel.params import MAX_ID, BoundedIntegerField, ChoiceField, parse_int
 from kldialog.templating import LANGUAGE_NAMES, ROLE_LABELS
 
 REASON_MAX_LENGTH = 500
@@ -83,13 +89,13 @@ class UserSearchForm(FlaskForm):
         filters=[strip],
         description=_l("Part of it is enough; upper and lower case do not matter."),
     )
-    role = SelectField(
+    role = ChoiceField(
         _l("Role"),
         choices=[SelectChoice("", _l("all roles"))]
         + [SelectChoice(role.name, ROLE_LABELS[role]) for role in MANAGED_ROLES],
         default="",
     )
-    sort = SelectField(
+    sort = ChoiceField(
         _l("Sort"),
         choices=[
             SelectChoice("newest", _l("newest first")),
@@ -97,7 +103,7 @@ class UserSearchForm(FlaskForm):
         ],
         default="newest",
     )
-    page = IntegerField(validators=[Optional()], default=1)
+    page = BoundedIntegerField(validators=[Optional(), NumberRange(1, 100_000)], default=1)
 
 
 class AuditFilterForm(FlaskForm):
@@ -120,9 +126,11 @@ class AuditFilterForm(FlaskForm):
         filters=[strip],
         description=_l("For example “user” or “project”."),
     )
-    target_id = IntegerField(_l("Number of target"), validators=[Optional(), account_number])
-    actor = IntegerField(_l("Account number of the actor"), validators=[Optional(), account_number])
-    page = IntegerField(validators=[Optional()], default=1)
+    target_id = BoundedIntegerField(_l("Number of target"), validators=[Optional(), account_number])
+    actor = BoundedIntegerField(
+        _l("Account number of the actor"), validators=[Optional(), account_number]
+    )
+    page = BoundedIntegerField(validators=[Optional(), NumberRange(1, 100_000)], default=1)
 
 
 # --- account changes -----------------------------------------------------------------------
@@ -149,8 +157,7 @@ class RolesForm(FlaskForm):
 
     def expected_roles(self) -> int | None:
         """Return the roles the form was shown with, or None if the field was tampered with."""
-        text = (self.expected.data or "").strip()
-        return int(text) if text.isdigit() and len(text) < 4 else None
+        return parse_int(self.expected.data, 0, 999)
 
 
 class BlockForm(FlaskForm):
@@ -210,8 +217,6 @@ class UnblockForm(FlaskForm):
 
 # --- residency codes -----------------------------------------------------------------------
 
-COUNT_PATTERN = re.compile(r"[0-9]{1,7}")
-
 
 class ResidencyCodesForm(FlaskForm):
     """Generate a batch of residency codes to print."""
@@ -254,11 +259,11 @@ class ResidencyCodesForm(FlaskForm):
     def validate_count(self, field: Any) -> None:
         """Accept a whole number from 1 to the maximum."""
         maximum = accounts.RESIDENCY_CODES_MAX
-        if not COUNT_PATTERN.fullmatch(field.data or "") or not 1 <= int(field.data) <= maximum:
+        if parse_int(field.data, 1, maximum) is None:
             raise ValidationError(
                 _l("Please enter a whole number from 1 to %(max)s.", max=format_decimal(maximum))
             )
 
     def count_value(self) -> int:
         """Return the validated number of codes."""
-        return int(self.count.data)
+        return parse_int(self.count.data, 1, accounts.RESIDENCY_CODES_MAX) or 0

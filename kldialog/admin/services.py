@@ -19,12 +19,10 @@ from kldialog.kernel.audit import AuditEntry
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.pagination import Page, clamp_page
+from kldialog.kernel.params import MAX_ID
 
 # Roles an admin grants and revokes; "resident" is what every account is.
 MANAGED_ROLES = (Role.moderator, Role.staff, Role.council, Role.admin)
-# The largest id PostgreSQL's integer holds: larger numbers cannot name anything (and would
-# make the database driver fail rather than find nothing).
-MAX_ID = 2**31 - 1
 
 # --- accounts --------------------------------------------------------------------------------
 

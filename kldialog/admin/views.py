@@ -150,14 +150,14 @@ def _render_user(
     )
 
 
-@bp.get("/users/<int(max=2147483647):user_id>")
+@bp.get("/users/<int:user_id>")
 def user_detail(user_id: int) -> str:
     """Show an account: facts, roles, block, latest audit entries, and the forms to change them."""
     permissions.require(permissions.can_manage_users(current_user))
     return _render_user(_user_or_404(user_id))
 
 
-@bp.post("/users/<int(max=2147483647):user_id>/roles")
+@bp.post("/users/<int:user_id>/roles")
 def change_roles(user_id: int) -> str | BaseResponse:
     """Grant and revoke roles with a reason."""
     permissions.require(permissions.can_manage_users(current_user))
@@ -192,7 +192,7 @@ def change_roles(user_id: int) -> str | BaseResponse:
     return _render_user(target, roles_form=form)
 
 
-@bp.post("/users/<int(max=2147483647):user_id>/block")
+@bp.post("/users/<int:user_id>/block")
 def block(user_id: int) -> str | BaseResponse:
     """Block an account until a date or permanently, with a reason."""
     permissions.require(permissions.can_manage_users(current_user))
@@ -210,7 +210,7 @@ def block(user_id: int) -> str | BaseResponse:
     return _render_user(target, block_form=form)
 
 
-@bp.post("/users/<int(max=2147483647):user_id>/unblock")
+@bp.post("/users/<int:user_id>/unblock")
 def unblock(user_id: int) -> str | BaseResponse:
     """Lift an account's block, with a reason."""
     permissions.require(permissions.can_manage_users(current_user))

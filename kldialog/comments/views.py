@@ -31,6 +31,7 @@ from kldialog.comments.models import Comment, ReportReason
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import account_key, limiter
+from kldialog.kernel.params import choice, page_number
 from kldialog.projects import threads as projects
 from kldialog.projects.models import Project
 
@@ -102,14 +103,11 @@ def _back_to(comment: Comment, project: Project) -> BaseResponse:
 
 def discussion_context(project: Project) -> dict[str, Any]:
     """Return what templates/comments/_thread.html needs on the project page."""
-    sort = request.args.get("sort", "newest")
-    if sort not in services.SORTS:
-        sort = "newest"
-    page = request.args.get("page", "1")
-    page_number = int(page) if page.isdigit() and len(page) < 7 else 1
+    sort = choice(request.args.get("sort"), services.SORTS, "newest")
+    page = page_number(request.args.get("page"))
     thread = project.thread
     discussion = (
-        services.thread_page(thread, current_user, sort=sort, page=page_number) if thread else None
+        services.thread_page(thread, current_user, sort=sort, page=page) if thread else None
     )
     return {
         "discussion": discussion,
@@ -284,10 +282,7 @@ def show(comment_id: int) -> str:
         return redirect(  # type: ignore[return-value]
             url_for("comments.show", comment_id=comment.parent_id, _anchor=f"comment-{comment.id}")
         )
-    page = request.args.get("page", "1")
-    result = services.reply_page(
-        comment, current_user, page=int(page) if page.isdigit() and len(page) < 7 else 1
-    )
+    result = services.reply_page(comment, current_user, page=page_number(request.args.get("page")))
     return render_template(
         "comments/show.html",
         project=project,

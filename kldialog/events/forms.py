@@ -15,10 +15,8 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
-    IntegerField,
     RadioField,
     SelectChoice,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -32,6 +30,7 @@ from wtforms.validators import (
 )
 
 from kldialog.kernel.errors import at_most_characters, number_range
+from kldialog.kernel.params import BoundedIntegerField, IdsField
 from kldialog.kernel.time import local_input_value, local_to_utc
 
 # The languages an event can be held in; names of languages, shown in the reader's language.
@@ -114,7 +113,7 @@ class EventForm(FlaskForm):
         validators=[Optional(), Length(max=500, message=at_most_characters(500))],
         description=_l("A web address starting with https://, if people can join online."),
     )
-    capacity = IntegerField(
+    capacity = BoundedIntegerField(
         _l("Places"),
         validators=[
             Optional(),
@@ -124,10 +123,9 @@ class EventForm(FlaskForm):
             "Leave it empty for no limit. When all places are taken, a waiting list opens."
         ),
     )
-    project_ids = SelectMultipleField(
+    project_ids = IdsField(
         _l("Related projects"),
-        coerce=int,
-        validate_choice=False,
+        validate_choice=False,  # the service names the problem
         description=_l("The event is shown on the pages of these projects."),
     )
 

@@ -38,6 +38,7 @@ from kldialog.events.forms import (
 from kldialog.events.models import Event, EventState, RegistrationStatus
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
+from kldialog.kernel.params import page_number
 from kldialog.kernel.time import as_utc, local_input_value
 
 bp = Blueprint("events", __name__)
@@ -89,8 +90,7 @@ def _event_or_404(event_id: int) -> Event:
 
 def _page_number() -> int:
     """Return ?page=N as a positive number; anything else is page 1."""
-    page = request.args.get("page", default=1, type=int)
-    return page if page and page > 0 else 1
+    return page_number(request.args.get("page"))
 
 
 # --- public ----------------------------------------------------------------------------------

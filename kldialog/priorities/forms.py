@@ -14,17 +14,22 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    IntegerField,
     RadioField,
     SelectChoice,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from kldialog.kernel.errors import at_most_characters, number_range
-from kldialog.kernel.params import parse_int
+from kldialog.kernel.params import BoundedIntegerField, IdsField, parse_int
 from kldialog.kernel.time import local_to_utc
 from kldialog.priorities.models import Eligibility, Indicator, Method
 
@@ -72,12 +77,12 @@ class RoundForm(FlaskForm):
         default=Method.approval.value,
         validators=[InputRequired(_l("Please choose a method."))],
     )
-    max_choices = IntegerField(
+    max_choices = BoundedIntegerField(
         _l("Approval: projects each person may support"),
         default=5,
         validators=[InputRequired(number_range(1, 100)), NumberRange(1, 100, number_range(1, 100))],
     )
-    budget = IntegerField(
+    budget = BoundedIntegerField(
         _l("Points: points each person distributes"),
         default=10,
         validators=[
@@ -85,7 +90,7 @@ class RoundForm(FlaskForm):
             NumberRange(1, 1000, number_range(1, 1000)),
         ],
     )
-    max_per_project = IntegerField(
+    max_per_project = BoundedIntegerField(
         _l("Points: most points on one project"),
         default=3,
         validators=[
@@ -113,12 +118,19 @@ class RoundForm(FlaskForm):
         format="%Y-%m-%dT%H:%M",
         validators=[InputRequired(_l("Please enter date and time, e.g. 2026-12-21 18:00."))],
     )
-    projects = SelectMultipleField(
+    projects = IdsField(
         _l("Projects on the ballot"),
-        coerce=int,
-        validate_choice=False,
+        validate_choice=False,  # the service says which projects may not be on a ballot
         validators=[DataRequired(_l("Choose at least two projects for the ballot."))],
     )
+
+    def validate_max_per_project(self, field: Any) -> None:
+        """Mirror the CHECK max_per_project <= budget, for either method (it holds for both)."""
+        budget = self.budget.data
+        if isinstance(budget, int) and isinstance(field.data, int) and field.data > budget:
+            raise ValidationError(
+                _l("The maximum per project cannot be more than the points to distribute.")
+            )
 
     def window(self) -> tuple[dt.datetime, dt.datetime]:
         """Return opening and closing time in UTC (entered in the site's time zone)."""

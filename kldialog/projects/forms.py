@@ -7,7 +7,6 @@ Forms check shape only (required, lengths, choices); the rules live in the servi
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -16,7 +15,6 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     DateField,
     HiddenField,
-    IntegerField,
     SearchField,
     SelectChoice,
     SelectField,
@@ -35,6 +33,7 @@ from wtforms.validators import (
 )
 
 from kldialog.kernel.errors import at_most_characters
+from kldialog.kernel.params import BoundedIntegerField, ChoiceField, parse_int
 from kldialog.projects.models import Status, Visibility
 
 SORT_CHOICES = [
@@ -54,12 +53,12 @@ class ProjectFilterForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     q = SearchField(_l("Search in title and summary"), validators=[Optional(), Length(max=200)])
-    category = SelectField(_l("Category"), validators=[Optional()])
-    status = SelectField(_l("Status"), validators=[Optional()])
-    sort = SelectField(
+    category = ChoiceField(_l("Category"), validators=[Optional()])
+    status = ChoiceField(_l("Status"), validators=[Optional()])
+    sort = ChoiceField(
         _l("Sort by"), choices=SORT_CHOICES, default="title", validators=[Optional()]
     )
-    page = IntegerField(
+    page = BoundedIntegerField(
         _l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=100_000)]
     )
 
@@ -104,7 +103,7 @@ def in_choices(message: Any) -> Any:
 def whole_percent(form: Any, field: Any) -> None:
     """Accept empty or a whole number 0–100 ("40" or "40 %")."""
     text = (field.data or "").strip().removesuffix("%").strip()
-    if text and not (re.fullmatch(r"\d{1,3}", text) and int(text) <= 100):
+    if text and parse_int(text, 0, 100) is None:
         raise ValidationError(
             _l("Please enter a whole number from 0 to 100, or leave the field empty.")
         )
@@ -112,8 +111,7 @@ def whole_percent(form: Any, field: Any) -> None:
 
 def percent_value(field: Any) -> int | None:
     """Return a validated progress field as a number, or None when empty."""
-    text = (field.data or "").strip().removesuffix("%").strip()
-    return int(text) if text else None
+    return parse_int((field.data or "").strip().removesuffix("%").strip(), 0, 100)
 
 
 class ActionForm(FlaskForm):
@@ -135,7 +133,7 @@ class StaffFilterForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     q = SearchField(_l("Search in title and summary"), validators=[Optional(), Length(max=200)])
-    visibility = SelectField(
+    visibility = ChoiceField(
         _l("Visibility"),
         choices=[SelectChoice("", _l("All projects"))]
         + [
@@ -145,10 +143,10 @@ class StaffFilterForm(FlaskForm):
         ],
         validators=[Optional()],
     )
-    sort = SelectField(
+    sort = ChoiceField(
         _l("Sort by"), choices=STAFF_SORT_CHOICES, default="recent", validators=[Optional()]
     )
-    page = IntegerField(
+    page = BoundedIntegerField(
         _l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=100_000)]
     )
 
@@ -336,7 +334,7 @@ class ImportForm(FlaskForm):
         validators=[
             Optional(),
             Regexp(
-                r"^\d{4}-\d{2}(-\d{2})?$",
+                r"^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$",
                 message=_l("Please enter a date as YYYY-MM-DD or a month as YYYY-MM."),
             ),
         ],

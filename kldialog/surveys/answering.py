@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from kldialog import permissions
 from kldialog.auth.models import User
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, at_most_characters
+from kldialog.kernel.params import parse_int
 from kldialog.kernel.time import utcnow
 from kldialog.surveys import sealing, storage
 from kldialog.surveys.models import (
@@ -37,6 +39,7 @@ _random = random.SystemRandom()
 SHORT_TEXT_MAX = 200
 LONG_TEXT_MAX = 2000
 OTHER = "other"
+QUESTION_FIELD = re.compile(r"q[0-9]")  # the start of every question's field name
 
 _REQUIRED = _l("Please answer this question.")
 _UNKNOWN_OPTION = _l("Please choose one of the options shown.")
@@ -124,9 +127,7 @@ def parse_submission(survey: Survey, form: MultiDict[str, str]) -> Submission:
     """Parse every question of the survey from the form, once."""
     own = {name for question in survey.questions() for name in question_fields(question)}
     submission = Submission(
-        foreign=any(
-            name.startswith("q") and name[1:2].isdigit() and name not in own for name in form
-        )
+        foreign=any(QUESTION_FIELD.match(name) and name not in own for name in form)
     )
     for question in survey.questions():
         try:
@@ -182,11 +183,12 @@ def _parse_number(question: Question, form: MultiDict[str, str]) -> list[Answer]
             raise RuleViolation(_REQUIRED)
         return []
     low, high = (1, 5) if question.kind == QuestionKind.scale else (0, 1)
-    if not (value.isdigit() and low <= int(value) <= high):
+    number = parse_int(value, low, high)
+    if number is None:
         if question.kind == QuestionKind.scale:
             raise RuleViolation(_l("Please choose a value from 1 to 5."))
         raise RuleViolation(_l("Please answer yes or no."))
-    return [Answer(question.id, number=int(value))]
+    return [Answer(question.id, number=number)]
 
 
 def _parse_ranking(question: Question, form: MultiDict[str, str]) -> list[Answer]:
@@ -197,9 +199,10 @@ def _parse_ranking(question: Question, form: MultiDict[str, str]) -> list[Answer
         value = (form.get(f"{question.field}_o{option.id}") or "").strip()
         if not value:
             continue
-        if not (value.isdigit() and 1 <= int(value) <= size):
+        rank = parse_int(value, 1, size)
+        if rank is None:
             raise RuleViolation(_l("Please use the places 1 to %(count)d.", count=size))
-        ranks[option.id] = int(value)
+        ranks[option.id] = rank
     if not ranks:
         if question.is_required:
             raise RuleViolation(_l("Please put the options in your order."))

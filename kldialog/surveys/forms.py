@@ -13,17 +13,16 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from kldialog.kernel.errors import at_most_characters, number_range
+from kldialog.kernel.params import BoundedIntegerField, IdsField, as_id
 from kldialog.kernel.time import local_to_utc
 from kldialog.surveys.models import Eligibility, QuestionKind
 
@@ -73,10 +72,9 @@ class SurveyForm(FlaskForm):
         default=Eligibility.resident.value,
         validators=[InputRequired(_l("Please choose who may answer."))],
     )
-    project_ids = SelectMultipleField(
+    project_ids = IdsField(
         _l("Related projects"),
-        coerce=int,
-        validate_choice=False,
+        validate_choice=False,  # builder._projects names the problem
         description=_l("The survey page links to these projects."),
     )
 
@@ -88,7 +86,7 @@ class SurveyForm(FlaskForm):
 class QuestionForm(FlaskForm):
     """Add or change a question."""
 
-    section_id = SelectField(_l("Page"), coerce=int, validate_choice=False)
+    section_id = SelectField(_l("Page"), coerce=as_id, validate_choice=False)
     kind = RadioField(
         _l("Type of question"),
         choices=[SelectChoice(kind.value, label) for kind, label in KIND_LABELS.items()],
@@ -117,11 +115,11 @@ class QuestionForm(FlaskForm):
         _l("Offer “Other” with a text field"),
         description=_l("Single and multiple choice only."),
     )
-    min_choices = IntegerField(
+    min_choices = BoundedIntegerField(
         _l("Multiple choice: at least this many options"),
         validators=[Optional(), NumberRange(1, 50, number_range(1, 50))],
     )
-    max_choices = IntegerField(
+    max_choices = BoundedIntegerField(
         _l("Multiple choice: at most this many options"),
         validators=[Optional(), NumberRange(1, 50, number_range(1, 50))],
     )
@@ -165,7 +163,9 @@ class CrosstabForm(FlaskForm):
 
         csrf = False
 
-    first = SelectField(_l("Rows"), coerce=int, validate_choice=False, validators=[InputRequired()])
+    first = SelectField(
+        _l("Rows"), coerce=as_id, validate_choice=False, validators=[InputRequired()]
+    )
     second = SelectField(
-        _l("Columns"), coerce=int, validate_choice=False, validators=[InputRequired()]
+        _l("Columns"), coerce=as_id, validate_choice=False, validators=[InputRequired()]
     )

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.params import parse_int
 from kldialog.kernel.time import local_input_value
 from kldialog.surveys import builder, export, review, services, settings
 from kldialog.surveys.forms import (
@@ -166,7 +167,7 @@ def staff_question(survey_id: int, question_id: int | None = None) -> str | Base
     if question is not None:
         form = QuestionForm(data=_question_data(question))
     else:
-        section = request.args.get("section", type=int) or survey.sections[-1].id
+        section = parse_int(request.args.get("section"), 1) or survey.sections[-1].id
         form = QuestionForm(data={"section_id": section})
     form.section_id.choices = [
         (s.id, s.title or _("Page %(number)d", number=n))

@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.params import choice, parse_int
 from kldialog.kernel.time import utcnow
 from kldialog.surveys import (
     answering,
@@ -148,12 +149,8 @@ def _navigate(survey: Survey, *, preview: bool) -> str | BaseResponse | tuple[st
     values = MultiDict(
         [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token",)]
     )
-    action = values.pop("action", "next")
-    try:
-        page = int(values.pop("page", "0"))
-    except ValueError:
-        page = 0
-    state = PageState(survey, values, page)
+    action = choice(values.pop("action", None), ("back", "next", "send"), "next")
+    state = PageState(survey, values, parse_int(values.pop("page", None)) or 0)
     if state.section is None:
         abort(404)
     if action == "back":
@@ -165,7 +162,9 @@ def _navigate(survey: Survey, *, preview: bool) -> str | BaseResponse | tuple[st
         state.errors = errors
         return _answer_page(state, preview=preview, status=422)
     if action != "send" or not state.is_last:
-        state.page += 1
+        # "Next" on the last page (or no button at all) shows that page again: there is no
+        # page after it, and only "Send" stores the answers.
+        state.page = min(state.page + 1, len(state.sections) - 1)
         return _answer_page(state, preview=preview)
     # Send: the first page with errors (hidden fields may have been changed) is shown again.
     for number, section in enumerate(state.sections):
