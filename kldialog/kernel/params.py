@@ -64,7 +64,7 @@ def choice(text: Any, allowed: Iterable[str], default: T) -> str | T:
     return text if text and text in set(allowed) else default
 
 
-class BoundedIntegerField(IntegerField):  # type: ignore[misc]  (WTForms is untyped)
+class BoundedIntegerField(IntegerField):  # type: ignore[misc]  # WTForms is untyped
     """An IntegerField that reads ASCII digits only, within -MAX_ID..MAX_ID (via parse_int)."""
 
     def process_formdata(self, valuelist: list[Any]) -> None:
@@ -76,7 +76,7 @@ class BoundedIntegerField(IntegerField):  # type: ignore[misc]  (WTForms is unty
             raise ValueError(self.invalid_value_message or _l("Please enter a whole number."))
 
 
-class ChoiceField(SelectField):  # type: ignore[misc]  (WTForms is untyped)
+class ChoiceField(SelectField):  # type: ignore[misc]  # WTForms is untyped
     """A select that strips its value and refuses blank and unknown values.
 
     WTForms' `Optional()` clears the choice error when the value is whitespace only, so
@@ -111,7 +111,7 @@ def _choice_value(option: Any) -> Any:
     return option[0]
 
 
-class IdsField(SelectMultipleField):  # type: ignore[misc]  (WTForms is untyped)
+class IdsField(SelectMultipleField):  # type: ignore[misc]  # WTForms is untyped
     """A multiple select of ids: each value must be an id in range and one of the choices."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
