@@ -164,7 +164,7 @@ def decide(
     open_appeals = _open_appeals(c.id for c in comments)
     many = len(comments) > 1
     steps = {c.id: _transition(c, action, c.id in open_appeals, many=many) for c in comments}
-    refused = [cid for cid, step in steps.items() if step is None]
+    refused = sorted(cid for cid, step in steps.items() if step is None)
     if refused:
         raise RuleViolation(
             _l(
