@@ -6,6 +6,8 @@ comment as for a slug or id that never existed; archived projects stay public.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -23,6 +25,7 @@ from .conftest import login
 
 MISSING_SLUG = "gibt-es-nicht"
 MISSING_ID = 987654
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="[^"]*"')
 # (method, address, needs a login): every route that takes a project slug or a comment id.
 PROJECT_ROUTES = [
     ("GET", "/projects/{slug}", False),
@@ -115,13 +118,26 @@ def client_for(app: Flask, site: Site, who: str) -> FlaskClient:
 def answer(client: FlaskClient, method: str, url: str) -> tuple[int, str, str]:
     """Return status, body and redirect target, with the requested address as a placeholder.
 
-    The pages repeat their own address (language switch, login "next"); nothing else may differ.
+    The pages repeat their own address (language switch, login "next"), and a CSRF token
+    carries the second it was signed in; nothing else may differ.
     """
     response = client.open(url, method=method, data={})
     body, location = response.get_data(as_text=True), response.location or ""
     for spelling in (url, quote(url, safe="")):
         body, location = body.replace(spelling, "<URL>"), location.replace(spelling, "<URL>")
+    body = CSRF_TOKEN.sub('name="csrf_token" value="<TOKEN>"', body)
     return response.status_code, body, location
+
+
+def differences(one: tuple[int, str, str], other: tuple[int, str, str]) -> str:
+    """Return the differing lines of two answers, for the failure message."""
+    lines = difflib.unified_diff(
+        [str(one[0]), one[2], *one[1].splitlines()],
+        [str(other[0]), other[2], *other[1].splitlines()],
+        lineterm="",
+        n=0,
+    )
+    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("who", PEOPLE)
@@ -132,7 +148,7 @@ def test_a_draft_slug_answers_like_a_missing_one(
     client = client_for(app, site, who)
     draft = answer(client, method, route.format(slug=site.draft))
     missing = answer(client, method, route.format(slug=MISSING_SLUG))
-    assert draft == missing
+    assert draft == missing, differences(draft, missing)
     expected = 302 if who == "anonymous" and login_needed else 404
     assert draft[0] == expected
 
@@ -145,7 +161,7 @@ def test_a_comment_on_a_draft_answers_like_a_missing_one(
     client = client_for(app, site, who)
     draft = answer(client, method, route.format(cid=site.draft_comment))
     missing = answer(client, method, route.format(cid=MISSING_ID))
-    assert draft == missing
+    assert draft == missing, differences(draft, missing)
     expected = 302 if who == "anonymous" and login_needed else 404
     assert draft[0] == expected
 
