@@ -192,9 +192,13 @@ def _private_sqlite_file(app: Flask) -> None:
     if not path or path == ":memory:":
         return
     path = os.path.join(app.instance_path, path)  # an absolute path stays as it is
-    # Only in a folder that exists: a wrong path must stay an error (`flask check` says so).
-    if os.path.exists(path) or not os.path.isdir(os.path.dirname(path) or "."):
+    if os.path.exists(path):
         return
+    folder = os.path.dirname(path) or "."
+    if os.path.normpath(folder) == os.path.normpath(app.instance_path):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    if not os.path.isdir(folder):
+        return  # a wrong path elsewhere stays an error (`flask check` reports it)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 

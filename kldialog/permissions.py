@@ -152,8 +152,8 @@ def can_reply(user: Any, comment: Any, thread: Any) -> bool:
 
 
 def can_appeal(user: Any, comment: Any) -> bool:
-    """Return whether the author may appeal the hiding of their comment."""
-    return _own(user, comment) and comment.status.value == "hidden"
+    """Return whether the author may appeal the hiding of their comment (not once withdrawn)."""
+    return _own(user, comment) and comment.status.value == "hidden" and comment.deleted_at is None
 
 
 def can_moderate(user: Any) -> bool:

@@ -323,14 +323,14 @@ def test_appeal_once_only_own_hidden_and_upheld_restores(app: Flask, world: Any)
     assert REASON in page and "Kein Verstoß" in page
     assert f'action="/account/moderation/{cid}/appeal"' in page
     assert f'action="/account/moderation/{visible}/appeal"' not in page
-    # Only own, only hidden.
+    # Only own (someone else's comment answers like a missing one), only hidden.
     other = app.test_client()
     login(other, world.others[0])
     assert (
         other.post(
             f"/account/moderation/{cid}/appeal", data={f"appeal-{cid}-text": "Das ist nicht meins."}
         ).status_code
-        == 403
+        == 404
     )
     assert (
         author.post(

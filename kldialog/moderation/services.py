@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from kldialog import permissions
 from kldialog.auth.models import User
 from kldialog.auth.services import PERMANENT_BLOCK
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, Keyword, ReportReason
@@ -21,6 +22,7 @@ from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.pagination import Page, paginate
 from kldialog.kernel.time import utcnow
+from kldialog.moderation import states
 from kldialog.moderation.models import Action, Appeal, AppealOutcome, ModerationDecision
 
 QUEUE_FILTERS = ("all", "pending", "reported", "appeals")
@@ -70,24 +72,29 @@ class QueueItem:
     author_hidden: int = 0
 
 
-def _needs_decision() -> sa.ColumnElement[bool]:
-    open_report = sa.exists().where(
+def _conditions() -> dict[str, sa.ColumnElement[bool]]:
+    """Return what puts a comment in the queue, per filter (by the state table)."""
+    # A withdrawn comment has nothing left to publish, hide or restore (states.withdrawn):
+    # only its open reports still ask for a decision (dismiss, or block the author).
+    live = Comment.deleted_at.is_(None)
+    pending = sa.and_(Comment.status == CommentStatus.pending, live)
+    reported = sa.exists().where(
         CommentReport.comment_id == Comment.id, CommentReport.resolved_at.is_(None)
     )
-    open_appeal = sa.exists().where(Appeal.comment_id == Comment.id, Appeal.decided_at.is_(None))
-    return sa.or_(Comment.status == CommentStatus.pending, open_report, open_appeal)
+    appealed = sa.and_(
+        sa.exists().where(Appeal.comment_id == Comment.id, Appeal.decided_at.is_(None)), live
+    )
+    return {
+        "all": sa.or_(pending, reported, appealed),
+        "pending": pending,
+        "reported": reported,
+        "appeals": appealed,
+    }
 
 
 def queue(filter_by: str = "all", page: int = 1, per_page: int = 25) -> tuple[list[QueueItem], int]:
     """Return the items waiting for a decision, oldest first, with reports and author history."""
-    conditions = {
-        "all": _needs_decision(),
-        "pending": Comment.status == CommentStatus.pending,
-        "reported": sa.exists().where(
-            CommentReport.comment_id == Comment.id, CommentReport.resolved_at.is_(None)
-        ),
-        "appeals": sa.exists().where(Appeal.comment_id == Comment.id, Appeal.decided_at.is_(None)),
-    }[filter_by]
+    conditions = _conditions()[filter_by]
     total = db.session.scalar(sa.select(sa.func.count(Comment.id)).where(conditions)) or 0
     comments = list(
         db.session.scalars(
@@ -143,16 +150,41 @@ def decide(
     *,
     block_days: int | None = None,
 ) -> list[ModerationDecision]:
-    """Apply one action with one reason to one or more comments; log and notify each."""
+    """Apply one action with one reason to one or more comments; log and notify each.
+
+    Every comment must allow the action by the state table (states.TRANSITIONS); if one
+    does not, nothing is changed for any of them.
+    """
     reason = clean_body(reason)
     if not reason:
         raise RuleViolation(_l("Please give a reason. It is shown to the author."), field="reason")
     if len(reason) > 1000:
         raise RuleViolation(_l("Please use at most 1,000 characters."), field="reason")
+    comments = list(comments)
+    open_appeals = _open_appeals(c.id for c in comments)
+    many = len(comments) > 1
+    steps = {c.id: _transition(c, action, c.id in open_appeals, many=many) for c in comments}
+    refused = sorted(cid for cid, step in steps.items() if step is None)
+    if refused:
+        raise RuleViolation(
+            _l(
+                "Nothing was changed: this action is not possible for %(num)s of the selected"
+                " comments in their current state (%(ids)s).",
+                num=len(refused),
+                ids=", ".join(f"#{i}" for i in refused),
+            )
+        )
+    if action is Action.block:
+        for comment in comments:
+            _check_block(moderator, comment, block_days)
     now = utcnow()
+    plan = [(c, step) for c in comments if (step := steps[c.id]) is not None]
     decisions = []
-    for comment in comments:
-        decisions.append(_apply(moderator, comment, action, reason, block_days, now))
+    for comment, step in plan:
+        decisions.append(_apply(moderator, comment, action, step, reason, block_days, now))
+        if step.close_appeal is not None:
+            open_appeals[comment.id].decided_at = now
+            open_appeals[comment.id].outcome = step.close_appeal
     db.session.commit()
     from kldialog.comments.notifications import notify_decision
 
@@ -161,48 +193,97 @@ def decide(
     return decisions
 
 
+def _open_appeals(comment_ids: Iterable[int]) -> dict[int, Appeal]:
+    ids = set(comment_ids)
+    if not ids:
+        return {}
+    return {
+        a.comment_id: a
+        for a in db.session.scalars(
+            sa.select(Appeal).where(Appeal.comment_id.in_(ids), Appeal.decided_at.is_(None))
+        )
+    }
+
+
+def _transition(
+    comment: Comment, action: Action, appeal_open: bool, *, many: bool
+) -> states.Transition | None:
+    """Return the table's step for one comment; a single refusal says why in its own words."""
+    state = states.state_of(comment, appeal_open=appeal_open)
+    step = states.transition(state, action)
+    if step is None and not many:
+        if state is states.ModerationState.withdrawn:
+            raise RuleViolation(
+                _l(
+                    "The author has withdrawn this comment: it can no longer be published"
+                    " or hidden."
+                )
+            )
+        if action in (Action.appeal_upheld, Action.appeal_rejected):
+            raise RuleViolation(_l("There is no open appeal for this comment."))
+        raise RuleViolation(_l("This action is not possible for the comment in its current state."))
+    return step
+
+
+def offered_actions(moderator: User, item: QueueItem) -> list[Action]:
+    """Return the actions to offer on the item page: the table's, minus synonyms and no-ops."""
+    comment = item.comment
+    appeal_open = item.appeal is not None and item.appeal.decided_at is None
+    state = states.state_of(comment, appeal_open=appeal_open)
+    pending = state is states.ModerationState.pending
+    actions = []
+    for action in states.allowed(state):
+        if action is Action.approve and state is not states.ModerationState.pending:
+            continue  # "restore" and "uphold the appeal" say what it means here
+        if action is Action.restore and state is states.ModerationState.appealed:
+            continue
+        if action is Action.dismiss and (pending or not item.reports):
+            continue
+        if action is Action.block and not permissions.can_block(moderator, comment.author):
+            continue
+        actions.append(action)
+    return actions
+
+
+def _check_block(moderator: User, comment: Comment, block_days: int | None) -> None:
+    if block_days is not None and not 1 <= block_days <= 3650:
+        raise RuleViolation(
+            _l("Please block for 1 to 3,650 days, or permanently."), field="block_days"
+        )
+    if comment.author_id == moderator.id:
+        raise RuleViolation(_l("You cannot block yourself."))
+    if not permissions.can_block(moderator, comment.author):
+        raise RuleViolation(_l("You may not block this account."))
+
+
 def _apply(
     moderator: User,
     comment: Comment,
     action: Action,
+    step: states.Transition,
     reason: str,
     block_days: int | None,
     now: dt.datetime,
 ) -> ModerationDecision:
     was_public = comment.status is CommentStatus.published
     blocked_until = None
-    if action in (Action.approve, Action.restore, Action.appeal_upheld, Action.dismiss):
-        if action is not Action.dismiss or comment.status is CommentStatus.pending:
-            comment.status = CommentStatus.published
-            comment.hidden_reason = ""
-    elif action in (Action.hide, Action.appeal_rejected):
+    if step.status is CommentStatus.published:
+        comment.status = CommentStatus.published
+        comment.hidden_reason = ""
+    elif step.status is CommentStatus.hidden:
         comment.status = CommentStatus.hidden
-        comment.hidden_reason = reason if action is Action.hide else comment.hidden_reason
-    elif action is Action.block:
-        if block_days is not None and not 1 <= block_days <= 3650:
-            raise RuleViolation(
-                _l("Please block for 1 to 3,650 days, or permanently."), field="days"
-            )
-        author = db.session.get(User, comment.author_id)
-        if author.id == moderator.id:
-            raise RuleViolation(_l("You cannot block yourself."))
+        if action is Action.hide:  # a rejected appeal keeps the reason it was hidden for
+            comment.hidden_reason = reason
+    if action is Action.block:
         blocked_until = now + dt.timedelta(days=block_days) if block_days else PERMANENT_BLOCK
-        author.blocked_until = blocked_until
+        comment.author.blocked_until = blocked_until
     if was_public != (comment.status is CommentStatus.published):
         adjust_published_count(comment, +1 if comment.status is CommentStatus.published else -1)
-    if action is not Action.block:
+    if step.resolve_reports:
         db.session.execute(
             sa.update(CommentReport)
             .where(CommentReport.comment_id == comment.id, CommentReport.resolved_at.is_(None))
             .values(resolved_at=now)
-        )
-    if action in (Action.appeal_upheld, Action.appeal_rejected):
-        appeal = db.session.scalar(sa.select(Appeal).where(Appeal.comment_id == comment.id))
-        if appeal is None or appeal.decided_at is not None:
-            raise RuleViolation(_l("There is no open appeal for this comment."))
-        appeal.decided_at = now
-        appeal.outcome = (
-            AppealOutcome.upheld if action is Action.appeal_upheld else AppealOutcome.rejected
         )
     decision = ModerationDecision(
         comment_id=comment.id,

@@ -30,6 +30,7 @@ from kldialog.comments.models import Comment, CommentStatus, Keyword, ReportReas
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.pagination import Page, page_count
+from kldialog.kernel.params import page_number, parse_int
 from kldialog.kernel.time import utcnow
 from kldialog.moderation import forms, services
 from kldialog.moderation.models import Action
@@ -38,7 +39,6 @@ bp = Blueprint("moderation", __name__)
 
 PER_PAGE = 25
 LOG_PER_PAGE = 50
-MAX_ID = 2_147_483_647
 FILTER_LABELS = {
     "all": _l("All"),
     "pending": _l("Waiting for review"),
@@ -83,8 +83,7 @@ def moderator_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _page_number() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(1, page), 100_000)
+    return page_number(request.args.get("page"))
 
 
 def _comment_or_404(comment_id: int) -> Comment:
@@ -139,9 +138,9 @@ def bulk() -> str | BaseResponse:
     filter_by = request.form.get("filter", "all")
     if filter_by not in services.QUEUE_FILTERS:
         filter_by = "all"
-    page = request.form.get("page", 1, type=int) or 1
+    page = page_number(request.form.get("page"))
     form = forms.BulkForm()
-    ids = sorted({i for i in request.form.getlist("ids", type=int) if 1 <= i <= MAX_ID})[:500]
+    ids = sorted({i for i in map(parse_int, request.form.getlist("ids")) if i})[:500]
     comments = (
         list(db.session.scalars(sa.select(Comment).where(Comment.id.in_(ids)))) if ids else []
     )
@@ -168,33 +167,15 @@ def bulk() -> str | BaseResponse:
             )
             params = {"filter": filter_by} if filter_by != "all" else {}
             return redirect(url_for("moderation.queue", **params), code=303)
-    return _render_queue(filter_by, max(1, page), form, [], selected=[c.id for c in comments])
+    return _render_queue(filter_by, page, form, [], selected=[c.id for c in comments])
 
 
 # --- one item ----------------------------------------------------------------------------------
 
 
-def _actions_for(comment: Comment, item: services.QueueItem) -> list[Action]:
-    actions: list[Action] = []
-    if comment.status is CommentStatus.pending:
-        actions += [Action.approve, Action.hide]
-    elif comment.status is CommentStatus.published:
-        actions += [Action.hide]
-        if item.reports:
-            actions.append(Action.dismiss)
-    else:
-        if item.appeal is not None and item.appeal.decided_at is None:
-            actions += [Action.appeal_upheld, Action.appeal_rejected]
-        else:
-            actions.append(Action.restore)
-    if permissions.can_block(current_user, comment.author):
-        actions.append(Action.block)
-    return actions
-
-
 def _render_item(comment: Comment, form: forms.DecisionForm | None = None) -> str:
     item = services.details_for([comment])[0]
-    actions = _actions_for(comment, item)
+    actions = services.offered_actions(current_user, item)
     if form is None:
         form = forms.DecisionForm(formdata=None)
         form.set_actions(actions)
@@ -225,7 +206,7 @@ def decide(comment_id: int) -> str | BaseResponse:
     """Decide about one comment with a reason."""
     comment = _comment_or_404(comment_id)
     form = forms.DecisionForm()
-    form.set_actions(_actions_for(comment, services.details_for([comment])[0]))
+    form.set_actions(services.offered_actions(current_user, services.details_for([comment])[0]))
     if form.validate_on_submit():
         action = Action(form.action.data)
         days = form.block_days.data if action is Action.block and not form.permanent.data else None
@@ -332,7 +313,9 @@ def my_decisions() -> str:
 @login_required
 def appeal(comment_id: int) -> str | BaseResponse:
     """Appeal once against the hiding of my comment."""
-    comment = _comment_or_404(comment_id)
+    comment = db.session.get(Comment, comment_id)
+    if comment is None or comment.author_id != current_user.id:
+        abort(404)  # someone else's comment does not exist here (its id says nothing)
     permissions.require(permissions.can_appeal(current_user, comment))
     form = forms.AppealForm(prefix=f"appeal-{comment_id}")
     if form.validate_on_submit():

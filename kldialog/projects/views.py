@@ -209,10 +209,12 @@ def follow(slug: str) -> BaseResponse:
 @bp.post("/projects/<slug>/unfollow")
 @login_required
 def unfollow(slug: str) -> BaseResponse:
-    """Stop following a project (always allowed for one's own follow)."""
-    project = reading.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
-    if project is None:
-        abort(404)
+    """Stop following a project (always allowed for one's own follow of a visible project).
+
+    A draft answers 404 like a missing slug, so the answer tells nobody that a draft exists;
+    a draft sends its followers no mail, and once published it can be unfollowed again.
+    """
+    project = _public_project_or_404(slug)
     permissions.require(permissions.can_manage_account(current_user))
     form = FollowForm()
     if not form.validate_on_submit():
@@ -224,12 +226,7 @@ def unfollow(slug: str) -> BaseResponse:
         )
     else:
         flash(_("You did not follow this project."), "info")
-    fallback = (
-        url_for("projects.detail", slug=project.slug)
-        if can_view_project(current_user, project)
-        else url_for("projects.following")
-    )
-    return _back_to(form.next.data, fallback)
+    return _back_to(form.next.data, url_for("projects.detail", slug=project.slug))
 
 
 @bp.get("/account/following")
