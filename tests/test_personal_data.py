@@ -20,7 +20,7 @@ from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.personal_data import services as personal_data
 
-from .conftest import base_config, login
+from .conftest import TEST_DATABASE_URL, base_config, login
 
 PASSWORD = "correct horse battery staple"
 
@@ -118,3 +118,57 @@ def test_my_data_page_shows_the_reply_mail_choice(
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert re.search(r"E-Mail bei Antworten</h2>.*?<dd[^>]*>ja</dd>", page, re.S)
+
+
+# --- PostgreSQL: a deleted account leaves no bytes in dead rows after the daily purge ----------
+
+
+def _index_pages(conn: sa.Connection, table: str) -> bytes:
+    """Return the raw bytes of every page of every index of a table (pageinspect)."""
+    names = (
+        conn.execute(
+            sa.text(
+                "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = CAST(:t AS regclass)"
+            ),
+            {"t": table},
+        )
+        .scalars()
+        .all()
+    )
+    raw = b""
+    for name in names:
+        blocks = conn.execute(
+            sa.text("SELECT pg_relation_size(:i) / current_setting('block_size')::int"), {"i": name}
+        ).scalar_one()
+        for block in range(blocks):
+            raw += conn.execute(
+                sa.text("SELECT get_raw_page(:i, :b)"), {"i": name, "b": block}
+            ).scalar_one()
+    return raw
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL (runs in .ci/run)")
+def test_after_the_daily_purge_no_dead_row_holds_a_deleted_account(
+    tmp_path: Path, database_url: str
+) -> None:
+    from .test_surveys_privacy import disposing, files_of, heap, horizon_settled, reader_app
+
+    app = reader_app(tmp_path, database_url)
+    email, name = "loesch.mich@example.org", "Lotte Löschbar"
+    with app.app_context(), disposing():
+        user = accounts.create_confirmed_user(
+            email=email, password="correct horse battery staple", display_name=name, roles=[]
+        )
+        db.session.commit()
+        personal_data.delete_account(user, "correct horse battery staple")
+        tables = list(personal_data.PERSONAL_TABLES)
+        before = files_of(tables)
+        result = app.test_cli_runner().invoke(args=["maintenance", "purge"])
+        assert result.exit_code == 0, result.output
+        horizon_settled(tables, before)
+        with db.engine.connect() as conn:
+            rows = b"".join(bytes(i["t_data"] or b"") for i in heap(conn, "user_account"))
+            indexes = _index_pages(conn, "user_account")
+        for secret in (email.encode(), name.encode(), "lotte löschbar".encode()):
+            assert secret not in rows
+            assert secret not in indexes

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from kldialog.events.cli import purge_event_registrations
-from kldialog.personal_data.services import purge_unconfirmed
+from kldialog.personal_data.services import purge_unconfirmed, rewrite_personal_tables
 from kldialog.surveys import retention
 
 maintenance_cli = AppGroup("maintenance", help="Retention jobs; run daily from cron.")
@@ -26,3 +26,6 @@ def maintenance_purge() -> None:
         "past SURVEY_RETENTION_MONTHS (results kept)."
     )
     purge_event_registrations()
+    # Last: the deletions of this run and of the day before leave no dead rows behind.
+    rewrite_personal_tables()
+    click.echo("Rewrote the tables with personal data (PostgreSQL: no dead rows remain).")

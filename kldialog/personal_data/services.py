@@ -23,7 +23,7 @@ from kldialog.comments import services as comments
 from kldialog.comments.models import Comment
 from kldialog.events import registrations as event_registrations
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db
+from kldialog.kernel.db import db, rewrite_tables
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.priorities import services as priorities
@@ -84,6 +84,32 @@ SOURCES: tuple[Source, ...] = (
         event_registrations.erase_event_registrations,
     ),
 )
+
+
+# Tables in which deleting or emptying an account leaves dead rows with personal data on
+# PostgreSQL (the account row's old version with e-mail, name and hash, also in the unique
+# index; follows, +1s, ratings, participations, registrations, remember-me tokens).
+PERSONAL_TABLES = (
+    "user_account",
+    "remember_token",
+    "project_follow",
+    "comment_support",
+    "project_rating",
+    "ballot",
+    "ballot_choice",
+    "survey_participation",
+    "event_registration",
+)
+
+
+def rewrite_personal_tables() -> None:
+    """Physically remove dead rows of the personal tables (PostgreSQL; SQLite needs nothing).
+
+    Run by the daily `flask maintenance purge`, not on the request that deletes an account: a
+    rewrite locks the table for its duration (docs/performance.md has the cost), so the bytes of
+    a deleted account survive at most until the next daily run (docs/privacy.md says so).
+    """
+    rewrite_tables(*PERSONAL_TABLES)
 
 
 def export_user_data(user: User) -> dict[str, Any]:
