@@ -37,7 +37,8 @@ class Recorder:
         self.sessions: list[Any] = []
         self.messages = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Accept the message and note its connection."""
         if all(known is not session for known in self.sessions):
             self.sessions.append(session)
         self.messages += 1

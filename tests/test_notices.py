@@ -50,9 +50,7 @@ def _round(app: Flask, title: str = "Haushalt 2027", **fields: Any) -> int:
 def _opt_in(app: Flask, user: Any, *, openings: bool = True, digest: bool = False) -> None:
     user_id = user if isinstance(user, int) else user.id
     with app.app_context():
-        preferences.set_preferences(
-            db.session.get(User, user_id), openings=openings, digest=digest
-        )
+        preferences.set_preferences(db.session.get(User, user_id), openings=openings, digest=digest)
 
 
 def _person(app: Flask, email: str) -> int:
@@ -141,7 +139,12 @@ def test_verified_rounds_only_notify_verified_residents(
     app: Flask, make_user: Callable[..., Any], outbox: Callable[[], list[Any]]
 ) -> None:
     for verified in (True, False):
-        _opt_in(app, make_user(Role.resident, email=f"v{str(verified).lower()}@example.org", is_verified=verified))
+        _opt_in(
+            app,
+            make_user(
+                Role.resident, email=f"v{str(verified).lower()}@example.org", is_verified=verified
+            ),
+        )
     _round(app, eligibility=Eligibility.verified)
     _queue(app)
     _send(app)
@@ -328,7 +331,7 @@ def smtp_server() -> Iterator[Any]:
             self.sessions: list[Any] = []  # kept alive, so id() stays unique
             self.messages: list[bytes] = []
 
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             if all(known is not session for known in self.sessions):
                 self.sessions.append(session)
             self.messages.append(envelope.content)
@@ -445,3 +448,28 @@ def test_preferences_and_queued_mail_are_exported_and_erased(
         assert db.session.get(NoticePreference, user.id) is None
     _send(app)
     assert outbox() == []
+
+
+def test_an_opened_survey_is_announced_too(
+    app: Flask, make_user: Callable[..., Any], outbox: Callable[[], list[Any]]
+) -> None:
+    _opt_in(app, make_user(Role.resident, language="en"))
+    with app.app_context():
+        db.session.add(
+            Survey(
+                title="Radwege", state=SurveyState.published,
+                opens_at=NOW - dt.timedelta(hours=2), closes_at=NOW + dt.timedelta(days=7),
+            )
+        )  # fmt: skip
+        db.session.add(
+            Survey(
+                title="Entwurf", opens_at=NOW - dt.timedelta(hours=2),
+                closes_at=NOW + dt.timedelta(days=7),
+            )
+        )  # fmt: skip
+        db.session.commit()
+    assert _queue(app)["openings"] == 1
+    _send(app)
+    (mail,) = outbox()
+    assert mail["Subject"] == "Now open: survey “Radwege”"
+    assert "/surveys/" in mail.get_content()

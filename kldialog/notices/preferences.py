@@ -18,7 +18,11 @@ from kldialog.notices.models import MailState, NoticeKind, NoticePreference, Que
 def preference_of(user: User) -> NoticePreference:
     """Return the person's settings; an unsaved row with everything off if they never chose."""
     found = db.session.get(NoticePreference, user.id)
-    return found if found is not None else NoticePreference(user_id=user.id, openings=False, digest=False)
+    return (
+        found
+        if found is not None
+        else NoticePreference(user_id=user.id, openings=False, digest=False)
+    )
 
 
 def set_preferences(user: User, *, openings: bool, digest: bool) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from email.message import EmailMessage
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 import sqlalchemy as sa
 from flask import current_app, render_template, url_for
@@ -58,7 +58,11 @@ def send_due(now: dt.datetime | None = None) -> SendReport:
     return report
 
 
-def _due_batch(now: dt.datetime, size: int) -> list[tuple[QueuedMail, User, NoticePreference | None]]:
+# One due mail with its account and settings, as the batch query returns them.
+Due = tuple[QueuedMail, User, NoticePreference | None]
+
+
+def _due_batch(now: dt.datetime, size: int) -> list[Due]:
     # SKIP LOCKED: a second sender started by an overlapping cron run takes other rows.
     rows = db.session.execute(
         sa.select(QueuedMail, User, NoticePreference)
@@ -79,7 +83,7 @@ def _still_wanted(mail: QueuedMail, user: User, preference: NoticePreference | N
 
 
 def _send_batch(
-    batch: list[tuple[QueuedMail, User, NoticePreference | None]],
+    batch: list[Due],
     now: dt.datetime,
     report: SendReport,
 ) -> bool:

@@ -36,7 +36,14 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column(
             "kind",
-            sa.Enum("openings", "digest", name="kind", native_enum=False, create_constraint=True, length=20),
+            sa.Enum(
+                "openings",
+                "digest",
+                name="kind",
+                native_enum=False,
+                create_constraint=True,
+                length=20,
+            ),
             nullable=False,
         ),
         sa.Column("dedupe_key", sa.String(length=40), nullable=False),
