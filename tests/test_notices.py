@@ -34,13 +34,10 @@ NOW = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)  # a Monday
 
 def _round(app: Flask, title: str = "Haushalt 2027", **fields: Any) -> int:
     with app.app_context():
+        fields.setdefault("opens_at", NOW - dt.timedelta(hours=1))
+        fields.setdefault("closes_at", NOW + dt.timedelta(days=14))
         round_ = PriorityRound(
-            title=title,
-            method=Method.approval,
-            state=RoundState.published,
-            opens_at=NOW - dt.timedelta(hours=1),
-            closes_at=NOW + dt.timedelta(days=14),
-            **fields,
+            title=title, method=Method.approval, state=RoundState.published, **fields
         )
         db.session.add(round_)
         db.session.commit()
@@ -473,3 +470,17 @@ def test_an_opened_survey_is_announced_too(
     (mail,) = outbox()
     assert mail["Subject"] == "Now open: survey “Radwege”"
     assert "/surveys/" in mail.get_content()
+
+
+def test_cron_command_queues_and_sends(
+    app: Flask, make_user: Callable[..., Any], outbox: Callable[[], list[Any]]
+) -> None:
+    _opt_in(app, make_user(Role.resident))
+    now = dt.datetime.now(dt.UTC)
+    _round(app, opens_at=now - dt.timedelta(minutes=3), closes_at=now + dt.timedelta(days=3))
+    result = app.test_cli_runner().invoke(args=["mail", "send-due"])
+    assert result.exit_code == 0, result.output
+    assert "Queued 1, sent 1, retry later 0, given up 0, dropped 0." in result.output
+    assert len(outbox()) == 1
+    result = app.test_cli_runner().invoke(args=["notices", "queue-due"])
+    assert "Queued 0 opening notice(s) and 0 digest(s)." in result.output
