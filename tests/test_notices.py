@@ -23,7 +23,13 @@ from kldialog.notices.models import MailState, NoticeKind, NoticePreference, Que
 from kldialog.personal_data import services as personal_data
 from kldialog.priorities.models import Eligibility, Method, PriorityRound, RoundState
 from kldialog.projects import threads
-from kldialog.projects.models import Project, ProjectFollow, ProjectUpdate
+from kldialog.projects.models import (
+    Project,
+    ProjectFollow,
+    ProjectStatusChange,
+    ProjectUpdate,
+    Status,
+)
 from kldialog.surveys.models import Survey, SurveyState
 
 from .conftest import login
@@ -405,6 +411,12 @@ def test_weekly_digest_is_one_mail_per_person_and_week(
             )  # fmt: skip
         # The history entries make_project wrote are "now" in real time, not in the week.
         db.session.execute(sa.text("UPDATE project_status_change SET created_at = '2020-01-01'"))
+        db.session.add(
+            ProjectStatusChange(
+                project_id=busy.id, changed_on=NOW.date(), old_status=Status.planned,
+                new_status=Status.in_progress, created_at=NOW - dt.timedelta(days=3),
+            )
+        )  # fmt: skip
         db.session.commit()
     app.config["NOTICES_DIGEST_WEEKDAY"] = 1  # Tuesday: nothing on Monday
     assert _queue(app, NOW.replace(hour=1))["digest"] == 0
@@ -417,6 +429,7 @@ def test_weekly_digest_is_one_mail_per_person_and_week(
     assert mail["To"] == "reader@example.org"
     body = mail.get_content()
     assert "Freies WLAN" in body
+    assert "New status: in progress" in body
     assert "News: Erste Hotspots" in body
     assert "News: Zweite Hotspots" in body
     assert "3 new comments" in body
