@@ -89,6 +89,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.council.views import bp as council_bp
     from kldialog.events.views import bp as events_bp
     from kldialog.moderation.views import bp as moderation_bp
+    from kldialog.notices.views import bp as notices_bp
     from kldialog.pages.views import bp as pages_bp
     from kldialog.personal_data.views import bp as personal_data_bp
     from kldialog.priorities.views import bp as priorities_bp
@@ -110,6 +111,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(surveys_bp)
     app.register_blueprint(branding_bp)
     app.register_blueprint(events_bp)
+    app.register_blueprint(notices_bp)
     app.register_blueprint(api_bp)
 
     from kldialog.kernel.errors import register_error_handlers

@@ -8,6 +8,7 @@ from kldialog.auth.cli import codes_cli, users_cli
 from kldialog.demo import demo_cli
 from kldialog.deploy_check import check_command
 from kldialog.events.cli import events_cli
+from kldialog.notices.cli import mail_cli, notices_cli
 from kldialog.personal_data.cli import maintenance_cli
 from kldialog.priorities.cli import rounds_cli
 from kldialog.projects.cli import roadmap_cli
@@ -25,3 +26,5 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(surveys_cli)
     app.cli.add_command(check_command)
     app.cli.add_command(events_cli)
+    app.cli.add_command(notices_cli)
+    app.cli.add_command(mail_cli)

@@ -73,6 +73,14 @@ class DefaultConfig:
     # Account mails whose existence must not show in the response time (registration, reset)
     # are delivered by a background thread. None: on, except in the test suite.
     MAIL_BACKGROUND = None
+    # Participation notices (`flask mail send-due`, cron every few minutes): one SMTP
+    # connection per batch; a failed mail waits RETRY_MINUTES, doubled per attempt.
+    NOTICES_BATCH_SIZE = 500
+    NOTICES_MAX_ATTEMPTS = 5
+    NOTICES_RETRY_MINUTES = 10
+    NOTICES_OPENED_WITHIN_HOURS = 48  # catches up missed cron runs; the unique key dedupes
+    NOTICES_DIGEST_WEEKDAY = 0  # Monday (UTC), ISO weekday - 1
+    NOTICES_KEEP_DAYS = 60  # sent/given-up rows, then deleted (longer than any window above)
 
     # Accounts
     PASSWORD_MIN_LENGTH = 10

@@ -249,6 +249,8 @@ def _token_values(facts: Any, victim: Any) -> dict[str, list[str]]:
     from kldialog.auth import services as accounts
     from kldialog.events import links as events
     from kldialog.events.models import EventRegistration
+    from kldialog.notices import preferences as notices
+    from kldialog.notices.models import NoticeKind
     from kldialog.projects import following as roadmap
 
     user_id, project_id, since = facts.follow
@@ -259,6 +261,7 @@ def _token_values(facts: Any, victim: Any) -> dict[str, list[str]]:
             accounts.make_token("change-email", victim, "neu@fuzz.kldialog.invalid")
         ],
         "projects.unsubscribe": [roadmap.unsubscribe_token(user_id, project_id, since)],
+        "notices.unsubscribe": [notices.unsubscribe_token(victim.id, NoticeKind.openings)],
         "events.confirm": [
             events.confirm_token(db.session.get(EventRegistration, facts.pending_registration))
         ],

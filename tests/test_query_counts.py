@@ -122,6 +122,8 @@ CASES = [
     Case("anonymous", "/account/email/confirm/{email_token}"),
     Case("anonymous", "/unsubscribe/{unsubscribe_token}"),
     Case("anonymous", "/unsubscribed"),
+    Case("anonymous", "/notices/unsubscribe/{notice_unsubscribe_token}"),
+    Case("anonymous", "/notices/unsubscribed"),
     Case("anonymous", "/events/{upcoming_event}/check-mail"),
     Case("anonymous", "/events/confirm/{event_confirm_token}"),
     Case("anonymous", "/events/registration/{event_cancel_token}"),
@@ -229,6 +231,8 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
     from kldialog.auth.models import User
     from kldialog.events import links as event_links
     from kldialog.events.models import EventRegistration
+    from kldialog.notices import preferences as notice_preferences
+    from kldialog.notices.models import NoticeKind
     from kldialog.projects import following as follows
 
     resident = db.session.get(User, facts.user_ids["resident"])
@@ -244,6 +248,9 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
         reset_token=accounts.make_token("reset", resident, resident.password_hash),
         email_token=accounts.make_token("change-email", resident, "neu@bench.kldialog.invalid"),
         unsubscribe_token=follows.unsubscribe_token(user_id, project_id, since),
+        notice_unsubscribe_token=notice_preferences.unsubscribe_token(
+            resident.id, NoticeKind.digest
+        ),
         event_confirm_token=event_links.confirm_token(
             db.session.get(EventRegistration, facts.pending_registration)
         ),

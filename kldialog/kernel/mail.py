@@ -49,18 +49,7 @@ def send_mail(
     with force_locale(language):
         body = render_template(f"mail/{template}.txt", **context)
         subject = str(subject)
-    message = EmailMessage()
-    message["From"] = current_app.config["MAIL_FROM"]
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(
-        domain=current_app.config["MAIL_FROM"].rsplit("@", 1)[-1].rstrip(">")
-    )
-    message["Auto-Submitted"] = "auto-generated"
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(body)
+    message = build_message(to, subject, body, headers)
     if discard:
         return None
     if background and _background_enabled():
@@ -75,6 +64,25 @@ def send_mail(
     if not background:
         _tell_the_person()
     return None
+
+
+def build_message(
+    to: str, subject: str, body: str, headers: dict[str, str] | None = None
+) -> EmailMessage:
+    """Return a plain-text message from MAIL_FROM with the headers every mail carries."""
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(
+        domain=current_app.config["MAIL_FROM"].rsplit("@", 1)[-1].rstrip(">")
+    )
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return message
 
 
 def deliver(message: EmailMessage) -> bool:
@@ -121,8 +129,59 @@ def _tell_the_person() -> None:
     )
 
 
+class MailBatch:
+    """One SMTP connection (or the outbox) for many messages: for the queue sender.
+
+    Opening a connection per message would cost a TLS handshake and a login each time; a batch
+    of thousands of mails shares one. A message the server refuses raises from `send` and the
+    connection stays usable; a lost connection is opened again once for the next message.
+    """
+
+    def __init__(self) -> None:
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> MailBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the next message can go out without connecting first."""
+        return self._smtp is not None or not current_app.config["MAIL_SERVER"]
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver one message; DELIVERY_ERRORS propagate for the caller to retry later."""
+        if not current_app.config["MAIL_SERVER"]:
+            _write_outbox(message)
+            return
+        if self._smtp is None:
+            self._smtp = _open_smtp()
+        try:
+            self._smtp.send_message(message)
+        except smtplib.SMTPServerDisconnected:
+            self._smtp = None
+            raise
+
+    def close(self) -> None:
+        """Say QUIT; a server that is already gone does not matter any more."""
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except DELIVERY_ERRORS:
+                self._smtp.close()
+            self._smtp = None
+
+
 def _send_smtp(message: EmailMessage) -> None:
     """Deliver through the configured SMTP server (STARTTLS or implicit TLS)."""
+    with _open_smtp() as smtp:
+        smtp.send_message(message)
+
+
+def _open_smtp() -> smtplib.SMTP:
+    """Connect and log in to the configured SMTP server (STARTTLS or implicit TLS)."""
     config = current_app.config
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
@@ -132,12 +191,15 @@ def _send_smtp(message: EmailMessage) -> None:
         )
     else:
         smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=20)
-    with smtp:
+    try:
         if config["MAIL_USE_TLS"] and not config["MAIL_USE_SSL"]:
             smtp.starttls(context=context)
         if config["MAIL_USERNAME"]:
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-        smtp.send_message(message)
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
 
 
 def _write_outbox(message: EmailMessage) -> None:

@@ -41,6 +41,21 @@ SECTIONS: dict[str, tuple[Any, Any]] = {
         _l("E-mail about replies"),
         _l("Whether we write to you when someone replies to one of your comments."),
     ),
+    "notice_settings": (
+        _l("E-mail about taking part"),
+        _l(
+            "Whether we write to you when a priority round or survey opens, and once a week "
+            "about changes on the projects you follow. Both are off unless you switch them on."
+        ),
+    ),
+    "notice_mails": (
+        _l("Notices queued or sent to you"),
+        _l(
+            "Kept so that nobody gets the same notice twice; deleted %(days)s days after "
+            "sending, and at once when you delete your account.",
+            days=60,
+        ),
+    ),
     "comments": (
         _l("Your comments"),
         _l(
@@ -116,6 +131,14 @@ LABELS: dict[str, Any] = {
     "edited_at": _l("Last edited on"),
     "deleted_at": _l("Deleted on"),
     "comment": _l("Comment number"),
+    "openings": _l("E-mail when a priority round or survey opens"),
+    "weekly_digest": _l("Weekly summary of the projects you follow"),
+    "about": _l("About"),
+    "kind": _l("Kind"),
+    "state": _l("State"),
+    "attempts": _l("Attempts to send"),
+    "queued_at": _l("Queued on"),
+    "sent_at": _l("Sent on"),
 }
 VALUES: dict[str, dict[str, Any]] = {
     "roles": {

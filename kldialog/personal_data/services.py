@@ -26,6 +26,7 @@ from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db, rewrite_tables
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
+from kldialog.notices import preferences as notices
 from kldialog.priorities import services as priorities
 from kldialog.projects import following as follows
 from kldialog.projects import threads
@@ -58,6 +59,8 @@ SOURCES: tuple[Source, ...] = (
         follows.erase_follows,
     ),
     Source("reply mail", lambda u: {"notify_replies": u.notify_replies}),
+    # Opt-ins for opening notices and the digest, and the notices queued or sent to them.
+    Source("notices", notices.preferences_export, notices.erase_notices),
     # "Stay logged in" on a device: the day each token was made (never the hash).
     Source(
         "remember me",
