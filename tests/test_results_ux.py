@@ -117,7 +117,9 @@ def test_council_page_leads_with_changes_and_groups_the_unrated(
     page = client.get("/council").get_data(as_text=True)
     main = page.split("<main", 1)[1]
     changes = main.split('id="council-changes"', 1)[1].split("</section>", 1)[0]
-    assert "Was ist Ihnen wichtig?" in changes and "Vorn liegen: Freies WLAN" in changes
+    assert "Was ist Ihnen wichtig?" in changes and "2 Projekte liegen vorn (n = 6" in changes
+    decided = changes.split("Was feststeht", 1)[1]
+    assert "Freies WLAN, Glasfaser" in decided and "Open Data" not in decided
     assert main.index('id="council-changes"') < main.index('id="council-rounds"')
     ratings = main.split('id="council-ratings"', 1)[1].split("</section>", 1)[0]
     table, unrated = ratings.split("<details", 1)
