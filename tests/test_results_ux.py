@@ -85,7 +85,9 @@ def _council(app: Flask, client: Any, make_user: Any, projects: list[Project]) -
                 display_name=f"Bewerter {number}",
                 roles=[],
             )
-            services.rate_project(rater, projects[4], {Indicator.benefit: 4, Indicator.data_care: 2})
+            services.rate_project(
+                rater, projects[4], {Indicator.benefit: 4, Indicator.data_care: 2}
+            )
     login(client, make_user(Role.council))
 
 
