@@ -115,6 +115,10 @@ def test_council_member_reads_the_dashboard(
         shot(page, f"council-{language}-{width}")
         # Narrow screens: the tables scroll in their own box, the page does not.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    # Printed before a session: the collapsed list prints open, the navigation does not print.
+    expect(page.locator(".council-unrated")).to_be_hidden()
     page.emulate_media(media="print")
+    expect(page.locator(".council-unrated")).to_be_visible()
+    expect(page.locator("nav.site-nav")).to_be_hidden()
     shot(page, f"council-{language}-print")
     page.close()
