@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from types import SimpleNamespace
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.council.tables import order_rating_rows, ratings_csv_rows
 from kldialog.kernel.csv import csv_text
+from kldialog.kernel.db import db
 from kldialog.kernel.stats import MeanEstimate
 from kldialog.priorities import services
 from kldialog.priorities.models import Indicator
 from kldialog.priorities.results import tier_groups
 from kldialog.projects.models import Project
+from kldialog.surveys.models import Survey
 
 from .conftest import login
 from .test_priorities import end_round, make_round, projects, vote_many
+from .test_surveys import make_survey, staff
 
-__all__ = ["projects"]  # the fixture, imported for the tests below
+__all__ = ["make_survey", "projects", "staff"]  # the fixtures, imported for the tests below
 
 LONG_TITLE = "Digitale Bürgerdienste rund um die Uhr für alle Stadtteile"
 
@@ -153,3 +158,32 @@ def test_closed_results_lead_plainly_and_order_bars_by_share(
     first_tier = before_details.split('id="tier-2"', 1)[0]
     tier_shares = [int(v) for v in re.findall(r'bar-list__value">(\d+)\s*%', first_tier)]
     assert tier_shares == sorted(tier_shares, reverse=True) and shares
+
+
+def test_council_page_shows_open_surveys_with_counts_and_recently_closed_ones(
+    app: Flask, client: Any, make_user: Any, make_survey: Any
+) -> None:
+    busy = make_survey(title="Umfrage Radwege")
+    quiet = make_survey(title="Umfrage Parken")
+    done = make_survey(title="Umfrage Spielplätze")
+    k = app.config["SURVEY_MIN_GROUP_SIZE"]
+    with app.app_context():
+        now = dt.datetime.now(dt.UTC)
+        for survey_id, count in ((busy, k + 2), (quiet, k - 1), (done, k)):
+            db.session.execute(
+                sa.update(Survey).where(Survey.id == survey_id).values(participant_count=count)
+            )
+        db.session.execute(
+            sa.update(Survey)
+            .where(Survey.id == done)
+            .values(opens_at=now - dt.timedelta(days=9), closes_at=now - dt.timedelta(days=2))
+        )
+        db.session.commit()
+    login(client, make_user(Role.council))
+    main = client.get("/council").get_data(as_text=True).split("<main", 1)[1]
+    changes = main.split('id="council-changes"', 1)[1].split("</section>", 1)[0]
+    assert "Die Umfrage „Umfrage Spielplätze“ endete am" in changes
+    open_now = changes.split('class="kern-list council-open-surveys"', 1)[1]
+    assert f"Umfrage Radwege – bisher {k + 2} Teilnehmende" in open_now
+    assert f"Umfrage Parken – bisher weniger als {k} Teilnehmende" in open_now
+    assert "Spielplätze" not in open_now
