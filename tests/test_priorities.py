@@ -1090,10 +1090,11 @@ def test_council_dashboard_shows_rounds_ratings_and_hides_small_groups(
     assert "Freies WLAN" in page  # tier 1 of the closed round
     assert "<svg" in page and "Mittelwert" not in page.split("council-ratings", 1)[0]
     assert "4,0 (" in page and "n = 5" in page  # Open Data: five ratings of 4
-    csv_rows = client.get("/council/ratings.csv").get_data(as_text=True).splitlines()
-    by_project = {row.split(",")[0]: row for row in csv_rows[1:]}
-    assert by_project["Open Data"].startswith("Open Data,Verwaltung,5,4.000")
-    assert "suppressed" in by_project["Bürgerkonto"] and ",1," not in by_project["Bürgerkonto"]
+    csv_rows = client.get("/council/ratings.csv").get_data(as_text=True).lstrip("\ufeff")
+    by_project = {row.split(";")[0]: row for row in csv_rows.splitlines()[1:]}
+    assert by_project["Open Data"].startswith("Open Data;Verwaltung;5;4,000")
+    assert "weniger als 5" in by_project["Bürgerkonto"]
+    assert ";1;" not in by_project["Bürgerkonto"]
     with app.app_context(), count_queries() as statements:
         assert client.get("/council").status_code == 200
     assert len(statements) <= 8

@@ -32,7 +32,7 @@ def figures(client: Any, slug: str) -> tuple[str, str]:
     box = page.split('id="rating-title"', 1)[1].split("</dl>", 1)[0]
     public = box.split("</dd>", 1)[0]  # the first indicator is the benefit
     rows = client.get("/council/ratings.csv").get_data(as_text=True).splitlines()
-    [line] = [row for row in rows if row.startswith("Open Data,")]
+    [line] = [row for row in rows if row.startswith("Open Data;")]
     return public, line
 
 
@@ -48,7 +48,7 @@ def test_rating_means_move_only_in_steps_of_k_ratings(
         rate(app, rater, project.id, score)
     public, line = figures(client, project.slug)
     assert "Mittelwert 3,8" in public and "n = 5" in public  # the page: one decimal
-    assert line.startswith("Open Data,Verwaltung,5,3.800,")  # the CSV: three decimals
+    assert line.startswith("Open Data;Verwaltung;5;3,800;")  # the CSV: three decimals
     # One new rating, one change, one removal, one more new: each alone changes nothing.
     changes = [(raters[k], 1), (raters[0], 5), (raters[1], None), (raters[k + 1], 1)]
     for rater, score in changes:
@@ -56,7 +56,7 @@ def test_rating_means_move_only_in_steps_of_k_ratings(
         assert figures(client, project.slug) == (public, line)
     rate(app, raters[k + 2], project.id, 1)  # the k-th change since the release
     moved_public, moved_line = figures(client, project.slug)
-    assert "n = 7" in moved_public and moved_line.startswith("Open Data,Verwaltung,7,3.143,")
+    assert "n = 7" in moved_public and moved_line.startswith("Open Data;Verwaltung;7;3,143;")
 
 
 def test_an_unchanged_rating_does_not_count_as_a_change(
@@ -73,7 +73,7 @@ def test_an_unchanged_rating_does_not_count_as_a_change(
     assert "mindestens 5 Personen" in public
     rate(app, raters[4], project.id, 4)
     public, line = figures(client, project.slug)
-    assert "Mittelwert 4,0" in public and line.startswith("Open Data,Verwaltung,5,4.000,")
+    assert "Mittelwert 4,0" in public and line.startswith("Open Data;Verwaltung;5;4,000;")
 
 
 def test_the_migration_releases_the_means_already_on_the_site(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ the dashboard only reads their snapshots, so its cost does not grow with ballots
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -13,13 +14,17 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, render_template
 from flask_login import current_user, login_required
 
+from kldialog.council.tables import order_rating_rows, ratings_csv_rows
 from kldialog.kernel.csv import csv_response
 from kldialog.kernel.db import db
+from kldialog.kernel.time import as_utc, utcnow
 from kldialog.permissions import is_council, require
 from kldialog.priorities import services as priorities
+from kldialog.priorities.forms import INDICATOR_LABELS
 from kldialog.priorities.models import Indicator, RoundResult
 from kldialog.projects.models import Category, Project, Visibility
 from kldialog.surveys import services as surveys
+from kldialog.surveys.models import Survey, SurveyState
 
 bp = Blueprint("council", __name__)
 
@@ -39,10 +44,36 @@ def _rating_rows() -> list[dict[str, Any]]:
     return [{"project": p, "ratings": summaries[p.id]} for p in projects]
 
 
+def _recent(rounds: list[Any], closed_surveys: list[Any], days: int = 30) -> dict[str, Any]:
+    """Return what closed in the last `days` days: the lead of the council's reading."""
+    since = utcnow() - dt.timedelta(days=days)
+    return {
+        "days": days,
+        "rounds": [r for r in rounds if r.is_closed() and as_utc(r.closes_at) >= since],
+        "surveys": [s for s in closed_surveys if as_utc(s.closes_at) >= since],
+    }
+
+
+def _open_surveys() -> list[Survey]:
+    """Return the published surveys open now, with their participation counts (one query)."""
+    now = utcnow()
+    return list(
+        db.session.scalars(
+            sa.select(Survey)
+            .where(
+                Survey.state == SurveyState.published,
+                Survey.opens_at <= now,
+                Survey.closes_at > now,
+            )
+            .order_by(Survey.closes_at, Survey.id)
+        )
+    )
+
+
 @bp.get("/council")
 @login_required
 def overview() -> str:
-    """Show the council's overview: priorities by round, indicator ratings, surveys."""
+    """Show the council's overview: what changed, priorities, indicator ratings, surveys."""
     require(is_council(current_user))
     rounds = priorities.public_rounds()
     closed_ids = [r.id for r in rounds if r.is_closed()]
@@ -54,44 +85,29 @@ def overview() -> str:
             )
         ).all()
     }
-    rows = _rating_rows()
-    rated = [row for row in rows if row["ratings"][Indicator.benefit].estimate is not None]
-    rated.sort(key=lambda row: -row["ratings"][Indicator.benefit].estimate.mean)
+    rated, unrated = order_rating_rows(_rating_rows())
+    closed_surveys = surveys.result_surveys_for(current_user)
+    closed_surveys = [s for s in closed_surveys if s.is_closed()]
     return render_template(
         "council/overview.html",
         rounds=rounds,
         results=results,
-        rating_rows=rows,
         rated=rated,
+        unrated=unrated,
         indicators=list(Indicator),
         min_group=current_app.config["RATING_MIN_GROUP_SIZE"],
-        surveys=surveys.result_surveys_for(current_user),
+        surveys=closed_surveys,
+        open_surveys=_open_surveys(),
+        recent=_recent(rounds, closed_surveys),
     )
 
 
 @bp.get("/council/ratings.csv")
 @login_required
 def ratings_csv() -> Response:
-    """Download the indicator ratings per project (hidden below the minimum group size)."""
+    """Download the ratings as a spreadsheet German Excel opens: semicolons, BOM, decimal comma."""
     require(is_council(current_user))
-    header: list[Any] = ["project", "category"]
-    for indicator in Indicator:
-        header += [f"{indicator.value}_n", f"{indicator.value}_mean", f"{indicator.value}_low_95"]
-        header += [f"{indicator.value}_high_95"]
-    rows = [header]
-    for row in _rating_rows():
-        line = [row["project"].title, row["project"].category.name]
-        for indicator in Indicator:
-            summary = row["ratings"][indicator]
-            if summary.estimate is None:  # below k: neither n nor mean, only that it is hidden
-                line += ["suppressed", "", "", ""]
-            else:
-                estimate = summary.estimate
-                line += [
-                    summary.n,
-                    f"{estimate.mean:.3f}",
-                    f"{estimate.low:.3f}",
-                    f"{estimate.high:.3f}",
-                ]
-        rows.append(line)
-    return csv_response(rows, "indicator-ratings.csv")
+    rows = ratings_csv_rows(
+        _rating_rows(), INDICATOR_LABELS, current_app.config["RATING_MIN_GROUP_SIZE"]
+    )
+    return csv_response(rows, "indicator-ratings.csv", delimiter=";", bom=True)

@@ -236,3 +236,14 @@ def results_csv_rows(data: Mapping[str, Any]) -> list[list[Any]]:
             ]
         )
     return rows
+
+
+def tier_groups(projects: list[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Group the results' projects by tier; within a tier, by the share the bars show."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for project in projects:
+        groups.setdefault(int(project["tier"]), []).append(project)
+    return [
+        (tier, sorted(members, key=lambda p: (-p["share"], p["title"])))
+        for tier, members in sorted(groups.items())
+    ]

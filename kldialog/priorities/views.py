@@ -41,6 +41,7 @@ from kldialog.priorities.forms import (
     parse_ballot,
 )
 from kldialog.priorities.models import Eligibility, Indicator, Method, PriorityRound
+from kldialog.priorities.results import tier_groups
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
 
@@ -206,6 +207,7 @@ def results(round_id: int) -> str | BaseResponse:
         round=round_,
         result=result,
         data=data,
+        groups=tier_groups(data.get("projects", [])),
         method=Method,
         details=permissions.is_council(current_user),
     )
