@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -12,6 +13,7 @@ from kldialog.comments.models import Comment, CommentStatus
 from kldialog.kernel.db import db
 
 from .conftest import login
+from .test_auth import REGISTRATION, link_in
 from .test_comments import make_comment
 
 
@@ -43,3 +45,21 @@ def test_every_reply_link_leads_to_a_page_that_works(
         assert client.get(link).status_code == 200, link
     hidden_page = client.get(f"/comments/{hidden_id}").get_data(as_text=True)
     assert _reply_links(hidden_page) == []
+
+
+def test_after_confirming_the_address_the_new_user_sees_confirmed_and_a_next_step(
+    app_factory: Callable[..., Flask], outbox: Callable[[], list[Any]]
+) -> None:
+    """The login after confirmation starts a fresh session: message and next step survive it."""
+    client = app_factory().test_client()
+    client.post("/register", data=REGISTRATION)
+    url = link_in(outbox()[-1], "/confirm/")
+    response = client.post(url)
+    assert response.headers["Location"] == "/account"
+    page = client.get("/account").get_data(as_text=True)
+    assert "Vielen Dank: Ihre E-Mail-Adresse ist bestätigt." in page
+    assert 'id="welcome-title"' in page
+    assert 'href="/account/residency"' in page.split('id="welcome-title"')[1].split("</section>")[0]
+    again = client.get("/account").get_data(as_text=True)
+    assert "ist bestätigt." not in again
+    assert 'id="welcome-title"' not in again
