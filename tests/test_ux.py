@@ -15,6 +15,10 @@ from kldialog.kernel.db import db
 from .conftest import login
 from .test_auth import REGISTRATION, link_in
 from .test_comments import make_comment
+from .test_moderation import post, report, state, world
+from .test_surveys import make_survey, staff
+
+__all__ = ["make_survey", "staff", "world"]  # fixtures used here
 
 
 def _reply_links(page: str) -> list[str]:
@@ -63,3 +67,44 @@ def test_after_confirming_the_address_the_new_user_sees_confirmed_and_a_next_ste
     again = client.get("/account").get_data(as_text=True)
     assert "ist bestätigt." not in again
     assert 'id="welcome-title"' not in again
+
+
+def test_survey_results_before_they_are_public_say_when_they_will_be(
+    client: Any, make_survey: Callable[..., int]
+) -> None:
+    """A resident asking for results too early learns the date, not a bare 'access denied'."""
+    survey_id = make_survey(closes_in=3)
+    response = client.get(f"/surveys/{survey_id}/results")
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "Ergebnisse noch nicht öffentlich" in page
+    assert "Die Ergebnisse werden veröffentlicht, wenn die Umfrage am" in page
+    assert f'href="/surveys/{survey_id}"' in page
+
+
+def test_a_decision_leads_to_the_next_item_and_a_preset_reason_works_without_script(
+    app: Flask, world: Any
+) -> None:
+    """Choosing a common reason and no text saves that reason; then the next comment opens."""
+    first = post(app, world.author.id, world.thread_id, "Erster grober Kommentar.")
+    second = post(app, world.author.id, world.thread_id, "Zweiter grober Kommentar.")
+    for cid in (first, second):
+        report(app, [world.others[0].id], cid)
+    client = app.test_client()
+    login(client, world.moderator)
+    page = client.get(f"/moderation/comments/{first}").get_data(as_text=True)
+    assert 'id="preset" name="preset"' in page
+    assert "Beleidigung oder persönlicher Angriff" in page
+    response = client.post(
+        f"/moderation/comments/{first}", data={"action": "hide", "preset": "insult", "reason": ""}
+    )
+    assert response.status_code == 303
+    assert response.location.endswith(f"/moderation/comments/{second}")
+    assert state(app, first)[:2] == (CommentStatus.hidden, "Beleidigung oder persönlicher Angriff")
+    response = client.post(
+        f"/moderation/comments/{second}",
+        data={"action": "hide", "preset": "insult", "reason": "Eigener Text"},
+    )
+    assert response.location.endswith("/moderation")
+    assert state(app, second)[1] == "Eigener Text"
+    assert "Die Warteschlange ist leer" in client.get("/moderation").get_data(as_text=True)
