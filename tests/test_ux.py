@@ -16,9 +16,10 @@ from .conftest import login
 from .test_auth import REGISTRATION, link_in
 from .test_comments import make_comment
 from .test_moderation import post, report, state, world
+from .test_priorities import make_round, projects
 from .test_surveys import make_survey, staff
 
-__all__ = ["make_survey", "staff", "world"]  # fixtures used here
+__all__ = ["make_survey", "projects", "staff", "world"]  # fixtures used here
 
 
 def _reply_links(page: str) -> list[str]:
@@ -108,3 +109,37 @@ def test_a_decision_leads_to_the_next_item_and_a_preset_reason_works_without_scr
     assert response.location.endswith("/moderation")
     assert state(app, second)[1] == "Eigener Text"
     assert "Die Warteschlange ist leer" in client.get("/moderation").get_data(as_text=True)
+
+
+def test_ballot_has_one_stop_per_project_and_tells_each_visitor_their_order(
+    app: Flask, client: Any, make_user: Any, projects: list[Any]
+) -> None:
+    """Project links sit in one disclosure, not after every option; the order note is true."""
+    round_id = make_round(app, projects)
+    anonymous = client.get(f"/priorities/{round_id}").get_data(as_text=True)
+    assert "alphabetisch" in anonymous
+    assert "für Sie" not in anonymous
+    login(client, make_user())
+    page = client.get(f"/priorities/{round_id}").get_data(as_text=True)
+    assert "in einer für Sie zufällig gezogenen Reihenfolge" in page
+    form = page.split('id="ballot"')[1].split("</form>")[0]
+    about = form.split('<details class="ballot__about">')[1].split("</details>")[0]
+    outside = form.replace(about, "")
+    for project in projects[:5]:
+        assert f'href="/projects/{project.slug}"' in about, project.slug
+        assert f'href="/projects/{project.slug}"' not in outside, project.slug
+
+
+def test_survey_management_is_in_the_staff_navigation_only(
+    client: Any, make_user: Any
+) -> None:
+    """Staff reach /staff/surveys from every page; residents do not see the entry."""
+    login(client, make_user(Role.resident))
+    assert 'href="/staff/surveys"' not in client.get("/").get_data(as_text=True)
+    client.post("/logout")
+    login(client, make_user(Role.staff))
+    nav = client.get("/").get_data(as_text=True).split('class="site-nav"')[1].split("</nav>")[0]
+    assert 'href="/staff/surveys">Umfragen verwalten</a>' in nav
+    page = client.get("/staff/surveys/new").get_data(as_text=True)
+    current = page.split('class="site-nav"')[1].split("</nav>")[0]
+    assert 'href="/staff/surveys" aria-current="true">' in current
