@@ -143,3 +143,18 @@ def test_survey_management_is_in_the_staff_navigation_only(
     page = client.get("/staff/surveys/new").get_data(as_text=True)
     current = page.split('class="site-nav"')[1].split("</nav>")[0]
     assert 'href="/staff/surveys" aria-current="true">' in current
+
+
+def test_survey_opens_with_login_first_and_a_short_privacy_summary(
+    client: Any, make_survey: Callable[..., int]
+) -> None:
+    """Anonymous visitors see the log-in button before the intro; details wait behind a click."""
+    survey_id = make_survey()
+    page = client.get(f"/surveys/{survey_id}").get_data(as_text=True)
+    login_at = page.index("Anmelden, um zu antworten")
+    assert login_at < page.index("Wie finden Sie die intelligente Verkehrslenkung?")
+    assert page.count("Anmelden, um zu antworten") == 1
+    summary = page.split('class="kern-body prose survey-privacy__summary">')[1].split("</p>")[0]
+    assert "ohne Ihren Namen" in summary
+    details = page.split('<details class="survey-privacy__details">')[1].split("</details>")[0]
+    assert details.count("<li>") >= 6
