@@ -158,3 +158,20 @@ def test_survey_opens_with_login_first_and_a_short_privacy_summary(
     assert "ohne Ihren Namen" in summary
     details = page.split('<details class="survey-privacy__details">')[1].split("</details>")[0]
     assert details.count("<li>") >= 6
+
+
+def test_moderation_report_says_comments_and_reports_apart_and_queue_cells_carry_labels(
+    app: Flask, world: Any
+) -> None:
+    """One comment reported three times reads as 1 comment and 3 reports, not '1' beside '3'."""
+    cid = post(app, world.author.id, world.thread_id, "Ein grober Kommentar.")
+    report(app, [o.id for o in world.others], cid)
+    client = app.test_client()
+    page = client.get("/moderationsbericht").get_data(as_text=True)
+    assert "Gemeldete Kommentare" in page
+    assert "Meldungen nach Grund (ein Kommentar kann mehrmals gemeldet werden)" in page
+    login(client, world.moderator)
+    queue = client.get("/moderation").get_data(as_text=True)
+    row = queue.split('<tbody class="kern-table__body">')[1].split("</tr>")[0]
+    assert row.count("data-label=") == 6
+    assert 'data-label="Meldungen">3</td>' in row
