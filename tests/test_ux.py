@@ -130,9 +130,7 @@ def test_ballot_has_one_stop_per_project_and_tells_each_visitor_their_order(
         assert f'href="/projects/{project.slug}"' not in outside, project.slug
 
 
-def test_survey_management_is_in_the_staff_navigation_only(
-    client: Any, make_user: Any
-) -> None:
+def test_survey_management_is_in_the_staff_navigation_only(client: Any, make_user: Any) -> None:
     """Staff reach /staff/surveys from every page; residents do not see the entry."""
     login(client, make_user(Role.resident))
     assert 'href="/staff/surveys"' not in client.get("/").get_data(as_text=True)
