@@ -168,9 +168,11 @@ def confirm_email(token: str) -> str | BaseResponse:
             user = services.confirm_email(token)
         except RuleViolation as error:
             return render_template("auth/link_problem.html", message=error.message), 400
-        flash(_("Thank you: your e-mail address is confirmed."), "success")
         if not current_user.is_authenticated:
             _login(user)
+        # After the login: a fresh session would drop the message and the next step.
+        flash(_("Thank you: your e-mail address is confirmed."), "success")
+        session["just_confirmed"] = True
         return redirect(url_for("auth.account"), code=303)
     return render_template("auth/confirm.html", form=form)
 
@@ -306,7 +308,8 @@ def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
 def account() -> str:
     """Show the account: name, address, roles, and what one can do with it."""
     permissions.require(permissions.can_manage_account(current_user))
-    return render_template("auth/account.html", logout_form=forms.ButtonForm())
+    welcome = bool(session.pop("just_confirmed", False))
+    return render_template("auth/account.html", logout_form=forms.ButtonForm(), welcome=welcome)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -34,6 +34,16 @@ ACTION_CHOICES = {
     Action.appeal_upheld: _l("Uphold the appeal (restore)"),
     Action.appeal_rejected: _l("Reject the appeal (stays hidden)"),
 }
+# Reasons moderators give most often: choosing one fills the reason text, which stays editable.
+PRESET_REASONS = {
+    "insult": _l("Insult or personal attack"),
+    "discrimination": _l("Discriminating or inciting content"),
+    "personal_data": _l("Contains personal data of other people"),
+    "spam": _l("Advertising or spam"),
+    "off_topic": _l("Not about this project"),
+    "fine": _l("Checked: the comment keeps to the rules"),
+}
+
 BULK_ACTIONS = (Action.approve, Action.hide, Action.restore, Action.dismiss)
 
 
@@ -65,6 +75,13 @@ class DecisionForm(FlaskForm):
         choices=[],
         validators=[DataRequired(_l("Please choose what to do."))],
     )
+    preset = SelectField(
+        _l("Common reason"),
+        choices=[SelectChoice("", _l("– choose, or write your own below –"))]
+        + [SelectChoice(key, label) for key, label in PRESET_REASONS.items()],
+        validators=[Optional()],
+        description=_l("Fills in the reason; you can still change the text."),
+    )
     reason = reason_field()
     block_days = IntegerField(
         _l("Block for how many days"),
@@ -82,6 +99,9 @@ class DecisionForm(FlaskForm):
 
     def validate(self, extra_validators: Any = None) -> bool:
         """Require a number of days or "permanently" for blocks, not both."""
+        if not self.reason.data and self.preset.data in PRESET_REASONS:
+            # Without JavaScript the chosen common reason is the reason.
+            self.reason.data = str(PRESET_REASONS[self.preset.data])
         valid = super().validate(extra_validators)
         if valid and self.action.data == Action.block.value:
             if self.block_days.data is None and not self.permanent.data:

@@ -218,8 +218,19 @@ def decide(comment_id: int) -> str | BaseResponse:
             show_rule_violation(form, error)
         else:
             flash(_("Decision saved: %(action)s.", action=forms.ACTION_CHOICES[action]), "success")
-            return redirect(url_for("moderation.item", comment_id=comment.id), code=303)
+            return _next_item(comment.id)
     return _render_item(comment, form)
+
+
+def _next_item(decided_id: int) -> BaseResponse:
+    """Go on to the oldest item still waiting, or back to the queue when it is empty."""
+    waiting, _total = services.queue("all", 1, 2)
+    following = [i.comment.id for i in waiting if i.comment.id != decided_id]
+    if not following:
+        flash(_("The queue is empty: nothing more to decide."), "info")
+        return redirect(url_for("moderation.queue"), code=303)
+    flash(_("Here is the next comment in the queue."), "info")
+    return redirect(url_for("moderation.item", comment_id=following[0]), code=303)
 
 
 # --- the log -------------------------------------------------------------------------------------

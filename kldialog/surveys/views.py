@@ -268,10 +268,12 @@ def _crosstab_form(survey: Survey) -> tuple[CrosstabForm, dict[int, Question]]:
 
 
 @bp.get("/surveys/<int:survey_id>/results", endpoint="results")
-def results_page(survey_id: int) -> str:
+def results_page(survey_id: int) -> str | tuple[str, int]:
     """Show the released counts, shares and intervals (groups below k hidden); cross-tabs."""
     survey = _survey_or_404(survey_id)
-    permissions.require(permissions.can_view_survey_results(current_user, survey))
+    if not permissions.can_view_survey_results(current_user, survey):
+        # Not yet: say when, instead of a bare "access denied".
+        return render_template("surveys/results_pending.html", survey=survey), 403
     data = results.survey_results(survey)
     for entry in data["questions"]:
         entry["summary"] = _summary(entry)

@@ -91,6 +91,9 @@ def test_moderator_hides_author_appeals_report_counts(
     page.locator("input[name=action][value=hide]").check()
     page.fill("textarea[name=reason]", REASON)
     page.locator("main form button[type=submit]").last.click()
+    # A decision leads on to the next comment in the queue (or the empty queue).
+    expect(page).not_to_have_url(re.compile(rf"/moderation/comments/{cid}$"))
+    page.goto(f"/moderation/comments/{cid}")
     expect(page.locator("main")).to_contain_text(REASON)
     with live_app.app_context():
         assert db.session.get(Comment, cid).status.value == "hidden"
