@@ -94,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.personal_data.views import bp as personal_data_bp
     from kldialog.priorities.views import bp as priorities_bp
     from kldialog.projects.views import bp as projects_bp
+    from kldialog.surveys import staff_views  # noqa: F401  (the builder's routes, on surveys_bp)
     from kldialog.surveys.views import bp as surveys_bp
 
     login_manager.user_loader(load_user)

@@ -300,7 +300,3 @@ def results_page(survey_id: int) -> str | tuple[str, int]:
         percent=_percent,
         kind=QuestionKind,
     )
-
-
-# The staff builder's routes live in staff_views and register on the same blueprint.
-from kldialog.surveys import staff_views as _staff_views  # noqa: E402, F401
