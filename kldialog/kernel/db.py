@@ -40,6 +40,30 @@ def affected_rows(result: sa.Result[Any]) -> int:
     return int(cast("sa.CursorResult[Any]", result).rowcount)
 
 
+def lock_rows(id_column: sa.orm.InstrumentedAttribute[int], ids: list[int]) -> None:
+    """Hold the rows with these ids for this transaction, so state read next cannot go stale.
+
+    PostgreSQL: SELECT ... FOR UPDATE in id order (two transactions locking overlapping sets
+    then wait instead of deadlocking). SQLite has no row locks, and its driver begins a
+    transaction only at the first write: a no-op UPDATE takes the database write lock at once.
+    Reload the objects afterwards (populate_existing): what the session holds may be older.
+    """
+    if not ids:
+        return
+    table = id_column.class_
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            sa.select(id_column).where(id_column.in_(ids)).order_by(id_column).with_for_update()
+        )
+        return
+    db.session.execute(
+        sa.update(table)
+        .where(id_column == min(ids))
+        .values({id_column: id_column})
+        .execution_options(synchronize_session=False)
+    )
+
+
 def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     """Store an enum as its string value with a named CHECK constraint (portable, migratable)."""
     return sa.Enum(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from kldialog.auth.services import PERMANENT_BLOCK
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, Keyword, ReportReason
 from kldialog.comments.services import adjust_published_count, clean_body
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db
+from kldialog.kernel.db import db, lock_rows
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.pagination import Page, paginate
 from kldialog.kernel.time import utcnow
@@ -70,6 +70,12 @@ class QueueItem:
     appeal: Appeal | None = None
     author_comments: int = 0
     author_hidden: int = 0
+
+    @property
+    def version(self) -> str:
+        """Return version_of() the comment as this item shows it (for the decision forms)."""
+        open_appeal = self.appeal if self.appeal and self.appeal.decided_at is None else None
+        return version_of(self.comment, open_appeal)
 
 
 def _conditions() -> dict[str, sa.ColumnElement[bool]]:
@@ -149,19 +155,38 @@ def decide(
     reason: str,
     *,
     block_days: int | None = None,
+    seen: Mapping[int, str] | None = None,
 ) -> list[ModerationDecision]:
     """Apply one action with one reason to one or more comments; log and notify each.
 
     Every comment must allow the action by the state table (states.TRANSITIONS); if one
-    does not, nothing is changed for any of them.
+    does not, nothing is changed for any of them. The comments are locked and re-read first,
+    so two moderators deciding at once are serialised and the second sees the first's result;
+    `seen` (comment id → version_of() when the moderator's page was drawn) refuses a decision
+    taken on a page that no longer shows the comment as it is.
     """
     reason = clean_body(reason)
     if not reason:
         raise RuleViolation(_l("Please give a reason. It is shown to the author."), field="reason")
     if len(reason) > 1000:
         raise RuleViolation(_l("Please use at most 1,000 characters."), field="reason")
-    comments = list(comments)
+    comments = _locked_fresh(comments)
     open_appeals = _open_appeals(c.id for c in comments)
+    if seen is not None:
+        stale = sorted(
+            c.id
+            for c in comments
+            if c.id in seen and seen[c.id] != version_of(c, open_appeals.get(c.id))
+        )
+        if stale:
+            raise RuleViolation(
+                _l(
+                    "Nothing was changed: %(ids)s was decided by someone else or changed by"
+                    " its author in the meantime. Please look at its current state and decide"
+                    " again.",
+                    ids=", ".join(f"#{i}" for i in stale),
+                )
+            )
     many = len(comments) > 1
     steps = {c.id: _transition(c, action, c.id in open_appeals, many=many) for c in comments}
     refused = sorted(cid for cid, step in steps.items() if step is None)
@@ -193,6 +218,27 @@ def decide(
     return decisions
 
 
+def version_of(comment: Comment, open_appeal: Appeal | None) -> str:
+    """Return what a decision form remembers of the comment: state, open appeal, last edit."""
+    state = states.state_of(comment, appeal_open=open_appeal is not None)
+    edited = comment.edited_at.isoformat() if comment.edited_at else ""
+    return f"{state.value}.{open_appeal.id if open_appeal else 0}.{edited}"
+
+
+def _locked_fresh(comments: Iterable[Comment]) -> list[Comment]:
+    """Lock the comments' rows and return them as they are now, not as the session held them."""
+    ids = sorted({c.id for c in comments})
+    lock_rows(Comment.id, ids)
+    return list(
+        db.session.scalars(
+            sa.select(Comment)
+            .where(Comment.id.in_(ids))
+            .order_by(Comment.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
 def _open_appeals(comment_ids: Iterable[int]) -> dict[int, Appeal]:
     ids = set(comment_ids)
     if not ids:
@@ -200,7 +246,9 @@ def _open_appeals(comment_ids: Iterable[int]) -> dict[int, Appeal]:
     return {
         a.comment_id: a
         for a in db.session.scalars(
-            sa.select(Appeal).where(Appeal.comment_id.in_(ids), Appeal.decided_at.is_(None))
+            sa.select(Appeal)
+            .where(Appeal.comment_id.in_(ids), Appeal.decided_at.is_(None))
+            .execution_options(populate_existing=True)
         )
     }
 

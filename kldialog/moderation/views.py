@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -151,7 +151,11 @@ def bulk() -> str | BaseResponse:
     if valid:
         try:
             decisions = services.decide(
-                current_user, comments, Action(form.action.data), form.reason.data
+                current_user,
+                comments,
+                Action(form.action.data),
+                form.reason.data,
+                seen=_seen_versions(c.id for c in comments),
             )
         except RuleViolation as error:
             db.session.rollback()
@@ -168,6 +172,16 @@ def bulk() -> str | BaseResponse:
             params = {"filter": filter_by} if filter_by != "all" else {}
             return redirect(url_for("moderation.queue", **params), code=303)
     return _render_queue(filter_by, page, form, [], selected=[c.id for c in comments])
+
+
+def _seen_versions(ids: Iterable[int], *, single: bool = False) -> dict[int, str]:
+    """Return the comment versions the deciding page was drawn with (hidden form fields)."""
+    seen = {}
+    for comment_id in ids:
+        value = request.form.get("seen" if single else f"seen-{comment_id}")
+        if value is not None:
+            seen[comment_id] = value[:200]
+    return seen
 
 
 # --- one item ----------------------------------------------------------------------------------
@@ -211,7 +225,14 @@ def decide(comment_id: int) -> str | BaseResponse:
         action = Action(form.action.data)
         days = form.block_days.data if action is Action.block and not form.permanent.data else None
         try:
-            services.decide(current_user, [comment], action, form.reason.data, block_days=days)
+            services.decide(
+                current_user,
+                [comment],
+                action,
+                form.reason.data,
+                block_days=days,
+                seen=_seen_versions([comment.id], single=True),
+            )
         except RuleViolation as error:
             db.session.rollback()
             comment = _comment_or_404(comment_id)
