@@ -16,6 +16,11 @@ class DefaultConfig:
     # Branding and the operator's legal details (Impressum); set them in instance/config.py.
     SITE_NAME = "KL.dialog"
     CITY_NAME = "Kaiserslautern"
+    # Amtlicher Gemeindeschlüssel (8 digits): the open-data catalogue's political geocoding.
+    CITY_MUNICIPALITY_KEY = "07312000"
+    # DCAT-AP.de dcatde:contributorID, the URI GovData assigns to the publishing body (e.g.
+    # "http://dcat-ap.de/def/contributors/..."); left out of the catalogue while empty.
+    API_CONTRIBUTOR_ID = ""
     OPERATOR_NAME = ""
     OPERATOR_ADDRESS = ""
     OPERATOR_EMAIL = ""

@@ -428,6 +428,28 @@ def test_dcat_catalogue_lists_the_datasets_with_licence_and_frequency(
         assert client.get(address.removeprefix(BASE)).status_code == 200
 
 
+def test_dcat_datasets_name_the_contributor_and_the_municipality(
+    app_factory: Callable[..., Flask],
+) -> None:
+    contributor = "http://dcat-ap.de/def/contributors/stadtMusterstadt"
+    client = app_factory(
+        API_CONTRIBUTOR_ID=contributor, CITY_MUNICIPALITY_KEY="07312000"
+    ).test_client()
+    for dataset in client.get("/api/v1/dcat").get_json()["dcat:dataset"]:
+        assert dataset["dcatde:contributorID"] == {"@id": contributor}
+        assert dataset["dcatde:politicalGeocodingURI"] == {
+            "@id": "http://dcat-ap.de/def/politicalGeocoding/municipalityKey/07312000"
+        }
+        assert dataset["dcatde:politicalGeocodingLevelURI"] == {
+            "@id": "http://dcat-ap.de/def/politicalGeocodingLevel/municipality"
+        }
+    # Unset or malformed: left out rather than published wrong.
+    client = app_factory(API_CONTRIBUTOR_ID="", CITY_MUNICIPALITY_KEY="7312").test_client()
+    for dataset in client.get("/api/v1/dcat").get_json()["dcat:dataset"]:
+        assert "dcatde:contributorID" not in dataset
+        assert "dcatde:politicalGeocodingURI" not in dataset
+
+
 def test_the_human_page_is_linked_from_the_footer_in_german(client: FlaskClient) -> None:
     home = client.get("/").get_data(as_text=True)
     assert 'href="/api"' in home

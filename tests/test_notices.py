@@ -437,6 +437,62 @@ def test_weekly_digest_is_one_mail_per_person_and_week(
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
+def test_the_digest_does_not_count_the_readers_own_comments(
+    app: Flask,
+    make_user: Callable[..., Any],
+    make_project: Callable[..., Project],
+    outbox: Callable[[], list[Any]],
+) -> None:
+    writer = make_user(Role.resident, email="writer@example.org", language="en")
+    other = make_user(Role.resident, email="other@example.org")
+    _opt_in(app, writer, openings=False, digest=True)
+    lively = make_project("Lebhaftes Projekt")
+    mine_only = make_project("Nur eigene Beiträge")
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE project_status_change SET created_at = '2020-01-01'"))
+        for project, authors in ((lively, [writer, writer, other]), (mine_only, [writer])):
+            db.session.add(ProjectFollow(user_id=writer.id, project_id=project.id))
+            thread = threads.thread_of(db.session.get(Project, project.id), create=True)
+            for author in authors:
+                db.session.add(
+                    Comment(
+                        thread_id=thread.id, author_id=author.id, body="Meinung",
+                        status=CommentStatus.published, created_at=NOW - dt.timedelta(days=1),
+                    )
+                )  # fmt: skip
+        db.session.commit()
+    app.config["NOTICES_DIGEST_WEEKDAY"] = 0
+    assert _queue(app, NOW.replace(hour=1))["digest"] == 1
+    _send(app)
+    (mail,) = outbox()
+    body = mail.get_content()
+    assert "Lebhaftes Projekt" in body
+    assert "1 new comment" in body
+    assert "3 new comments" not in body
+    assert "Nur eigene Beiträge" not in body  # nothing there but what the reader wrote
+
+
+def test_no_digest_when_the_only_news_is_the_readers_own(
+    app: Flask, make_user: Callable[..., Any], make_project: Callable[..., Project]
+) -> None:
+    writer = make_user(Role.resident, email="alone@example.org")
+    _opt_in(app, writer, openings=False, digest=True)
+    project = make_project("Stilles Projekt")
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE project_status_change SET created_at = '2020-01-01'"))
+        db.session.add(ProjectFollow(user_id=writer.id, project_id=project.id))
+        thread = threads.thread_of(db.session.get(Project, project.id), create=True)
+        db.session.add(
+            Comment(
+                thread_id=thread.id, author_id=writer.id, body="Ich",
+                status=CommentStatus.published, created_at=NOW - dt.timedelta(days=1),
+            )
+        )  # fmt: skip
+        db.session.commit()
+    app.config["NOTICES_DIGEST_WEEKDAY"] = 0
+    assert _queue(app, NOW.replace(hour=1))["digest"] == 0
+
+
 # --- personal data --------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from flask import current_app, url_for
 LICENCE_URI = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
 LICENCE_NAME = "Datenlizenz Deutschland – Namensnennung – Version 2.0"
 EU = "http://publications.europa.eu/resource/authority/"
+DCATDE = "http://dcat-ap.de/def/"
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
     "dct": "http://purl.org/dc/terms/",
@@ -78,6 +79,23 @@ def publisher_name() -> str:
     )
 
 
+def _origin() -> dict[str, Any]:
+    """Return DCAT-AP.de's contributor and political geocoding, for what is configured."""
+    config = current_app.config
+    origin: dict[str, Any] = {}
+    if contributor := str(config.get("API_CONTRIBUTOR_ID") or "").strip():
+        origin["dcatde:contributorID"] = {"@id": contributor}
+    key = str(config.get("CITY_MUNICIPALITY_KEY") or "").strip()
+    if len(key) == 8 and key.isascii() and key.isdigit():
+        origin["dcatde:politicalGeocodingLevelURI"] = {
+            "@id": f"{DCATDE}politicalGeocodingLevel/municipality"
+        }
+        origin["dcatde:politicalGeocodingURI"] = {
+            "@id": f"{DCATDE}politicalGeocoding/municipalityKey/{key}"
+        }
+    return origin
+
+
 def catalogue() -> dict[str, Any]:
     """Return the catalogue document: one dcat:Dataset per API collection."""
     publisher = {"@type": "foaf:Agent", "foaf:name": publisher_name()}
@@ -114,6 +132,7 @@ def catalogue() -> dict[str, Any]:
                 }
             ],
         }
+        dataset.update(_origin())
         if contact:
             dataset["dcat:contactPoint"] = {
                 "@type": "vcard:Organization",

@@ -162,9 +162,17 @@ def queue_digest(now: dt.datetime) -> int:
         )
         .order_by(ProjectFollow.user_id, ProjectFollow.project_id)
     ).all()
+    own = _own_comment_counts(since, now, sa.select(recipients.c.id), list(changes))
     per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for user_id, project_id in follows:
-        per_person[user_id].append(changes[project_id])
+        item = changes[project_id]
+        mine = own.get((user_id, project_id), 0)
+        if mine:
+            # A digest tells what others did: one's own comments are no news to oneself.
+            item = {**item, "comments": item["comments"] - mine}
+            if not (item["statuses"] or item["updates"] or item["comments"]):
+                continue
+        per_person[user_id].append(item)
     payloads = {user_id: {"projects": items} for user_id, items in per_person.items()}
     return _queue(NoticeKind.digest, week_key(now), payloads)
 
@@ -221,6 +229,25 @@ def _project_changes(since: dt.datetime, now: dt.datetime) -> dict[int, dict[str
         for project_id, item in projects.items()
         if item["statuses"] or item["updates"] or item["comments"]
     }
+
+
+def _own_comment_counts(
+    since: dt.datetime, now: dt.datetime, people: sa.Select[Any], project_ids: list[int]
+) -> dict[tuple[int, int], int]:
+    """Return (person, project) → the person's own comments counted in the digest window."""
+    rows = db.session.execute(
+        sa.select(Comment.author_id, Project.id, sa.func.count(Comment.id))
+        .join(Comment, Comment.thread_id == Project.thread_id)
+        .where(
+            Project.id.in_(project_ids),
+            Comment.author_id.in_(people),
+            Comment.status == CommentStatus.published,
+            Comment.deleted_at.is_(None),
+            Comment.created_at.between(since, now),
+        )
+        .group_by(Comment.author_id, Project.id)
+    )
+    return {(author_id, project_id): count for author_id, project_id, count in rows}
 
 
 def _add(projects: dict[int, dict[str, Any]], field: str, rows: Iterable[Any]) -> None:
