@@ -39,6 +39,8 @@ from pathlib import Path
 import redis
 import sqlalchemy as sa
 
+from kldialog.config import DefaultConfig as Config
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PACKAGE = ROOT / "kldialog"
@@ -589,7 +591,11 @@ def check_sessions(results: Results, ca: Path, ports: dict[str, int]) -> Person:
         reply.status == 303 and reply.headers.get("location", "").endswith("/account"),
         f"{reply.status} → {reply.headers.get('location')}",
     )
-    cookie = next(h for h in resident.set_cookie_headers[::-1] if h.startswith("kldialog_session="))
+    cookie = next(
+        h
+        for h in resident.set_cookie_headers[::-1]
+        if h.startswith(("kldialog_session=", "__Host-kldialog_session="))
+    )
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}
     results.check(
         "the session cookie is Secure, HttpOnly, SameSite=Lax",
@@ -610,7 +616,7 @@ def check_sessions(results: Results, ca: Path, ports: dict[str, int]) -> Person:
     )
     page = Person(ca).get(ports["https"], "/projects", headers={"Accept-Encoding": "gzip"})
     results.check(
-        "pages are not kept by shared caches (there is no page cache to share)",
+        "pages are not kept by shared HTTP caches (the page cache is on the server)",
         page.headers.get("cache-control") == "private, no-cache",
         f"Cache-Control: {page.headers.get('cache-control')}",
     )
@@ -622,27 +628,38 @@ def check_sessions(results: Results, ca: Path, ports: dict[str, int]) -> Person:
     return resident
 
 
+def _first_limit(setting: str) -> int:
+    """Return N of the first "N per period" in a rate-limit setting."""
+    return int(setting.split(";")[0].split()[0])
+
+
 def check_rate_limits(results: Results, ca: Path, ports: dict[str, int]) -> None:
-    """Prove the login limit (10 per minute) counts in Redis for both processes together."""
-    section("rate limits are shared (login: 10 per minute per client address)")
-    # A loopback address of its own gives this client a fresh counter.
+    """Prove the per-address and per-account login limits count in Redis for both processes."""
+    per_address = _first_limit(Config.RATELIMIT_LOGIN)
+    per_account = _first_limit(Config.LOGIN_ACCOUNT_LIMIT)
+    section(
+        f"rate limits are shared (failed logins: {per_address} per minute per client address,"
+        f" {per_account} per 15 minutes per account)"
+    )
+    # A loopback address of its own gives this client a fresh counter; a different unknown
+    # address on every try keeps the per-account throttle out of this count.
     attacker = Person(ca, source="127.0.0.2")
     statuses = []
-    for attempt in range(12):
+    for attempt in range(per_address + 2):
         port = ports["pin_a"] if attempt % 2 == 0 else ports["pin_b"]
         # A forged X-Forwarded-For must not give a fresh counter: nginx sets the header itself.
         reply = attacker.post(
             port,
             "/login",
-            [("email", RESIDENT), ("password", "wrong password")],
+            [("email", f"guess{attempt}@example.org"), ("password", "wrong password")],
             headers={"X-Forwarded-For": f"203.0.113.{attempt + 1}"},
         )
         statuses.append(("A" if attempt % 2 == 0 else "B") + f":{reply.status}")
     allowed = [s for s in statuses if s.endswith(":200")]
     limited = [s for s in statuses if s.endswith(":429")]
     results.check(
-        "10 failed logins alternating A and B are allowed, then both refuse",
-        len(allowed) == 10 and limited == statuses[10:] and len(limited) == 2,
+        f"{per_address} failed logins alternating A and B are allowed, then both refuse",
+        len(allowed) == per_address and limited == statuses[per_address:] and len(limited) == 2,
         " ".join(statuses),
     )
     other = Person(ca, source="127.0.0.3").post(
@@ -653,8 +670,72 @@ def check_rate_limits(results: Results, ca: Path, ports: dict[str, int]) -> None
         other.status == 200,
         f"from 127.0.0.3: {other.status}",
     )
+    # One address guessed from a new client address each time, alternating processes: the
+    # account's counter is shared, so the pause starts after the limit wherever they come from.
+    target = "lock-probe@example.org"
+    paused = []
+    for attempt in range(per_account + 1):
+        port = ports["pin_a"] if attempt % 2 == 0 else ports["pin_b"]
+        reply = Person(ca, source=f"127.0.1.{attempt + 1}").post(
+            port, "/login", [("email", target), ("password", "wrong password")]
+        )
+        paused.append("paused" if LOCK_TEXT in reply.text else f"{reply.status}")
+    results.check(
+        f"{per_account} wrong passwords for one address from {per_account + 1} client addresses"
+        " over both processes pause it",
+        paused[: per_account - 1] == ["200"] * (per_account - 1)
+        and paused[per_account - 1 :] == ["paused", "paused"],
+        " ".join(paused),
+    )
     keys = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB).dbsize()
     results.check("the counters live in Redis", keys > 0, f"{keys} key(s) in Redis db {REDIS_DB}")
+
+
+# The German lock message's first words (kldialog/auth/views.py _lock_message).
+LOCK_TEXT = "Zu viele falsche Passwörter"
+
+
+def check_page_cache(results: Results, ca: Path, ports: dict[str, int], resident: Person) -> None:
+    """Prove a page cached by process A is replaced at once after a write through process B."""
+    section("the anonymous page cache is shared (data version in Redis)")
+    path = "/projects/handyparken"
+    visitor = Person(ca, source="127.0.0.4")
+    # Each worker of process A keeps its own entries: a few views reach every worker once.
+    for _ in range(12):
+        cached = visitor.get(ports["pin_a"], path)
+        if cached.headers.get("x-page-cache") == "hit":
+            break
+    results.check(
+        "a visitor's repeated view through process A comes from the page cache",
+        cached.status == 200 and cached.headers.get("x-page-cache") == "hit",
+        f"{cached.status}, X-Page-Cache: {cached.headers.get('x-page-cache')}",
+    )
+    text = f"Prüfung {secrets.token_hex(4)}: gilt das auch für Anwohnerparken?"
+    page = resident.get(ports["pin_b"], path)
+    token = CSRF_INPUT.search(page.text)
+    if token is None:
+        raise CheckFailed(f"no comment form for the resident on {path} ({page.status})")
+    posted = resident.request(
+        ports["pin_b"],
+        "POST",
+        f"{path}/comments",
+        [("csrf_token", html.unescape(token.group(1))), ("body", text)],
+    )
+    results.require(
+        "the resident comments through process B", posted.status == 303, f"{posted.status}"
+    )
+    after = visitor.get(ports["pin_a"], path)
+    version_keys = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB).keys("*pagecache*")
+    results.check(
+        "the page cache's data version lives in Redis",
+        bool(version_keys),
+        ", ".join(k.decode() for k in version_keys) or "no key",
+    )
+    results.check(
+        "the visitor's next view through process A shows the new comment at once",
+        after.status == 200 and html.escape(text, quote=False) in after.text,
+        f"{after.status}, X-Page-Cache: {after.headers.get('x-page-cache')}",
+    )
 
 
 def staff_round_counts(staff: Person, port: int) -> dict[int, int]:
@@ -940,6 +1021,7 @@ def main() -> int:
         check_front(results, stack, cert, ports)
         resident = check_sessions(results, cert, ports)
         check_rate_limits(results, cert, ports)
+        check_page_cache(results, cert, ports, resident)
         round_id, staff = check_votes(results, cert, ports, resident)
         check_static(results, stack, cert, ports)
         check_jobs_and_self_check(results, runner_env)
