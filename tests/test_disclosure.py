@@ -131,9 +131,7 @@ def test_pinned_counts_are_exact_against_enumeration() -> None:
             for c in distributions(n)
             if sum(v * x for v, x in c.items()) == s and sum(v * v * x for v, x in c.items()) == q
         ]
-        assert disclosure.pinned_counts(counts) == {
-            v: min(c[v] for c in same) for v in range(1, 6)
-        }
+        assert disclosure.pinned_counts(counts) == {v: min(c[v] for c in same) for v in range(1, 6)}
 
 
 def test_a_mean_of_five_from_five_raters_is_not_shown() -> None:
