@@ -162,3 +162,18 @@ def test_every_published_mean_leaves_k_raters_unpinned(counts: dict[int, int]) -
     mean = sum(v * c for v, c in counts.items()) / n
     assert n * (mean - 4) <= n - k  # the mean alone: forced to 5 at most n − k
     assert n * (2 - mean) <= n - k  # and to 1
+
+
+def test_a_deleted_account_leaves_no_digest_but_still_counts_once(app: Flask) -> None:
+    def compute() -> tuple[int, dict[str, int]]:
+        return 9, {"n": 9}
+
+    with app.app_context():
+        disclosure.contribute("t:gone", 5, compute, contributor=42, lag=False)
+        tag = disclosure.contributor_tag("t:gone", 42)
+        assert disclosure.release_of("t:gone").contributors == [tag]
+        # Their account is deleted in the same step: one person still, and no digest left.
+        release = disclosure.contribute("t:gone", 5, compute, contributor=42, remember=False)
+        assert (release.pending, release.contributors) == (1, None)
+        release = disclosure.contribute("t:gone", 5, compute, contributor=43, remember=False)
+        assert (release.pending, release.contributors) == (2, None)

@@ -260,6 +260,7 @@ def contribute(
     count: int = 1,
     contributor: object | None = None,
     lag: bool = True,
+    remember: bool = True,
 ) -> Release:
     """Count a contribution to an aggregate and take a snapshot once k people are pending.
 
@@ -269,7 +270,8 @@ def contribute(
     is due, and one is kept only once n reaches k. With `lag` the snapshot waits as
     `staged_*` and the one before it is published, so every published figure is at least k
     people away from anything computed later, the final figure included. `epsilon` is what one
-    snapshot spends (differential privacy).
+    snapshot spends (differential privacy). `remember=False` (account deletion) counts the
+    person without keeping their digest, and drops it if they were counted already.
     """
     release = db.session.get(Release, key, with_for_update=True)
     if release is None:
@@ -279,8 +281,11 @@ def contribute(
         seen = list(release.contributors or [])
         tag = contributor_tag(key, contributor)
         if tag in seen:
+            if not remember:  # counted already; keep no trace of a deleted account
+                release.contributors = [t for t in seen if t != tag] or None
             return release  # the same person again within one step: still one person
-        release.contributors = [*seen, tag]
+        if remember:
+            release.contributors = [*seen, tag]
     release.pending = (release.pending or 0) + count
     if release.pending >= k:
         n, payload = compute()

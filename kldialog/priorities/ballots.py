@@ -208,7 +208,7 @@ def withdraw_ballot(user: User, round_: PriorityRound) -> bool:
     return True
 
 
-def _remove_ballot(round_id: int, ballot_id: int, contributor: int | None = None) -> None:
+def _remove_ballot(round_id: int, ballot_id: int, voter: int, *, remember: bool = True) -> None:
     old = dict(
         db.session.execute(
             sa.select(BallotChoice.project_id, BallotChoice.points).where(
@@ -224,7 +224,7 @@ def _remove_ballot(round_id: int, ballot_id: int, contributor: int | None = None
         .where(PriorityRound.id == round_id)
         .values(ballot_count=PriorityRound.ballot_count - 1)
     )
-    count_ballot_change(round_id, contributor)
+    count_ballot_change(round_id, voter, remember=remember)
 
 
 def withdraw_open_ballots(user: User) -> int:
@@ -237,8 +237,8 @@ def withdraw_open_ballots(user: User) -> int:
         .where(Ballot.user_id == user.id, PriorityRound.closes_at > utcnow())
     ).all()
     for round_id, ballot_id in rows:
-        # No contributor digest: the release keeps no trace of a deleted account's id.
-        _remove_ballot(round_id, ballot_id)
+        # Counted once, but the release keeps no digest of a deleted account's id.
+        _remove_ballot(round_id, ballot_id, user.id, remember=False)
     return len(rows)
 
 

@@ -42,7 +42,9 @@ def _rating_snapshot(project_id: int, indicator: Indicator) -> tuple[int, dict[s
     return sum(count for _s, count in rows), {"counts": {str(s): c for s, c in rows}}
 
 
-def _count_rating_change(project_id: int, indicator: Indicator, rater: int | None) -> None:
+def _count_rating_change(
+    project_id: int, indicator: Indicator, rater: int, *, remember: bool = True
+) -> None:
     """Count a new, changed or removed rating towards the next release of its mean."""
     key = rating_key(project_id, indicator)
     ensure_release_row(key)
@@ -51,6 +53,7 @@ def _count_rating_change(project_id: int, indicator: Indicator, rater: int | Non
         current_app.config["RATING_MIN_GROUP_SIZE"],
         lambda: _rating_snapshot(project_id, indicator),
         contributor=rater,
+        remember=remember,
         # No lag: no other figure ever follows a rating mean (page, council, CSV and API all
         # read this release), so successive releases are all a reader can compare.
         lag=False,
@@ -165,8 +168,8 @@ def erase_ratings(user: User) -> None:
     ).all()
     db.session.execute(sa.delete(ProjectRating).where(ProjectRating.user_id == user.id))
     for project_id, indicator in sorted(rated):
-        # No contributor digest: the release keeps no trace of a deleted account's id.
-        _count_rating_change(project_id, indicator, None)
+        # Counted once, but the release keeps no digest of a deleted account's id.
+        _count_rating_change(project_id, indicator, user.id, remember=False)
 
 
 def ratings_of(user: User) -> list[dict[str, Any]]:
