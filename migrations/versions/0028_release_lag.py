@@ -4,7 +4,9 @@ A release keeps the snapshot taken at the last step (`staged_n`, `staged_payload
 publishes it only at the next, so a final figure is always at least k people away from every
 published interim one. `contributors` holds keyed digests of who contributed since the last
 snapshot, so one person changing a ballot k times no longer moves a release. Existing
-releases keep what they publish; their next step stages a snapshot first.
+releases keep what they publish; their next step stages a snapshot first. (Running totals
+shown before this upgrade were not lagged: a round open now may still end less than k ballots
+after the last of them; nothing the migration does could unshow it.)
 
 Revision ID: 0028_release_lag
 Revises: 0026_notices
