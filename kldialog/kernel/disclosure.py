@@ -233,7 +233,11 @@ def mean_allowed(counts: Mapping[int, int], k: int, lowest: int = 1, highest: in
     # Publish only if at least k contributors could each have given another value than any one
     # value v: max over v of pinned(v) ≤ n − k. E.g. n = 5, mean 4.8 pins four to 5 (n·0.8).
     n = sum(counts.values())
-    return n >= k and max(pinned_counts(counts, lowest, highest).values()) <= n - k
+    if n < k:
+        return False
+    if max(counts.values()) <= n - k:
+        return True  # the true distribution is consistent, so nobody can be pinned further
+    return max(pinned_counts(counts, lowest, highest).values()) <= n - k
 
 
 # --- releases of continuously updated aggregates ----------------------------------------------
