@@ -344,7 +344,7 @@ def test_ratings_are_published_only_from_k_people(
 
     project = make_project("Bewertet", slug="bewertet")
     k = app.config["RATING_MIN_GROUP_SIZE"]
-    users = [make_user() for _ in range(k)]
+    users = [make_user() for _ in range(2 * k)]
 
     def rate(user: Any, score: int) -> None:
         # Through the service: ratings are released in steps of k (kernel.disclosure).
@@ -356,14 +356,20 @@ def test_ratings_are_published_only_from_k_people(
             )
             db.session.commit()
 
+    assert k == 5  # the scores below are chosen for five
     for user in users[: k - 1]:
         rate(user, 4)
     below = client.get("/api/v1/ratings").get_json()["items"][0]["indicators"][0]
     assert below == {"indicator": "benefit", "released": False, "n": None, "mean": None}
-    rate(users[-1], 2)
+    rate(users[k - 1], 2)
+    # Released, but 4, 4, 4, 4, 2 with its interval says what each gave: "too uniform".
     at_k = client.get("/api/v1/ratings").get_json()["items"][0]["indicators"][0]
-    assert (at_k["released"], at_k["n"]) == (True, k)
-    assert at_k["mean"]["estimate"] == pytest.approx((4 * (k - 1) + 2) / k)
+    assert at_k == {"indicator": "benefit", "released": False, "n": None, "mean": None}
+    for user, score in zip(users[k:], [1, 3, 5, 2, 3], strict=True):
+        rate(user, score)
+    varied = client.get("/api/v1/ratings").get_json()["items"][0]["indicators"][0]
+    assert (varied["released"], varied["n"]) == (True, 2 * k)
+    assert varied["mean"]["estimate"] == pytest.approx(3.2)
 
 
 def test_a_suppressed_round_has_no_ballot_file(

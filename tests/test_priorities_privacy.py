@@ -7,6 +7,7 @@ part (running totals, daily turnout) never give away one ballot.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import struct
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from flask import Flask
 
 from kldialog.auth.models import Role, User
 from kldialog.kernel.db import db
+from kldialog.kernel.disclosure import Release
 from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
@@ -26,6 +28,7 @@ from kldialog.priorities.models import (
     PriorityRound,
     RoundResult,
 )
+from kldialog.priorities.totals import totals_key
 from kldialog.projects.models import Category, Project, Status
 
 from .conftest import TEST_DATABASE_URL
@@ -168,9 +171,10 @@ def test_running_totals_move_only_in_steps_of_k_ballots(
     a, b = projects[0].id, projects[1].id
     k = app.config["ROUND_MIN_GROUP_SIZE"]
     round_id = make_round(app, projects, show_running_totals=True)
-    voters = vote_many(app, round_id, [{a: 1}] * (k - 1))
-    assert "Projekt 0" not in totals_section(client, round_id)  # fewer than k: nothing yet
-    vote_many(app, round_id, [{a: 1}], start=k - 1)
+    voters = vote_many(app, round_id, [{a: 1}] * k)
+    # k ballots: a snapshot is taken but not shown; it appears one step later (the lag).
+    assert "Projekt 0" not in totals_section(client, round_id)
+    vote_many(app, round_id, [{a: 1}] * k, start=k)
     first = totals_section(client, round_id)
     assert f"Zwischenstand aus {k} Stimmzetteln" in first and "Projekt 0" in first
     # Each further ballot, change or withdrawal alone leaves the published figure as it was.
@@ -184,11 +188,69 @@ def test_running_totals_move_only_in_steps_of_k_ballots(
                 else:
                     services.withdraw_ballot(voter, round_)
         else:
-            vote_many(app, round_id, [{b: 1}], start=k + step)
+            vote_many(app, round_id, [{b: 1}], start=2 * k + step)
         assert totals_section(client, round_id) == first
-    vote_many(app, round_id, [{b: 1}], start=3 * k)  # the k-th change since the release
+    vote_many(app, round_id, [{b: 1}], start=3 * k)  # the k-th person since the snapshot
     moved = totals_section(client, round_id)
-    assert moved != first and f"Zwischenstand aus {2 * k - 3} Stimmzetteln" in moved
+    # What moves in is the snapshot of 2k ballots, not the live 2k + 2.
+    assert moved != first and f"Zwischenstand aus {2 * k} Stimmzetteln" in moved
+
+
+def test_one_voter_changing_k_times_does_not_move_the_totals(
+    app: Flask, client: Any, make_project: Any
+) -> None:
+    projects = [make_project(f"Projekt {i}", category="Alles") for i in range(3)]
+    a, b = projects[0].id, projects[1].id
+    k = app.config["ROUND_MIN_GROUP_SIZE"]
+    round_id = make_round(app, projects, show_running_totals=True)
+    [toggler, *_rest] = vote_many(app, round_id, [{a: 1}] * (2 * k))
+    before = totals_section(client, round_id)
+    with app.app_context():
+        round_ = db.session.get(PriorityRound, round_id)
+        for choice in [{b: 1}, {a: 1}, {b: 1}, {a: 1}]:
+            services.cast_ballot(db.session.get(User, toggler), round_, choice)
+    vote_many(app, round_id, [{b: 1}], start=2 * k)  # a newcomer: the 2nd person, not the 5th
+    assert totals_section(client, round_id) == before
+
+
+@pytest.mark.parametrize("remainder", [1, 2, 3, 4])
+def test_the_final_result_is_k_ballots_away_from_every_published_interim(
+    app: Flask, make_project: Any, remainder: int
+) -> None:
+    projects = [make_project(f"Projekt {i}", category="Alles") for i in range(2)]
+    a, b = projects[0].id, projects[1].id
+    k = app.config["ROUND_MIN_GROUP_SIZE"]
+    assert remainder < k
+    round_id = make_round(app, projects, show_running_totals=True)
+    count = 3 * k + remainder
+    published: dict[int, dict[int, int]] = {}
+    with app.app_context():
+        db.session.execute(sa.insert(User), [person(f"f{remainder}-{i}") for i in range(count)])
+        db.session.commit()
+        users = db.session.scalars(
+            sa.select(User.id).where(User.email.like(f"f{remainder}-%")).order_by(User.id)
+        ).all()
+        round_ = db.session.get(PriorityRound, round_id)
+        for number, user_id in enumerate(users):
+            # Alternate the projects, so a difference of totals is a difference of ballots.
+            choice = {a: 1} if number % 2 else {b: 1}
+            services.cast_ballot(db.session.get(User, user_id), round_, choice)
+            shown = services.running_totals(db.session.get(PriorityRound, round_id))
+            if shown.n is not None:
+                published[shown.n] = {r.project.id: r.supporters for r in shown.rows}
+        assert published  # interim totals were shown during the round
+        assert db.session.get(Release, totals_key(round_id)).staged_n is not None
+    end_round(app, round_id, close=True)
+    with app.app_context():
+        result = json.loads(db.session.get(RoundResult, round_id).results)
+        final = {a: (count // 2), b: count - count // 2}
+        assert result["n"] == count
+        for n, totals in published.items():
+            # Every stretch the final result adds to a published figure holds k ballots or more.
+            assert count - n >= k, (n, count)
+            assert sum(final[p] - totals[p] for p in final) >= k
+        # The unpublished snapshot went with the release, and its table was rewritten.
+        assert db.session.get(Release, totals_key(round_id)) is None
 
 
 def test_running_totals_switched_on_mid_round_show_an_earlier_release(
@@ -197,12 +259,12 @@ def test_running_totals_switched_on_mid_round_show_an_earlier_release(
     projects = [make_project(f"Projekt {i}", category="Alles") for i in range(3)]
     k = app.config["ROUND_MIN_GROUP_SIZE"]
     round_id = make_round(app, projects)
-    vote_many(app, round_id, [{projects[0].id: 1}] * (k + 2))
+    vote_many(app, round_id, [{projects[0].id: 1}] * (2 * k + 2))
     with app.app_context():
         db.session.get(PriorityRound, round_id).show_running_totals = True
         db.session.commit()
     section = totals_section(client, round_id)
-    assert f"Zwischenstand aus {k} Stimmzetteln" in section  # not the live k + 2
+    assert f"Zwischenstand aus {k} Stimmzetteln" in section  # not the live 2k + 2
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from flask import Flask
 
 from kldialog.auth.models import Role, User
 from kldialog.kernel.db import db
+from kldialog.kernel.disclosure import release_of
 from kldialog.priorities import services
 from kldialog.priorities.models import Indicator, ProjectRating
 from kldialog.projects.models import Project
@@ -42,21 +43,38 @@ def test_rating_means_move_only_in_steps_of_k_ratings(
     project = make_project("Open Data", category="Verwaltung")
     k = app.config["RATING_MIN_GROUP_SIZE"]
     assert k == 5  # the scores below are chosen for five
-    raters = [make_user().id for _ in range(2 * k)]
+    raters = [make_user().id for _ in range(3 * k)]
     login(client, make_user(Role.council))
-    for rater, score in zip(raters[:k], [2, 3, 4, 5, 5], strict=True):
+    first = [2, 3, 4, 5, 5, 1, 3, 4, 2, 4]
+    for rater, score in zip(raters[:10], first, strict=True):
         rate(app, rater, project.id, score)
     public, line = figures(client, project.slug)
-    assert "Mittelwert 3,8" in public and "n = 5" in public  # the page: one decimal
-    assert line.startswith("Open Data;Verwaltung;5;3,800;")  # the CSV: three decimals
+    assert "Mittelwert 3,3" in public and "n = 10" in public  # the page: one decimal
+    assert line.startswith("Open Data;Verwaltung;10;3,300;")  # the CSV: three decimals
     # One new rating, one change, one removal, one more new: each alone changes nothing.
-    changes = [(raters[k], 1), (raters[0], 5), (raters[1], None), (raters[k + 1], 1)]
+    changes = [(raters[10], 1), (raters[0], 5), (raters[1], None), (raters[11], 1)]
     for rater, score in changes:
         rate(app, rater, project.id, score)
         assert figures(client, project.slug) == (public, line)
-    rate(app, raters[k + 2], project.id, 1)  # the k-th change since the release
+    rate(app, raters[12], project.id, 1)  # the k-th person since the release
     moved_public, moved_line = figures(client, project.slug)
-    assert "n = 7" in moved_public and moved_line.startswith("Open Data;Verwaltung;7;3,143;")
+    assert "n = 12" in moved_public and moved_line.startswith("Open Data;Verwaltung;12;3,000;")
+
+
+def test_one_rater_changing_k_times_does_not_move_the_mean(
+    app: Flask, client: Any, make_user: Any, make_project: Any
+) -> None:
+    project = make_project("Open Data", category="Verwaltung")
+    raters = [make_user().id for _ in range(11)]
+    for rater, score in zip(raters[:10], [2, 3, 4, 5, 5, 1, 3, 4, 2, 4], strict=True):
+        rate(app, rater, project.id, score)
+    login(client, make_user(Role.council))
+    before = figures(client, project.slug)
+    # Toggling one's own rating k times must not let a newcomer's rating be differenced.
+    for score in [1, 5, 1, 5]:
+        rate(app, raters[0], project.id, score)
+    rate(app, raters[10], project.id, 3)
+    assert figures(client, project.slug) == before
 
 
 def test_an_unchanged_rating_does_not_count_as_a_change(
@@ -73,7 +91,9 @@ def test_an_unchanged_rating_does_not_count_as_a_change(
     assert "mindestens 5 Personen" in public
     rate(app, raters[4], project.id, 4)
     public, line = figures(client, project.slug)
-    assert "Mittelwert 4,0" in public and line.startswith("Open Data;Verwaltung;5;4,000;")
+    # Released now, but five times 4 would say what each gave: the mean stays hidden.
+    assert "zu einheitlich" in public and "4,0" not in public
+    assert line.startswith("Open Data;Verwaltung;zu einheitlich, um es zu zeigen;;;;")
 
 
 def test_the_migration_releases_the_means_already_on_the_site(tmp_path: Path) -> None:
@@ -112,9 +132,12 @@ def test_the_migration_releases_the_means_already_on_the_site(tmp_path: Path) ->
         )  # fmt: skip
         db.session.commit()
         upgrade(revision="0023_rounds")
-        summaries = services.rating_summaries([project.id, few.id])
-        estimate = summaries[project.id][Indicator.benefit].estimate
-        assert estimate is not None and round(estimate.mean, 3) == 3.8
-        assert summaries[few.id][Indicator.benefit].estimate is None
+        upgrade()  # the model reads the columns of the later migrations too
+        release = release_of(f"rating:{project.id}:benefit")
+        assert release is not None and release.n == 5
+        assert release.payload == {"counts": {"2": 1, "3": 1, "4": 1, "5": 2}}
+        assert release_of(f"rating:{few.id}:benefit") is None
+        # Five ratings with their mean and interval pin each of them down: not shown.
+        assert services.rating_summaries([project.id])[project.id][Indicator.benefit].too_uniform
         db.session.remove()
         db.engine.dispose()

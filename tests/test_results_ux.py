@@ -46,7 +46,9 @@ def test_tier_groups_sort_by_the_share_the_bars_show() -> None:
 def _row(title: str, benefit: tuple[int, float] | None, care: tuple[int, float] | None) -> Any:
     def summary(indicator: Indicator, value: tuple[int, float] | None) -> Any:
         estimate = None if value is None else MeanEstimate(value[0], value[1], 1.0, 5.0)
-        return SimpleNamespace(indicator=indicator, n=value[0] if value else 0, estimate=estimate)
+        return SimpleNamespace(
+            indicator=indicator, n=value[0] if value else 0, estimate=estimate, too_uniform=False
+        )
 
     project = SimpleNamespace(title=title, category=SimpleNamespace(name="Verwaltung"))
     ratings = {Indicator.benefit: summary(Indicator.benefit, benefit)}
@@ -83,7 +85,9 @@ def test_ratings_file_opens_in_german_excel(app: Flask) -> None:
 
 def _council(app: Flask, client: Any, make_user: Any, projects: list[Project]) -> None:
     with app.app_context():
-        for number in range(5):
+        # Ten varied ratings: five alike would be "too uniform to show" (kernel.disclosure).
+        benefit, care = [2, 3, 4, 5, 5, 1, 3, 4, 2, 4], [4, 3, 2, 1, 5, 5, 2, 3, 4, 3]
+        for number, (first, second) in enumerate(zip(benefit, care, strict=True)):
             rater = accounts.create_confirmed_user(
                 email=f"ux-rater{number}@example.org",
                 password="correct horse battery staple",
@@ -91,7 +95,7 @@ def _council(app: Flask, client: Any, make_user: Any, projects: list[Project]) -
                 roles=[],
             )
             services.rate_project(
-                rater, projects[4], {Indicator.benefit: 4, Indicator.data_care: 2}
+                rater, projects[4], {Indicator.benefit: first, Indicator.data_care: second}
             )
     login(client, make_user(Role.council))
 
@@ -106,12 +110,12 @@ def test_council_download_is_german_excel_csv_with_rated_rows_first(
     assert data.startswith(b"\xef\xbb\xbf")
     lines = data.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("Projekt;Kategorie;")
-    assert lines[1].startswith("Smarte Ampeln;Mobilität;5;4,000;")  # the rated one first
+    assert lines[1].startswith("Smarte Ampeln;Mobilität;10;3,300;")  # the rated one first
     assert all("weniger als 5" in line for line in lines[2:])
     client.post("/language", data={"lang": "en", "next": "/"})
     english = client.get("/council/ratings.csv").get_data().decode("utf-8-sig").splitlines()
     assert english[0].startswith("Project;Category;")
-    assert english[1].startswith("Smarte Ampeln;Mobilität;5;4.000;")
+    assert english[1].startswith("Smarte Ampeln;Mobilität;10;3.300;")
 
 
 def test_council_page_leads_with_changes_and_groups_the_unrated(

@@ -25,8 +25,9 @@ def moderation_report() -> schemas.ModerationReport:
 def ratings(query: schemas.PageQuery, params: dict[str, str]) -> schemas.RatingPage:
     """Return one page of published projects with their released indicator aggregates.
 
-    An indicator shows n and the mean only once the project page would (at least k people
-    rated); below that neither is published, so no small group can be told apart.
+    An indicator shows n and the mean only when the project page would (at least k people
+    rated, and not "too uniform": kernel.disclosure.mean_allowed); otherwise neither is
+    published, so no small group can be told apart.
     """
     published = Project.state == Visibility.published
     page = paginate(

@@ -11,8 +11,10 @@ from kldialog.priorities.models import Indicator
 
 
 def is_rated(row: Mapping[str, Any]) -> bool:
-    """Return whether any indicator of the row has enough ratings to be shown."""
-    return any(summary.estimate is not None for summary in row["ratings"].values())
+    """Return whether any indicator of the row has enough ratings (shown, or too uniform)."""
+    return any(
+        summary.estimate is not None or summary.too_uniform for summary in row["ratings"].values()
+    )
 
 
 def _rated_key(row: Mapping[str, Any]) -> tuple[int, float, str]:
@@ -20,7 +22,7 @@ def _rated_key(row: Mapping[str, Any]) -> tuple[int, float, str]:
     estimates = [s.estimate for s in row["ratings"].values() if s.estimate is not None]
     benefit = row["ratings"][Indicator.benefit].estimate
     return (
-        -max(e.n for e in estimates),
+        -max((e.n for e in estimates), default=0),
         -(benefit.mean if benefit is not None else 0.0),
         row["project"].title,
     )
@@ -44,7 +46,8 @@ def ratings_csv_rows(
     """Return the rating spreadsheet in the reader's language: rated projects first.
 
     Numbers are text in the reader's locale (German: decimal comma), so German Excel reads
-    them as numbers; below the minimum group size neither n nor mean is written.
+    them as numbers; below the minimum group size neither n nor mean is written, nor when the
+    mean would pin more than n − k raters to one value (kernel.disclosure.mean_allowed).
     """
     fmt = number or (lambda value: format_decimal(value, "0.000"))
     header: list[Any] = [gettext("Project"), gettext("Category")]
@@ -59,12 +62,14 @@ def ratings_csv_rows(
     out: list[list[Any]] = [header]
     rated, rest = order_rating_rows(rows)
     hidden = gettext("fewer than %(k)d", k=min_group)
+    uniform = gettext("too uniform to show")
     for row in [*rated, *rest]:
         line: list[Any] = [row["project"].title, row["project"].category.name]
         for indicator in Indicator:
-            estimate = row["ratings"][indicator].estimate
-            if estimate is None:  # below k: neither n nor mean, only that it is hidden
-                line += [hidden, "", "", ""]
+            summary = row["ratings"][indicator]
+            estimate = summary.estimate
+            if estimate is None:  # neither n nor mean, only why it is hidden
+                line += [uniform if summary.too_uniform else hidden, "", "", ""]
             else:
                 line += [estimate.n, fmt(estimate.mean), fmt(estimate.low), fmt(estimate.high)]
         out.append(line)

@@ -5,25 +5,38 @@
 2. A figure derived from a distribution (mean, interval, share, rank distribution) is shown only
    when no cell of that distribution is hidden (`derived_figures_allowed`): with n and a mean on
    a 1–5 scale, the hidden cells could otherwise be solved for.
-3. An aggregate that changes while people take part (ratings, running totals, interim results)
-   is published as a stored *release*. A new release is made only after at least k contributions
-   (new, changed or withdrawn) since the previous one, so the difference between two releases
-   always covers at least k people (`contribute`, `release_of`).
-4. With differential privacy on, noise is drawn once per release and stored in it (never per
+3. A mean over a small bounded scale that is published *without* its distribution (indicator
+   ratings) is shown only if n, the mean and its interval leave at least k contributors who are
+   not pinned to one value (`mean_allowed`): a mean of 5.0 with n = 5 says all five gave 5.
+4. An aggregate that changes while people take part (ratings, running totals, interim results)
+   is published as a stored *release*. A new snapshot is taken only after at least k distinct
+   contributors (a new, changed or withdrawn contribution; one person changing five times is
+   one) since the previous one, so two releases always differ by at least k people
+   (`contribute`, `release_of`). Where a final figure follows the releases (running totals →
+   round result), a release *lags* one step: the snapshot taken at the m-th step is published
+   only at the (m+1)-th, so the final figure is always at least k people away from every
+   published one, and the unpublished snapshot is deleted with the release at the close.
+5. With differential privacy on, noise is drawn once per release and stored in it (never per
    request, which could be averaged away), suppression is decided on the noisy figures, and
    every release spends ε from a budget recorded with it (`Release.epsilon_spent`).
 
 The release table holds aggregates only, never an individual contribution, and no time finer
-than the day (a release's exact moment would date the last contributor).
+than the day (a release's exact moment would date the last contributor). It holds, until the
+next snapshot, keyed digests of who contributed since the last one (to count people, not
+clicks): nothing a database reader could not already read from the contributions themselves.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import functools
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kldialog.kernel.db import Model, db
@@ -40,8 +53,13 @@ class Release(Model):
     # Contributions counted in the published payload (None: nothing published yet).
     n: Mapped[int | None]
     payload: Mapped[Any | None] = mapped_column(sa.JSON)
-    # Contributions (new, changed, withdrawn) since the payload was computed.
+    # Lagging releases: the snapshot taken at the last step, published at the next one.
+    staged_n: Mapped[int | None]
+    staged_payload: Mapped[Any | None] = mapped_column(sa.JSON)
+    # Distinct contributors (new, changed, withdrawn) since the last snapshot was taken.
     pending: Mapped[int] = mapped_column(default=0)
+    # Keyed digests of those contributors, so a person changing k times counts once.
+    contributors: Mapped[list[str] | None] = mapped_column(sa.JSON)
     # Differential privacy: ε spent on this key's releases so far (0 without noise).
     epsilon_spent: Mapped[float] = mapped_column(default=0.0)
     released_on: Mapped[dt.date | None]
@@ -125,12 +143,116 @@ def derived_figures_allowed(counts: Sequence[int], k: int) -> bool:
     return sum(counts) >= k and not any(hidden_cells(counts, k))
 
 
+# --- means published without their distribution -----------------------------------------------
+
+
+def pinned_counts(counts: Mapping[int, int], lowest: int = 1, highest: int = 5) -> dict[int, int]:
+    """Return per scale value the fewest contributors any distribution with this n, Σx, Σx² has.
+
+    The reader is assumed to know n, the sum and the sum of squares exactly: the mean and its
+    interval give them (three decimals in the council CSV, full precision in the API), and any
+    rounding can only leave the reader knowing less. With the mean alone (no interval) the top
+    bound is n·(mean − (highest − 1)): everyone else gave at most highest − 1.
+    """
+    values = range(lowest, highest + 1)
+    full = [int(counts.get(v, 0)) for v in values]
+    n = sum(full)
+    total = sum(i * c for i, c in enumerate(full))
+    squares = sum(i * i * c for i, c in enumerate(full))
+    low = _pinned(len(full), n, total, squares)
+    return {v: low[i] for i, v in enumerate(values)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _pinned(size: int, n: int, total: int, squares: int) -> tuple[int, ...]:
+    """Return min count per value 0..size-1 over the integer counts with this n, Σy and Σy²."""
+    if size <= 3:
+        # Three equations fix up to three counts: the distribution itself is known.
+        return tuple(_solve_small(size, n, total, squares))
+    best = [n] * size
+    # Enumerate the counts of all but the top four values; the top four, with three equations
+    # left, lie on a line: their counts are a + b·t with b = (−1, 3, −3, 1), t = top count.
+    for head in _heads(size - 4, n, total, squares):
+        used = sum(head)
+        rest_n = n - used
+        base = size - 4
+        s_y = total - sum(i * c for i, c in enumerate(head)) - base * rest_n
+        q_y = (
+            squares
+            - sum(i * i * c for i, c in enumerate(head))
+            - 2 * base * (s_y + base * rest_n)
+            + base * base * rest_n
+        )
+        if s_y < 0 or q_y < s_y or (q_y - s_y) % 2:
+            continue
+        alpha = (
+            rest_n - 2 * s_y + q_y - (q_y - s_y) // 2,
+            2 * s_y - q_y,
+            (q_y - s_y) // 2,
+            0,
+        )
+        beta = (-1, 3, -3, 1)
+        t_low, t_high = 0, rest_n
+        for a, b in zip(alpha, beta, strict=True):
+            if b > 0:
+                t_low = max(t_low, -(a // b))  # ceil(-a / b)
+            else:
+                t_high = min(t_high, a // -b)
+        if t_low > t_high:
+            continue
+        for i, c in enumerate(head):
+            best[i] = min(best[i], c)
+        for j, (a, b) in enumerate(zip(alpha, beta, strict=True)):
+            # A linear function on [t_low, t_high] takes its minimum at an end.
+            best[base + j] = min(best[base + j], a + b * t_low, a + b * t_high)
+    return tuple(best)
+
+
+def _heads(length: int, n: int, total: int, squares: int) -> list[tuple[int, ...]]:
+    """Return the possible counts of the lowest `length` values (pruned by n and Σy)."""
+    if length == 0:
+        return [()]
+    heads: list[tuple[int, ...]] = []
+    for first in range(n + 1):
+        heads += [(first, *tail) for tail in _heads(length - 1, n - first, total, squares)]
+    return heads
+
+
+def _solve_small(size: int, n: int, total: int, squares: int) -> list[int]:
+    """Return the counts of a scale of at most three values from n, Σy and Σy²."""
+    if size == 1:
+        return [n]
+    if size == 2:
+        return [n - total, total]
+    two = (squares - total) // 2  # Σy² − Σy = 2·c2
+    return [n - (total - 2 * two) - two, total - 2 * two, two]
+
+
+def mean_allowed(counts: Mapping[int, int], k: int, lowest: int = 1, highest: int = 5) -> bool:
+    """Return whether a mean (with or without interval) may be shown without its distribution."""
+    # Publish only if at least k contributors could each have given another value than any one
+    # value v: max over v of pinned(v) ≤ n − k. E.g. n = 5, mean 4.8 pins four to 5 (n·0.8).
+    n = sum(counts.values())
+    if n < k:
+        return False
+    if max(counts.values()) <= n - k:
+        return True  # the true distribution is consistent, so nobody can be pinned further
+    return max(pinned_counts(counts, lowest, highest).values()) <= n - k
+
+
 # --- releases of continuously updated aggregates ----------------------------------------------
 
 
 def release_of(key: str) -> Release | None:
     """Return the stored release of an aggregate (None: never released)."""
     return db.session.get(Release, key)
+
+
+def contributor_tag(key: str, contributor: object) -> str:
+    """Return a keyed digest of a contributor, valid for one aggregate only."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    message = f"{key}\0{contributor}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:24]
 
 
 def contribute(
@@ -140,25 +262,49 @@ def contribute(
     *,
     epsilon: float = 0.0,
     count: int = 1,
+    contributor: object | None = None,
+    lag: bool = True,
+    remember: bool = True,
 ) -> Release:
-    """Count a contribution to an aggregate and make a new release when at least k are pending.
+    """Count a contribution to an aggregate and take a snapshot once k people are pending.
 
-    Call it in the transaction that writes the contribution. `compute` returns (n, payload)
-    from the current data; it runs only when a release is due, and a release is stored only
-    once n reaches k. `epsilon` is what one release spends (differential privacy).
+    Call it in the transaction that writes the contribution. `contributor` (e.g. an account id)
+    makes a person count once per step however often they change; None counts `count` new
+    people. `compute` returns (n, payload) from the current data; it runs only when a snapshot
+    is due, and one is kept only once n reaches k. With `lag` the snapshot waits as
+    `staged_*` and the one before it is published, so every published figure is at least k
+    people away from anything computed later, the final figure included. `epsilon` is what one
+    snapshot spends (differential privacy). `remember=False` (account deletion) counts the
+    person without keeping their digest, and drops it if they were counted already.
     """
     release = db.session.get(Release, key, with_for_update=True)
     if release is None:
         release = Release(key=key, n=None, payload=None, pending=0, epsilon_spent=0.0)
         db.session.add(release)
+    if contributor is not None:
+        seen = list(release.contributors or [])
+        tag = contributor_tag(key, contributor)
+        if tag in seen:
+            if not remember:  # counted already; keep no trace of a deleted account
+                release.contributors = [t for t in seen if t != tag] or None
+            return release  # the same person again within one step: still one person
+        if remember:
+            release.contributors = [*seen, tag]
     release.pending = (release.pending or 0) + count
     if release.pending >= k:
         n, payload = compute()
         if n >= k:
-            release.n, release.payload = n, payload
+            if not lag:
+                release.n, release.payload = n, payload
+                release.released_on = utcnow().date()
+            elif release.staged_payload is not None:
+                release.n, release.payload = release.staged_n, release.staged_payload
+                release.released_on = utcnow().date()
+            if lag:
+                release.staged_n, release.staged_payload = n, payload
             release.pending = 0
+            release.contributors = None
             release.epsilon_spent = (release.epsilon_spent or 0.0) + epsilon
-            release.released_on = utcnow().date()
     return release
 
 
@@ -171,7 +317,9 @@ def release_now(
         release = Release(key=key, pending=0, epsilon_spent=0.0)
         db.session.add(release)
     release.n, release.payload = compute()
+    release.staged_n, release.staged_payload = None, None
     release.pending = 0
+    release.contributors = None
     release.epsilon_spent = (release.epsilon_spent or 0.0) + epsilon
     release.released_on = utcnow().date()
     return release

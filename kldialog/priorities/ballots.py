@@ -186,7 +186,7 @@ def cast_ballot(user: User, round_: PriorityRound, submitted: Mapping[int, int |
         ],
     )
     _apply_totals(round_id, old, dict(choices))
-    count_ballot_change(round_id)
+    count_ballot_change(round_id, user.id)
     _refuse_if_closed(round_)
     db.session.commit()
     db.session.expire(round_)
@@ -201,14 +201,14 @@ def withdraw_ballot(user: User, round_: PriorityRound) -> bool:
     if ballot_id is None:
         db.session.rollback()
         return False
-    _remove_ballot(round_.id, ballot_id)
+    _remove_ballot(round_.id, ballot_id, user.id)
     _refuse_if_closed(round_)
     db.session.commit()
     db.session.expire(round_)
     return True
 
 
-def _remove_ballot(round_id: int, ballot_id: int) -> None:
+def _remove_ballot(round_id: int, ballot_id: int, voter: int, *, remember: bool = True) -> None:
     old = dict(
         db.session.execute(
             sa.select(BallotChoice.project_id, BallotChoice.points).where(
@@ -224,7 +224,7 @@ def _remove_ballot(round_id: int, ballot_id: int) -> None:
         .where(PriorityRound.id == round_id)
         .values(ballot_count=PriorityRound.ballot_count - 1)
     )
-    count_ballot_change(round_id)
+    count_ballot_change(round_id, voter, remember=remember)
 
 
 def withdraw_open_ballots(user: User) -> int:
@@ -237,7 +237,8 @@ def withdraw_open_ballots(user: User) -> int:
         .where(Ballot.user_id == user.id, PriorityRound.closes_at > utcnow())
     ).all()
     for round_id, ballot_id in rows:
-        _remove_ballot(round_id, ballot_id)
+        # Counted once, but the release keeps no digest of a deleted account's id.
+        _remove_ballot(round_id, ballot_id, user.id, remember=False)
     return len(rows)
 
 

@@ -120,7 +120,9 @@ def close_round(round_: PriorityRound, *, actor: User | None = None) -> RoundRes
     result = publish_result(round_, entries, ballots, days)
     db.session.execute(sa.delete(BallotChoice).where(BallotChoice.round_id == round_id))
     db.session.execute(sa.delete(Ballot).where(Ballot.round_id == round_id))
-    forget_releases(totals_key(round_id))  # the final result replaces the interim totals
+    # The final result replaces the interim totals; the unpublished (lagging) snapshot goes
+    # too, so nobody reading the database later can difference the result against it.
+    forget_releases(totals_key(round_id))
     audit(actor, "round.closed", "priority_round", round_id, ballots=len(ballots))
     db.session.commit()
     erase_dead_ballots()

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from kldialog.auth.models import User
 from kldialog.kernel.db import db
-from kldialog.kernel.disclosure import Release, contribute
+from kldialog.kernel.disclosure import Release, contribute, mean_allowed
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.stats import (
     MeanEstimate,
@@ -42,7 +42,9 @@ def _rating_snapshot(project_id: int, indicator: Indicator) -> tuple[int, dict[s
     return sum(count for _s, count in rows), {"counts": {str(s): c for s, c in rows}}
 
 
-def _count_rating_change(project_id: int, indicator: Indicator) -> None:
+def _count_rating_change(
+    project_id: int, indicator: Indicator, rater: int, *, remember: bool = True
+) -> None:
     """Count a new, changed or removed rating towards the next release of its mean."""
     key = rating_key(project_id, indicator)
     ensure_release_row(key)
@@ -50,6 +52,11 @@ def _count_rating_change(project_id: int, indicator: Indicator) -> None:
         key,
         current_app.config["RATING_MIN_GROUP_SIZE"],
         lambda: _rating_snapshot(project_id, indicator),
+        contributor=rater,
+        remember=remember,
+        # No lag: no other figure ever follows a rating mean (page, council, CSV and API all
+        # read this release), so successive releases are all a reader can compare.
+        lag=False,
     )
 
 
@@ -85,7 +92,7 @@ def rate_project(user: User, project: Project, scores: Mapping[Indicator, int | 
                 )
             )
         db.session.flush()
-        _count_rating_change(project.id, indicator)
+        _count_rating_change(project.id, indicator, user.id)
     db.session.commit()
 
 
@@ -104,20 +111,23 @@ def my_ratings(user: Any, project: Project) -> dict[Indicator, int]:
 
 @dataclass(frozen=True)
 class RatingSummary:
-    """An indicator's aggregate on a project; estimate is None while n is below k."""
+    """An indicator's aggregate on a project; estimate is None below k or when too uniform."""
 
     indicator: Indicator
     n: int
     estimate: MeanEstimate | None
+    # At least k rated, but the mean would pin more than n − k of them to one value.
+    too_uniform: bool = False
 
 
 def rating_summaries(project_ids: list[int]) -> dict[int, dict[Indicator, RatingSummary]]:
     """Return every project's released rating aggregates (one query), hidden below k.
 
     Never the live ratings: a mean with its n read before and after one new rating would
-    give that rating exactly. A release is made only after at least k ratings were added,
-    changed or removed since the previous one (kernel.disclosure.contribute), and only
-    when at least k people have rated.
+    give that rating exactly. A release is made only after at least k people added, changed
+    or removed a rating since the previous one (kernel.disclosure.contribute), only when at
+    least k people have rated, and its mean is shown only if it does not pin more than n − k
+    of them to one value (kernel.disclosure.mean_allowed).
     """
     k = current_app.config["RATING_MIN_GROUP_SIZE"]
     keys = {
@@ -140,6 +150,9 @@ def rating_summaries(project_ids: list[int]) -> dict[int, dict[Indicator, Rating
             summaries[project_id][indicator] = RatingSummary(indicator, 0, None)
             continue
         counts = {int(score): count for score, count in release.payload["counts"].items()}
+        if not mean_allowed(counts, k):
+            summaries[project_id][indicator] = RatingSummary(indicator, 0, None, too_uniform=True)
+            continue
         summaries[project_id][indicator] = RatingSummary(
             indicator, release.n or 0, mean_interval(counts)
         )
@@ -155,7 +168,8 @@ def erase_ratings(user: User) -> None:
     ).all()
     db.session.execute(sa.delete(ProjectRating).where(ProjectRating.user_id == user.id))
     for project_id, indicator in sorted(rated):
-        _count_rating_change(project_id, indicator)
+        # Counted once, but the release keeps no digest of a deleted account's id.
+        _count_rating_change(project_id, indicator, user.id, remember=False)
 
 
 def ratings_of(user: User) -> list[dict[str, Any]]:

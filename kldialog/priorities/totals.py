@@ -55,15 +55,26 @@ def _totals_snapshot(round_id: int) -> tuple[int, dict[str, Any]]:
     return int(n or 0), {"totals": {str(pid): [s, p] for pid, s, p in rows}}
 
 
-def count_ballot_change(round_id: int) -> None:
+def count_ballot_change(round_id: int, voter: int, *, remember: bool = True) -> None:
     """Count a cast, changed or withdrawn ballot towards the next release of the totals.
 
     Counted whether or not the totals are shown, so that staff switching them on mid-round
-    publish a release that is at least k ballot changes away from any other one.
+    publish a release that is at least k voters away from any other one. A voter counts once
+    per step however often they change; `remember=False` (account deletion) keeps no digest. The
+    release lags one step, because the final result follows it: the snapshot taken after the
+    m-th k voters is published only after the (m+1)-th, so final − last published always
+    covers at least k voters; closing deletes the unpublished snapshot with the release.
     """
     key = totals_key(round_id)
     ensure_release_row(key)
-    contribute(key, current_app.config["ROUND_MIN_GROUP_SIZE"], lambda: _totals_snapshot(round_id))
+    contribute(
+        key,
+        current_app.config["ROUND_MIN_GROUP_SIZE"],
+        lambda: _totals_snapshot(round_id),
+        contributor=voter,
+        remember=remember,
+        lag=True,
+    )
 
 
 def running_totals(round_: PriorityRound) -> RunningTotals:

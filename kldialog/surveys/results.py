@@ -300,6 +300,7 @@ def interim_release(survey: Survey) -> Release | None:
         k,
         lambda: (n_now, _release_payload(survey)[0]),
         count=max(0, n_now - published - pending),
+        lag=False,  # no lag: the final release withholds a remainder below k (_final_release)
     )
     if release.n != released_before:
         db.session.commit()
