@@ -30,7 +30,6 @@ from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
     BallotChoice,
-    Eligibility,
     Indicator,
     Method,
     PriorityRound,
@@ -39,6 +38,7 @@ from kldialog.priorities.models import (
     RoundResult,
 )
 from kldialog.projects.models import Project, Status
+from kldialog.windows.models import Eligibility
 
 from .conftest import TEST_DATABASE_URL, base_config, count_queries, empty_postgres_database, login
 

@@ -31,7 +31,6 @@ from kldialog.surveys import (
     storage,
 )
 from kldialog.surveys.models import (
-    Eligibility,
     QuestionKind,
     StagedResponse,
     Survey,
@@ -40,6 +39,7 @@ from kldialog.surveys.models import (
     SurveyResponse,
     TextReview,
 )
+from kldialog.windows.models import Eligibility
 
 from .conftest import PASSWORD, TEST_DATABASE_URL, count_queries, login
 

@@ -65,7 +65,7 @@ def make(app: Flask, staff: Any) -> dict[str, Any]:
 
 
 def services_eligibility() -> Any:
-    from kldialog.surveys.models import Eligibility
+    from kldialog.windows.models import Eligibility
 
     return Eligibility.resident
 

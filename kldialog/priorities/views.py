@@ -40,10 +40,11 @@ from kldialog.priorities.forms import (
     RoundForm,
     parse_ballot,
 )
-from kldialog.priorities.models import Eligibility, Indicator, Method, PriorityRound
+from kldialog.priorities.models import Indicator, Method, PriorityRound
 from kldialog.priorities.results import tier_groups
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
+from kldialog.windows.models import Eligibility
 
 bp = Blueprint("priorities", __name__)
 
@@ -78,7 +79,7 @@ def index() -> str:
     return render_template(
         "priorities/index.html",
         open_rounds=[r for r in rounds if r.is_open()],
-        upcoming=[r for r in rounds if not r.has_started()],
+        upcoming=[r for r in rounds if r.is_upcoming()],
         closed=[r for r in rounds if r.is_closed()],
     )
 

@@ -20,7 +20,6 @@ from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.surveys.models import (
     CHOICE_KINDS,
-    Eligibility,
     Option,
     Question,
     QuestionKind,
@@ -28,6 +27,7 @@ from kldialog.surveys.models import (
     SurveySection,
     SurveyState,
 )
+from kldialog.windows.models import Eligibility
 
 
 def _clean(text: str | None) -> str:
@@ -309,7 +309,7 @@ def publish_survey(actor: User, survey: Survey) -> None:
         return
     if not survey.questions():
         raise RuleViolation(_l("Add at least one question before publishing."))
-    if survey.is_closed():
+    if survey.has_ended():
         raise RuleViolation(_l("The survey's window is already over. Please change the dates."))
     survey.state = SurveyState.published
     survey.published_at = utcnow()

@@ -21,20 +21,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from kldialog.auth.models import User
 from kldialog.kernel.db import UTCDateTime, db, enum_column
 from kldialog.kernel.time import utcnow
+from kldialog.windows.models import Publication, WindowMixin
 
-
-class Eligibility(enum.StrEnum):
-    """Who may answer: every resident with an account, or verified residents only."""
-
-    resident = "resident"
-    verified = "verified"
-
-
-class SurveyState(enum.StrEnum):
-    """Whether residents can see a survey."""
-
-    draft = "draft"
-    published = "published"
+# The same enum as rounds' (windows.Publication); the name stays for its many callers.
+SurveyState = Publication
 
 
 class QuestionKind(enum.StrEnum):
@@ -71,7 +61,7 @@ survey_project = sa.Table(
 )
 
 
-class Survey(db.Model):
+class Survey(WindowMixin, db.Model):
     """A questionnaire with an answering window, open to residents or verified residents."""
 
     __tablename__ = "survey"
@@ -79,14 +69,7 @@ class Survey(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     intro: Mapped[str] = mapped_column(sa.Text, default="")
-    opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    eligibility: Mapped[Eligibility] = mapped_column(
-        enum_column(Eligibility, "eligibility"), default=Eligibility.resident
-    )
-    state: Mapped[SurveyState] = mapped_column(
-        enum_column(SurveyState, "state"), default=SurveyState.draft
-    )
+    # opens_at, closes_at, eligibility and state come from WindowMixin.
     # People who took part; kept here because participation rows leave with deleted accounts.
     participant_count: Mapped[int] = mapped_column(default=0)
     previous_version_id: Mapped[int | None] = mapped_column(
@@ -113,15 +96,6 @@ class Survey(db.Model):
         sa.CheckConstraint("participant_count >= 0", name="participant_count_positive"),
         sa.Index("ix_survey_state_closes", "state", "closes_at"),
     )
-
-    def is_open(self, now: dt.datetime | None = None) -> bool:
-        """Return whether answers are accepted at `now`."""
-        now = now or utcnow()
-        return self.state == SurveyState.published and self.opens_at <= now < self.closes_at
-
-    def is_closed(self, now: dt.datetime | None = None) -> bool:
-        """Return whether the answering window is over."""
-        return self.closes_at <= (now or utcnow())
 
     @property
     def is_frozen(self) -> bool:

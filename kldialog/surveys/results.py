@@ -352,7 +352,7 @@ def close_survey(survey: Survey) -> Release | None:
 
 def is_preparing(survey: Survey) -> bool:
     """Return whether a closed survey waits for the cron to close it (too large for a request)."""
-    if not survey.is_closed() or is_final(release_of(results_key(survey.id))):
+    if not survey.has_ended() or is_final(release_of(results_key(survey.id))):
         return False
     size = storage.answer_set_count(survey.id) + storage.staged_count(survey.id)
     return size > close_on_view_max()
@@ -360,7 +360,7 @@ def is_preparing(survey: Survey) -> bool:
 
 def _release_for_view(survey: Survey) -> Release | None:
     """Return the release to show now: closing a small closed survey first; None if preparing."""
-    if not survey.is_closed():
+    if not survey.has_ended():
         return interim_release(survey)
     if is_preparing(survey):
         return None
@@ -390,13 +390,13 @@ def survey_results(survey: Survey) -> dict[str, Any]:
     data["withheld"] = data.get("withheld", 0)
     data["unreleased"] = (
         0
-        if survey.is_closed()
+        if survey.has_ended()
         else max(
             0, storage.answer_set_count(survey.id) + storage.staged_count(survey.id) - released
         )
     )
-    data["dp_pending"] = bool(dp_epsilon()) and not survey.is_closed()
-    data["preparing"] = survey.is_closed() and release is None and is_preparing(survey)
+    data["dp_pending"] = bool(dp_epsilon()) and not survey.has_ended()
+    data["preparing"] = survey.has_ended() and release is None and is_preparing(survey)
     data["epsilon_spent"] = epsilon_spent(survey.id) if dp_epsilon() else None
     data["epsilon_budget"] = dp_budget() if dp_epsilon() else None
     return data

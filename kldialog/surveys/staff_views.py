@@ -26,8 +26,9 @@ from kldialog.surveys.forms import (
     SectionForm,
     SurveyForm,
 )
-from kldialog.surveys.models import Eligibility, Question, QuestionKind, Survey
+from kldialog.surveys.models import Question, QuestionKind, Survey
 from kldialog.surveys.views import PageState, _answer_page, _navigate, bp
+from kldialog.windows.models import Eligibility
 
 # --- staff: builder -----------------------------------------------------------------------------
 

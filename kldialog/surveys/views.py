@@ -61,8 +61,8 @@ def index() -> str:
     return render_template(
         "surveys/index.html",
         open_surveys=[s for s in surveys if s.is_open(now)],
-        upcoming=[s for s in surveys if not s.is_open(now) and not s.is_closed(now)],
-        closed=[s for s in surveys if s.is_closed(now)],
+        upcoming=[s for s in surveys if not s.is_open(now) and not s.has_ended(now)],
+        closed=[s for s in surveys if s.has_ended(now)],
         answered=answered,
     )
 

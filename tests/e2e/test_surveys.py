@@ -186,7 +186,8 @@ def test_results_page_with_charts_and_tables_is_accessible(
     with live_app.app_context():
         staff = accounts.find_user_by_email("survey-staff@example.org")
         now = utcnow()
-        from kldialog.surveys.models import Eligibility, QuestionKind
+        from kldialog.surveys.models import QuestionKind
+        from kldialog.windows.models import Eligibility
 
         survey = builder.create_survey(
             staff, title="Ergebnisse: Parken in der Innenstadt", intro="",
