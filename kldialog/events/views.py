@@ -40,6 +40,7 @@ from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.params import page_number
 from kldialog.kernel.time import as_utc, local_input_value
+from kldialog.windows.staff import staff_button
 
 bp = Blueprint("events", __name__)
 
@@ -428,15 +429,11 @@ def staff_edit(event_id: int) -> str | BaseResponse:
 def staff_publish(event_id: int) -> BaseResponse:
     """Publish a draft event."""
     event = _staff_event_or_404(event_id)
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        staff.publish_event(current_user, event)
-    except RuleViolation as error:
-        flash(error.message, "danger")
-    else:
-        flash(_("The event is published."), "success")
-    return redirect(url_for("events.staff_edit", event_id=event.id), 303)
+    return staff_button(
+        lambda: staff.publish_event(current_user, event),
+        done=_("The event is published."),
+        back=url_for("events.staff_edit", event_id=event.id),
+    )
 
 
 @bp.route("/staff/events/<int:event_id>/cancel", methods=["GET", "POST"])

@@ -45,6 +45,7 @@ from kldialog.priorities.results import tier_groups
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
 from kldialog.windows.models import Eligibility
+from kldialog.windows.staff import staff_button
 
 bp = Blueprint("priorities", __name__)
 
@@ -400,15 +401,11 @@ def staff_publish_round(round_id: int) -> BaseResponse:
     round_ = services.get_round(round_id)
     if round_ is None:
         abort(404)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        services.publish_round(current_user, round_)
-    except RuleViolation as error:
-        flash(error.message, "danger")
-    else:
-        flash(_("The round is published. It accepts ballots from its opening time."), "success")
-    return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)
+    return staff_button(
+        lambda: services.publish_round(current_user, round_),
+        done=_("The round is published. It accepts ballots from its opening time."),
+        back=url_for("priorities.staff_edit_round", round_id=round_.id),
+    )
 
 
 @bp.post("/staff/rounds/<int:round_id>/close")
@@ -419,12 +416,9 @@ def staff_close_round(round_id: int) -> BaseResponse:
     round_ = services.get_round(round_id)
     if round_ is None:
         abort(404)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        services.close_ended_round(current_user, round_)
-    except RuleViolation as error:
-        flash(error.message, "danger")
-        return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)
-    flash(_("The round is closed and its results are published."), "success")
-    return redirect(url_for("priorities.results", round_id=round_.id), 303)
+    return staff_button(
+        lambda: services.close_ended_round(current_user, round_),
+        done=_("The round is closed and its results are published."),
+        back=url_for("priorities.staff_edit_round", round_id=round_.id),
+        done_url=url_for("priorities.results", round_id=round_.id),
+    )

@@ -49,7 +49,7 @@ from kldialog.surveys.models import (
     TextReview,
 )
 from kldialog.surveys.noise import Noise
-from kldialog.surveys.settings import close_on_view_max, dp_budget, dp_epsilon, min_group_size
+from kldialog.surveys.settings import dp_budget, dp_epsilon, min_group_size
 
 # Randomised response: the browser answers truthfully with this probability, else by a fair coin.
 RR_TRUTH_PROBABILITY = 0.5
@@ -351,20 +351,21 @@ def close_survey(survey: Survey) -> Release | None:
 
 
 def is_preparing(survey: Survey) -> bool:
-    """Return whether a closed survey waits for the cron to close it (too large for a request)."""
-    if not survey.has_ended() or is_final(release_of(results_key(survey.id))):
-        return False
-    size = storage.answer_set_count(survey.id) + storage.staged_count(survey.id)
-    return size > close_on_view_max()
+    """Return whether an ended survey waits to be closed (by cron or a staff member)."""
+    return survey.has_ended() and not is_final(release_of(results_key(survey.id)))
 
 
 def _release_for_view(survey: Survey) -> Release | None:
-    """Return the release to show now: closing a small closed survey first; None if preparing."""
+    """Return the release to show now: interim while open; after the end the final one only.
+
+    Closing (the whole-set rewrite) never runs on a visitor's request: `flask surveys flush`
+    (cron) or a staff member's close does it. Until then there is no release to show (None)
+    and the page says the results are being prepared.
+    """
     if not survey.has_ended():
         return interim_release(survey)
-    if is_preparing(survey):
-        return None
-    return close_survey(survey)
+    release = release_of(results_key(survey.id))
+    return release if is_final(release) else None
 
 
 def _empty(k: int) -> dict[str, Any]:
@@ -396,7 +397,7 @@ def survey_results(survey: Survey) -> dict[str, Any]:
         )
     )
     data["dp_pending"] = bool(dp_epsilon()) and not survey.has_ended()
-    data["preparing"] = survey.has_ended() and release is None and is_preparing(survey)
+    data["preparing"] = survey.has_ended() and release is None
     data["epsilon_spent"] = epsilon_spent(survey.id) if dp_epsilon() else None
     data["epsilon_budget"] = dp_budget() if dp_epsilon() else None
     return data
