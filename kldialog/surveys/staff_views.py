@@ -28,8 +28,8 @@ from kldialog.surveys.forms import (
 )
 from kldialog.surveys.models import Question, QuestionKind, Survey
 from kldialog.surveys.views import PageState, _answer_page, _navigate, bp
-from kldialog.windows.staff import staff_button
 from kldialog.windows.models import Eligibility
+from kldialog.windows.staff import staff_button
 
 # --- staff: builder -----------------------------------------------------------------------------
 
