@@ -84,7 +84,7 @@ def event_language_name(code: str) -> str:
 
 def _event_or_404(event_id: int) -> Event:
     event = reading.get_event(event_id)
-    if not permissions.can_view_event(current_user, event):
+    if event is None or not permissions.can_view_event(current_user, event):
         abort(404)  # a draft does not exist for the public yet
     return event
 
@@ -140,7 +140,7 @@ def _show(
 def show(event_id: int) -> tuple[str, int]:
     """Show an event: when, where, accessibility, places, registration, summary."""
     event = reading.get_event_with_projects(event_id)
-    if not permissions.can_view_event(current_user, event):
+    if event is None or not permissions.can_view_event(current_user, event):
         abort(404)
     return _show(event)
 
@@ -189,7 +189,7 @@ def register(event_id: int) -> BaseResponse:
 def register_by_email(event_id: int) -> BaseResponse | tuple[str, int]:
     """Register without an account: send a confirmation link to the address given."""
     event = reading.get_event_with_projects(event_id)
-    if not permissions.can_view_event(current_user, event):
+    if event is None or not permissions.can_view_event(current_user, event):
         abort(404)
     back = url_for("events.show", event_id=event.id)
     if current_user.is_authenticated:

@@ -6,11 +6,11 @@ Forms check shape only; the rules (budget, window, freezing) live in priorities.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
     RadioField,
@@ -126,6 +126,17 @@ class RoundForm(FlaskForm):
                 _l("The maximum per project cannot be more than the points to distribute.")
             )
 
+    def numbers(self) -> tuple[int, int, int]:
+        """Return max_choices, budget and max_per_project (call after the form validated)."""
+        choices, budget, per_project = (
+            self.max_choices.data,
+            self.budget.data,
+            self.max_per_project.data,
+        )
+        if choices is None or budget is None or per_project is None:
+            raise ValueError("the numbers are read only from a validated form")
+        return choices, budget, per_project
+
     def window(self) -> tuple[dt.datetime, dt.datetime]:
         """Return opening and closing time in UTC (entered in the site's time zone)."""
         return window_utc(self.opens_at, self.closes_at)
@@ -158,7 +169,7 @@ MAX_TYPED_POINTS = 9999
 
 
 def parse_ballot(
-    method: Method, formdata: Mapping[str, Any]
+    method: Method, formdata: MultiDict[str, Any]
 ) -> tuple[dict[int, int | None], dict[str, str]]:
     """Read a submitted ballot into ({project_id: points}, what the person typed).
 

@@ -8,7 +8,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, enum_column
 from kldialog.kernel.time import utcnow
 from kldialog.projects.models import Project
 from kldialog.windows.models import Publication, WindowMixin
@@ -32,7 +32,7 @@ class Indicator(enum.StrEnum):
     data_care = "data_care"  # sparsamer und verantwortlicher Umgang mit Daten
 
 
-class PriorityRound(WindowMixin, db.Model):
+class PriorityRound(WindowMixin, Model):
     """A window in which residents set priorities among a fixed set of projects."""
 
     __tablename__ = "priority_round"
@@ -76,7 +76,7 @@ class PriorityRound(WindowMixin, db.Model):
         return f"<PriorityRound {self.id} {self.method.value}>"
 
 
-class RoundProject(db.Model):
+class RoundProject(Model):
     """A project on a round's ballot, with running totals kept by the services."""
 
     __tablename__ = "round_project"
@@ -99,7 +99,7 @@ class RoundProject(db.Model):
     )
 
 
-class Ballot(db.Model):
+class Ballot(Model):
     """One person's current ballot in an open round; deleted at close (the file keeps it)."""
 
     __tablename__ = "ballot"
@@ -122,7 +122,7 @@ class Ballot(db.Model):
     )
 
 
-class BallotChoice(db.Model):
+class BallotChoice(Model):
     """Support (points = 1) or points given to one project of the round on one ballot."""
 
     __tablename__ = "ballot_choice"
@@ -146,7 +146,7 @@ class BallotChoice(db.Model):
     )
 
 
-class RoundResult(db.Model):
+class RoundResult(Model):
     """The frozen outcome of a closed round: results, the anonymous ballot file and its hash."""
 
     __tablename__ = "round_result"
@@ -168,7 +168,7 @@ class RoundResult(db.Model):
     )
 
 
-class ProjectRating(db.Model):
+class ProjectRating(Model):
     """A resident's 1–5 rating of a project on one of the council's indicators (changeable)."""
 
     __tablename__ = "project_rating"

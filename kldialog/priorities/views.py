@@ -65,7 +65,7 @@ def _indicator_labels() -> dict[str, Any]:
 def _round_or_404(round_id: int) -> PriorityRound:
     """Return a round this visitor may see (drafts exist only for staff)."""
     round_ = services.get_round(round_id)
-    if not permissions.can_view_round(current_user, round_):
+    if round_ is None or not permissions.can_view_round(current_user, round_):
         abort(404)
     return round_
 
@@ -266,7 +266,7 @@ def ballot_file(round_id: int) -> BaseResponse:
 def rate(slug: str) -> BaseResponse | tuple[str, int]:
     """Rate a project on the council's two indicators (changeable at any time)."""
     project = projects.get_project_by_slug(slug) if len(slug) <= 120 else None
-    if not permissions.can_view_project(current_user, project):
+    if project is None or not permissions.can_view_project(current_user, project):
         abort(404)
     require(permissions.can_rate(current_user, project))
     form = RatingForm()
@@ -315,13 +315,14 @@ def _round_form_choices(form: RoundForm) -> list[Any]:
 
 def _fields(form: RoundForm) -> services.RoundFields:
     opens_at, closes_at = form.window()
+    max_choices, budget, max_per_project = form.numbers()
     return services.RoundFields(
         title=form.title.data.strip(),
         explanation=(form.explanation.data or "").strip(),
         method=Method(form.method.data),
-        max_choices=form.max_choices.data,
-        budget=form.budget.data,
-        max_per_project=form.max_per_project.data,
+        max_choices=max_choices,
+        budget=budget,
+        max_per_project=max_per_project,
         eligibility=Eligibility(form.eligibility.data),
         show_running_totals=bool(form.show_running_totals.data),
         opens_at=opens_at,

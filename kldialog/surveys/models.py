@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kldialog.auth.models import User
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, db, enum_column
 from kldialog.kernel.time import utcnow
 from kldialog.windows.models import Publication, WindowMixin
 
@@ -61,7 +61,7 @@ survey_project = sa.Table(
 )
 
 
-class Survey(WindowMixin, db.Model):
+class Survey(WindowMixin, Model):
     """A questionnaire with an answering window, open to residents or verified residents."""
 
     __tablename__ = "survey"
@@ -110,7 +110,7 @@ class Survey(WindowMixin, db.Model):
         return f"<Survey {self.id} {self.state.value}>"
 
 
-class SurveySection(db.Model):
+class SurveySection(Model):
     """A page of a survey with its own heading."""
 
     __tablename__ = "survey_section"
@@ -131,7 +131,7 @@ class SurveySection(db.Model):
         return f"<SurveySection {self.id}>"
 
 
-class Question(db.Model):
+class Question(Model):
     """One question; choice questions have options, a scale has labelled ends."""
 
     __tablename__ = "survey_question"
@@ -178,7 +178,7 @@ class Question(db.Model):
         return f"<Question {self.id} {self.kind.value}>"
 
 
-class Option(db.Model):
+class Option(Model):
     """A choice of a single, multiple-choice or ranking question."""
 
     __tablename__ = "survey_option"
@@ -201,7 +201,7 @@ class Option(db.Model):
         return f"<Option {self.id}>"
 
 
-class SurveyParticipation(db.Model):
+class SurveyParticipation(Model):
     """That a person took part in a survey (never what they answered); once per person."""
 
     __tablename__ = "survey_participation"
@@ -224,7 +224,7 @@ class SurveyParticipation(db.Model):
 # --- the anonymous side: no person, no time, random keys, no insertion order ------------------
 
 
-class StagedResponse(db.Model):
+class StagedResponse(Model):
     """A submitted answer set, encrypted, waiting to be moved into the answer tables."""
 
     __tablename__ = "survey_staged_response"
@@ -241,7 +241,7 @@ class StagedResponse(db.Model):
     )
 
 
-class SurveyResponse(db.Model):
+class SurveyResponse(Model):
     """One anonymous answer set: it ties answers together for cross-tabs, and to nobody."""
 
     __tablename__ = "survey_response"
@@ -255,7 +255,7 @@ class SurveyResponse(db.Model):
     )
 
 
-class SurveyAnswer(db.Model):
+class SurveyAnswer(Model):
     """One answer value: a chosen option, a number (scale, rank, yes=1/no=0) or a text."""
 
     __tablename__ = "survey_answer"

@@ -110,13 +110,14 @@ def _tally(survey: Survey) -> tuple[int, dict[int, Bucket], dict[int, int]]:
             of_survey.c.question_id, of_survey.c.option_id, of_survey.c.number, sa.func.count()
         ).group_by(of_survey.c.question_id, of_survey.c.option_id, of_survey.c.number)
     ).all()
-    respondents = dict(
-        db.session.execute(  # type: ignore[arg-type]
+    respondents: dict[int, int] = {
+        question_id: number
+        for question_id, number in db.session.execute(
             sa.select(
                 of_survey.c.question_id, sa.func.count(sa.distinct(of_survey.c.response_id))
             ).group_by(of_survey.c.question_id)
         ).all()
-    )
+    }
     counts: dict[int, Bucket] = defaultdict(lambda: defaultdict(int))
     for question_id, option_id, number, count in grouped:
         bucket = counts[question_id]
@@ -263,7 +264,8 @@ def published_texts(survey: Survey) -> dict[int, list[str]]:
         .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
         .where(SurveyResponse.survey_id == survey.id, SurveyAnswer.review == TextReview.published)
     ):
-        texts[question_id].append(text)
+        if text is not None:  # a text answer row always has its text; the column may be NULL
+            texts[question_id].append(text)
     k = min_group_size()
     return {q: sorted(t, key=str.casefold) for q, t in texts.items() if len(t) >= k}
 
@@ -313,8 +315,12 @@ def _final_release(survey: Survey) -> None:
     n_now = storage.answer_set_count(survey.id)
     release = db.session.get(Release, key, with_for_update=True)
     last = release.n if release is not None and release.payload is not None else None
-    if last is not None and 0 < n_now - last < k:
-        assert release is not None  # noqa: S101 - last is only set with a release
+    if (
+        release is not None
+        and release.payload is not None
+        and last is not None
+        and (0 < n_now - last < k)
+    ):
         release.payload = {**release.payload, "final": True, "withheld": n_now - last}
         release.released_on = utcnow().date()
         return
@@ -387,7 +393,7 @@ def survey_results(survey: Survey) -> dict[str, Any]:
     for entry in data["questions"]:
         if entry["texts"] is not None:
             entry["texts"] = texts.get(entry["id"], [])
-    released = release.n if release is not None and release.payload is not None else 0
+    released = (release.n or 0) if release is not None and release.payload is not None else 0
     data["withheld"] = data.get("withheld", 0)
     data["unreleased"] = (
         0

@@ -44,7 +44,7 @@ bp = Blueprint("surveys", __name__)
 
 def _survey_or_404(survey_id: int) -> Survey:
     survey = services.get_survey(survey_id)
-    if not permissions.can_view_survey(current_user, survey):
+    if survey is None or not permissions.can_view_survey(current_user, survey):
         abort(404)
     return survey
 
