@@ -104,7 +104,3 @@ class WindowMixin:
     def is_upcoming(self, now: dt.datetime | None = None) -> bool:
         """Return whether taking part lies ahead: a draft, or published and not opened yet."""
         return not self.is_published or not self.has_started(now)
-
-    def admits(self, user: Any) -> bool:
-        """Return whether the eligibility rule lets the person in (the one check for both)."""
-        return self.eligibility.admits(user)
