@@ -818,6 +818,19 @@ def test_bad_ratings_store_nothing(
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ProjectRating)) == 0
 
 
+def test_a_blank_rating_means_no_rating_not_an_error(
+    app: Flask, client: Any, make_user: Any, projects: list[Project]
+) -> None:
+    login(client, make_user())
+    response = client.post(
+        f"/projects/{projects[0].slug}/rating", data={"benefit": "5", "data_care": " "}
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        scores = db.session.execute(sa.select(ProjectRating.indicator, ProjectRating.score)).all()
+        assert [(indicator, score) for indicator, score in scores] == [(Indicator.benefit, 5)]
+
+
 def test_export_and_deletion_cover_ballots_and_ratings(
     app: Flask, client: Any, make_user: Any, projects: list[Project]
 ) -> None:

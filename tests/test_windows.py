@@ -49,6 +49,16 @@ def test_the_window_includes_its_opening_and_excludes_its_closing_moment(
     assert item.is_closed(CLOSES)
 
 
+@pytest.mark.parametrize("item", items(), ids=["round", "survey"])
+def test_the_phase_staff_lists_show_follows_the_window(item: PriorityRound | Survey) -> None:
+    assert item.phase(OPENS - SECOND) == "upcoming"
+    assert item.phase(OPENS) == "open"
+    assert item.phase(CLOSES) == "closed"
+    item.state = Publication.draft
+    assert item.phase(OPENS) == "draft"
+    item.state = Publication.published
+
+
 @pytest.mark.parametrize("item", items(Publication.draft), ids=["round", "survey"])
 def test_a_draft_is_never_open_nor_closed_but_its_window_still_runs(
     item: PriorityRound | Survey,

@@ -159,8 +159,9 @@ class RatingForm(FlaskForm):
     def scores(self) -> dict[Indicator, int | None]:
         """Return the chosen scores (None: no rating)."""
         return {
-            Indicator.benefit: int(self.benefit.data) if self.benefit.data else None,
-            Indicator.data_care: int(self.data_care.data) if self.data_care.data else None,
+            # Optional() lets blank input like " " through unchecked: it means no rating.
+            Indicator.benefit: parse_int(self.benefit.data, 1, 5),
+            Indicator.data_care: parse_int(self.data_care.data, 1, 5),
         }
 
 

@@ -101,6 +101,15 @@ class WindowMixin:
         """Return whether a published item's window has ended (results are due or out)."""
         return self.is_published and self.has_ended(now)
 
+    def phase(self, now: dt.datetime | None = None) -> str:
+        """Return what staff lists show: "draft", "upcoming", "open" or "closed"."""
+        now = moment(now)
+        if not self.is_published:
+            return "draft"
+        if self.is_open(now):
+            return "open"
+        return "closed" if self.has_ended(now) else "upcoming"
+
     def is_upcoming(self, now: dt.datetime | None = None) -> bool:
         """Return whether taking part lies ahead: a draft, or published and not opened yet."""
         return not self.is_published or not self.has_started(now)
