@@ -97,7 +97,3 @@ def window_utc(start: Field, end: Field) -> tuple[dt.datetime, dt.datetime]:
         raise ValueError("the window is read only from a validated form")
     return local_to_utc(start.data), local_to_utc(end.data)
 
-
-def window_data(opens_at: dt.datetime, closes_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """Return a stored window as the local times the inputs show."""
-    return local_input_value(opens_at), local_input_value(closes_at)
