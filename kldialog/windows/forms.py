@@ -96,4 +96,3 @@ def window_utc(start: Field, end: Field) -> tuple[dt.datetime, dt.datetime]:
     if start.data is None or end.data is None:
         raise ValueError("the window is read only from a validated form")
     return local_to_utc(start.data), local_to_utc(end.data)
-
