@@ -93,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.pages.views import bp as pages_bp
     from kldialog.personal_data.views import bp as personal_data_bp
     from kldialog.priorities.views import bp as priorities_bp
+    from kldialog.projects import staff_views as _projects_staff  # noqa: F401  (on projects_bp)
     from kldialog.projects.views import bp as projects_bp
     from kldialog.surveys import staff_views  # noqa: F401  (the builder's routes, on surveys_bp)
     from kldialog.surveys.views import bp as surveys_bp

@@ -135,9 +135,6 @@ class DefaultConfig:
     # Staged (encrypted) answers older than this are moved even in a short batch, by rewriting
     # the survey's whole answer set (`flask surveys flush`, cron); below k answer sets they wait.
     SURVEY_FLUSH_MAX_HOURS = 24
-    # Up to this many answer sets, the first look at a closed survey's results closes it (the
-    # whole-set rewrite); larger surveys wait for `flask surveys flush` ("being prepared").
-    SURVEY_CLOSE_ON_VIEW_MAX = 2000
     # Differential privacy: epsilon per released count (OpenDP, `pip install kldialog[dp]`);
     # None: off. When on, results are released once after close and only noisy counts are shown.
     SURVEY_DP_EPSILON = None

@@ -27,9 +27,6 @@ from kldialog.events.models import Event, EventState
 from kldialog.kernel.db import db
 from kldialog.priorities import services as priorities
 from kldialog.priorities.models import (
-    Eligibility as RoundEligibility,
-)
-from kldialog.priorities.models import (
     Indicator,
     Method,
     PriorityRound,
@@ -39,7 +36,8 @@ from kldialog.priorities.models import (
 from kldialog.projects import reading, roadmap_io, roadmap_parse, threads
 from kldialog.projects.models import Project
 from kldialog.surveys import builder as surveys
-from kldialog.surveys.models import Eligibility, QuestionKind, Survey
+from kldialog.surveys.models import QuestionKind, Survey
+from kldialog.windows.models import Eligibility
 
 BUNDLED_ROADMAP = "roadmap-kaiserslautern-2019.json"
 demo_cli = AppGroup("demo", help="Demo data for `make run` (only with DEMO enabled).")
@@ -187,7 +185,7 @@ def _load_demo_rounds() -> None:
             max_choices=5,
             budget=10,
             max_per_project=3,
-            eligibility=RoundEligibility.resident,
+            eligibility=Eligibility.resident,
             show_running_totals=False,
             opens_at=now - dt.timedelta(days=3),
             closes_at=now + dt.timedelta(days=28),

@@ -185,7 +185,7 @@ def can_vote(user: Any, round_: Any) -> bool:
     """Return whether the person may cast, change or withdraw a ballot in the round now."""
     if not (is_resident(user) and round_ is not None and round_.is_open()):
         return False
-    return round_.eligibility.value != "verified" or bool(user.is_verified)
+    return bool(round_.eligibility.admits(user))
 
 
 def can_see_running_totals(user: Any, round_: Any) -> bool:
@@ -259,7 +259,7 @@ def can_answer_survey(user: Any, survey: Any) -> bool:
     """Return whether the person may answer now (one submission is checked by the service)."""
     if not (is_resident(user) and survey is not None and survey.is_open()):
         return False
-    return survey.eligibility.value != "verified" or bool(user.is_verified)
+    return bool(survey.eligibility.admits(user))
 
 
 def can_view_survey_results(user: Any, survey: Any) -> bool:

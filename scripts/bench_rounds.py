@@ -35,12 +35,12 @@ from kldialog.priorities import services  # noqa: E402
 from kldialog.priorities.models import (  # noqa: E402
     Ballot,
     BallotChoice,
-    Eligibility,
     Method,
     PriorityRound,
     RoundProject,
 )
 from kldialog.projects.models import Category, Project, Status  # noqa: E402
+from kldialog.windows.models import Eligibility  # noqa: E402
 from tests.conftest import base_config  # noqa: E402
 
 BEGIN, END = "<!-- rounds:begin -->", "<!-- rounds:end -->"

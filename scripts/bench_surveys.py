@@ -33,12 +33,12 @@ from kldialog.kernel.db import db, rewrite_tables  # noqa: E402
 from kldialog.kernel.time import utcnow  # noqa: E402
 from kldialog.surveys import answering, builder, results, storage  # noqa: E402
 from kldialog.surveys.models import (  # noqa: E402
-    Eligibility,
     QuestionKind,
     Survey,
     SurveyAnswer,
     SurveyResponse,
 )
+from kldialog.windows.models import Eligibility  # noqa: E402
 
 ANSWER_SETS = int(__import__("os").environ.get("BENCH_SURVEY_SETS", "50000"))
 PASSWORD = "correct horse battery staple"  # noqa: S105 - throwaway bench accounts

@@ -21,7 +21,7 @@ from kldialog.kernel.db import db
 from kldialog.notices import preferences, producers, sender
 from kldialog.notices.models import MailState, NoticeKind, NoticePreference, QueuedMail
 from kldialog.personal_data import services as personal_data
-from kldialog.priorities.models import Eligibility, Method, PriorityRound, RoundState
+from kldialog.priorities.models import Method, PriorityRound, RoundState
 from kldialog.projects import threads
 from kldialog.projects.models import (
     Project,
@@ -31,6 +31,7 @@ from kldialog.projects.models import (
     Status,
 )
 from kldialog.surveys.models import Survey, SurveyState
+from kldialog.windows.models import Eligibility
 
 from .conftest import login
 

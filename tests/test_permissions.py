@@ -19,6 +19,7 @@ from flask_login import AnonymousUserMixin
 from kldialog import permissions
 from kldialog.auth.models import Role, User
 from kldialog.projects.models import Visibility
+from kldialog.windows.models import Eligibility
 
 TERMS = "2026-11"
 NOW = dt.datetime.now(dt.UTC)
@@ -114,7 +115,7 @@ def windowed(
         state=SimpleNamespace(value=state),
         is_open=lambda: open_now,
         is_closed=lambda: closed,
-        eligibility=SimpleNamespace(value=eligibility),
+        eligibility=Eligibility(eligibility),
         show_running_totals=totals,
     )
 

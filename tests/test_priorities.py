@@ -30,7 +30,6 @@ from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
     BallotChoice,
-    Eligibility,
     Indicator,
     Method,
     PriorityRound,
@@ -39,6 +38,7 @@ from kldialog.priorities.models import (
     RoundResult,
 )
 from kldialog.projects.models import Project, Status
+from kldialog.windows.models import Eligibility
 
 from .conftest import TEST_DATABASE_URL, base_config, count_queries, empty_postgres_database, login
 
@@ -816,6 +816,19 @@ def test_bad_ratings_store_nothing(
     assert "1 bis 5" in client.get(response.location).get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ProjectRating)) == 0
+
+
+def test_a_blank_rating_means_no_rating_not_an_error(
+    app: Flask, client: Any, make_user: Any, projects: list[Project]
+) -> None:
+    login(client, make_user())
+    response = client.post(
+        f"/projects/{projects[0].slug}/rating", data={"benefit": "5", "data_care": " "}
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        scores = db.session.execute(sa.select(ProjectRating.indicator, ProjectRating.score)).all()
+        assert [(indicator, score) for indicator, score in scores] == [(Indicator.benefit, 5)]
 
 
 def test_export_and_deletion_cover_ballots_and_ratings(

@@ -23,13 +23,13 @@ from kldialog.priorities import services
 from kldialog.priorities.models import (
     Ballot,
     BallotChoice,
-    Eligibility,
     Method,
     PriorityRound,
     RoundResult,
 )
 from kldialog.priorities.totals import totals_key
 from kldialog.projects.models import Category, Project, Status
+from kldialog.windows.models import Eligibility
 
 from .conftest import TEST_DATABASE_URL
 from .test_priorities import end_round, make_round, person, vote_many

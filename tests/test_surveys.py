@@ -31,7 +31,6 @@ from kldialog.surveys import (
     storage,
 )
 from kldialog.surveys.models import (
-    Eligibility,
     QuestionKind,
     StagedResponse,
     Survey,
@@ -40,6 +39,7 @@ from kldialog.surveys.models import (
     SurveyResponse,
     TextReview,
 )
+from kldialog.windows.models import Eligibility
 
 from .conftest import PASSWORD, TEST_DATABASE_URL, count_queries, login
 
@@ -677,13 +677,20 @@ def fill(
         storage.rewrite_answer_set(survey_id)
 
 
-def close(app: Flask, survey_id: int) -> None:
-    """Close the survey now."""
+def end_window(app: Flask, survey_id: int) -> None:
+    """End the window now (the survey is not closed yet: that is the cron's job)."""
     with app.app_context():
         survey = db.session.get(Survey, survey_id)
         survey.opens_at = utcnow() - dt.timedelta(days=10)
         survey.closes_at = utcnow() - dt.timedelta(minutes=1)
         db.session.commit()
+
+
+def close(app: Flask, survey_id: int) -> None:
+    """End the window now and close the survey, as `flask surveys flush` (cron) would."""
+    end_window(app, survey_id)
+    with app.app_context():
+        results.close_survey(db.session.get(Survey, survey_id))
 
 
 def test_results_suppress_small_cells_with_complementary_suppression(
@@ -908,6 +915,7 @@ def test_differential_privacy_releases_nothing_while_open_and_one_stored_release
         assert results.survey_results(survey)["questions"] == []  # open: nothing released
         survey.closes_at = utcnow() - dt.timedelta(seconds=1)
         db.session.commit()
+        results.close_survey(survey)
         first = results.survey_results(survey)
         again = results.survey_results(db.session.get(Survey, survey.id))
         assert first == again  # released once and kept, so re-reading cannot average the noise
@@ -1179,7 +1187,7 @@ def test_surveys_flush_command_moves_the_rest_of_closed_surveys(
     result = runner.invoke(args=["surveys", "flush"])
     assert result.exit_code == 0, result.output
     assert count(app, StagedResponse) == 3  # open and fewer than k: they wait
-    close(app, survey_id)
+    end_window(app, survey_id)
     result = runner.invoke(args=["surveys", "flush"])
     assert "Flushed 3" in result.output
     assert count(app, StagedResponse) == 0

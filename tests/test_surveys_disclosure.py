@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
+from kldialog.kernel.disclosure import release_of
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.surveys import answering, builder, crosstabs, export, results, services, storage
@@ -65,7 +66,7 @@ def make(app: Flask, staff: Any) -> dict[str, Any]:
 
 
 def services_eligibility() -> Any:
-    from kldialog.surveys.models import Eligibility
+    from kldialog.windows.models import Eligibility
 
     return Eligibility.resident
 
@@ -94,12 +95,19 @@ def send(app: Flask, make_user: Callable[..., Any], ids: dict[str, Any], forms: 
             )
 
 
-def close(app: Flask, survey_id: int) -> None:
-    """End the window now."""
+def end_window(app: Flask, survey_id: int) -> None:
+    """End the window now (the survey is not closed yet: that is the cron's job)."""
     with app.app_context():
         survey = db.session.get(Survey, survey_id)
         survey.closes_at = utcnow() - dt.timedelta(seconds=1)
         db.session.commit()
+
+
+def close(app: Flask, survey_id: int) -> None:
+    """End the window now and close the survey, as `flask surveys flush` (cron) would."""
+    end_window(app, survey_id)
+    with app.app_context():
+        results.close_survey(db.session.get(Survey, survey_id))
 
 
 def user_factory(app: Flask) -> Callable[..., Any]:
@@ -335,13 +343,12 @@ def test_dp_suppression_is_decided_on_the_noisy_counts(
     assert data["n"] == 15
 
 
-def test_a_large_closed_survey_is_closed_by_the_cron_not_by_a_request(
+def test_an_ended_survey_is_closed_by_the_cron_not_by_a_request(
     app: Flask, client: FlaskClient, make_user: Callable[..., Any], staff: Any
 ) -> None:
-    app.config["SURVEY_CLOSE_ON_VIEW_MAX"] = 3  # "large" for the test: more than 3 answer sets
     ids = make(app, staff)
     send(app, make_user, ids, [form(ids)] * 6)
-    close(app, ids["id"])
+    end_window(app, ids["id"])
     english(client)
     page = client.get(f"/surveys/{ids['id']}/results").get_data(as_text=True)
     assert "Its results are being prepared" in page
@@ -351,3 +358,67 @@ def test_a_large_closed_survey_is_closed_by_the_cron_not_by_a_request(
     assert "closed 1 survey(s)" in result.output
     page = client.get(f"/surveys/{ids['id']}/results").get_data(as_text=True)
     assert "n = 6 participants" in page
+
+
+def _survey_state(app: Flask, survey_id: int) -> tuple[Any, ...]:
+    """Return what closing changes: the final release, staged and stored answer sets."""
+    with app.app_context():
+        release = release_of(results.results_key(survey_id))
+        return (
+            results.is_final(release),
+            storage.staged_count(survey_id),
+            storage.answer_set_count(survey_id),
+        )
+
+
+def test_no_get_of_any_survey_page_after_the_end_closes_the_survey(
+    app: Flask, client: FlaskClient, make_user: Callable[..., Any], staff: Any
+) -> None:
+    ids = make(app, staff)
+    send(app, make_user, ids, [form(ids)] * 6)
+    end_window(app, ids["id"])
+    before = _survey_state(app, ids["id"])
+    assert before[0] is False  # ended, not closed
+    assert before[1] > 0  # the last answer sets are still staged
+    pages = sorted(
+        rule.rule.replace("<int:survey_id>", str(ids["id"]))
+        for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or ()) and "<int:survey_id>" in rule.rule
+    )
+    assert len(pages) >= 6
+    english(client)
+    for who in (None, make_user(Role.resident), staff):
+        if who is not None:
+            login(client, who)
+        for page in [*pages, "/surveys", "/staff/surveys", "/api/v1/surveys"]:
+            response = client.get(page)
+            assert response.status_code < 500, page
+            assert _survey_state(app, ids["id"]) == before, page
+        first, second = ids["single"][0], ids["yes_no"]
+        client.get(f"/surveys/{ids['id']}/results?first={first}&second={second}")
+        assert _survey_state(app, ids["id"]) == before
+        client.post("/logout")
+    assert "Its results are being prepared" in client.get(f"/surveys/{ids['id']}/results").get_data(
+        as_text=True
+    )
+
+
+def test_staff_close_an_ended_survey_with_the_button(
+    app: Flask, client: FlaskClient, make_user: Callable[..., Any], staff: Any
+) -> None:
+    ids = make(app, staff)
+    send(app, make_user, ids, [form(ids)] * 6)
+    login(client, staff)
+    english(client)
+    page = client.get(f"/staff/surveys/{ids['id']}").get_data(as_text=True)
+    assert "Close the survey and release the results" not in page  # still open
+    response = client.post(f"/staff/surveys/{ids['id']}/close", follow_redirects=True)
+    assert "The survey is still open" in response.get_data(as_text=True)
+    end_window(app, ids["id"])
+    page = client.get(f"/staff/surveys/{ids['id']}").get_data(as_text=True)
+    assert "Close the survey and release the results" in page
+    response = client.post(f"/staff/surveys/{ids['id']}/close", follow_redirects=True)
+    assert "n = 6 participants" in response.get_data(as_text=True)
+    assert _survey_state(app, ids["id"]) == (True, 0, 6)
+    response = client.post(f"/staff/surveys/{ids['id']}/close", follow_redirects=True)
+    assert "The survey is already closed." in response.get_data(as_text=True)

@@ -37,13 +37,13 @@ from kldialog.surveys import (
     storage,
 )
 from kldialog.surveys.models import (
-    Eligibility,
     QuestionKind,
     StagedResponse,
     SurveyAnswer,
     SurveyParticipation,
     SurveyResponse,
 )
+from kldialog.windows.models import Eligibility
 
 from .conftest import TEST_DATABASE_URL, base_config
 

@@ -7,13 +7,11 @@ https links, the waiting list) live in events.staff and events.registrations.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     EmailField,
     RadioField,
     SelectChoice,
@@ -26,36 +24,15 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
-    ValidationError,
 )
 
 from kldialog.kernel.errors import at_most_characters, number_range
 from kldialog.kernel.params import BoundedIntegerField, IdsField
-from kldialog.kernel.time import local_input_value, local_to_utc
+from kldialog.windows.forms import window_fields, window_utc
 
 # The languages an event can be held in; names of languages, shown in the reader's language.
 EVENT_LANGUAGES = {"de": _l("German"), "en": _l("English")}
 MAX_CAPACITY = 100_000
-FIRST_YEAR, LAST_YEAR = 2000, 2099
-
-
-def _real_local_time(form: Any, field: Any) -> None:
-    """Refuse years out of range and clock times that do not exist (the spring DST gap)."""
-    moment = field.data
-    if moment is None:
-        return
-    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        raise ValidationError(
-            _l(
-                "Please enter a date between the years %(first)d and %(last)d.",
-                first=FIRST_YEAR,
-                last=LAST_YEAR,
-            )
-        )
-    if local_input_value(local_to_utc(moment)) != moment:
-        raise ValidationError(
-            _l("This time does not exist here: the clocks go forward that night.")
-        )
 
 
 class EventForm(FlaskForm):
@@ -73,21 +50,13 @@ class EventForm(FlaskForm):
         validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
         description=_l("What happens, for whom, and how people can take part."),
     )
-    starts_at = DateTimeLocalField(
-        _l("Starts (local time)"),
-        format="%Y-%m-%dT%H:%M",
-        validators=[
-            InputRequired(_l("Please enter date and time, e.g. 2026-12-15 18:00.")),
-            _real_local_time,
-        ],
-    )
-    ends_at = DateTimeLocalField(
-        _l("Ends (local time)"),
-        format="%Y-%m-%dT%H:%M",
-        validators=[
-            InputRequired(_l("Please enter date and time, e.g. 2026-12-15 20:00.")),
-            _real_local_time,
-        ],
+    starts_at, ends_at = window_fields(
+        start="starts_at",
+        start_label=_l("Starts (local time)"),
+        start_example=_l("Please enter date and time, e.g. 2026-12-15 18:00."),
+        end_label=_l("Ends (local time)"),
+        end_example=_l("Please enter date and time, e.g. 2026-12-15 20:00."),
+        order_message=_l("The event must end after it starts."),
     )
     language = RadioField(
         _l("Language of the event"),
@@ -131,7 +100,7 @@ class EventForm(FlaskForm):
 
     def times(self) -> tuple[dt.datetime, dt.datetime]:
         """Return start and end in UTC."""
-        return local_to_utc(self.starts_at.data), local_to_utc(self.ends_at.data)
+        return window_utc(self.starts_at, self.ends_at)
 
 
 class CancelForm(FlaskForm):

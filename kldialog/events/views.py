@@ -40,6 +40,7 @@ from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.params import page_number
 from kldialog.kernel.time import as_utc, local_input_value
+from kldialog.windows.staff import staff_button
 
 bp = Blueprint("events", __name__)
 
@@ -83,7 +84,7 @@ def event_language_name(code: str) -> str:
 
 def _event_or_404(event_id: int) -> Event:
     event = reading.get_event(event_id)
-    if not permissions.can_view_event(current_user, event):
+    if event is None or not permissions.can_view_event(current_user, event):
         abort(404)  # a draft does not exist for the public yet
     return event
 
@@ -139,7 +140,7 @@ def _show(
 def show(event_id: int) -> tuple[str, int]:
     """Show an event: when, where, accessibility, places, registration, summary."""
     event = reading.get_event_with_projects(event_id)
-    if not permissions.can_view_event(current_user, event):
+    if event is None or not permissions.can_view_event(current_user, event):
         abort(404)
     return _show(event)
 
@@ -188,7 +189,7 @@ def register(event_id: int) -> BaseResponse:
 def register_by_email(event_id: int) -> BaseResponse | tuple[str, int]:
     """Register without an account: send a confirmation link to the address given."""
     event = reading.get_event_with_projects(event_id)
-    if not permissions.can_view_event(current_user, event):
+    if event is None or not permissions.can_view_event(current_user, event):
         abort(404)
     back = url_for("events.show", event_id=event.id)
     if current_user.is_authenticated:
@@ -428,15 +429,11 @@ def staff_edit(event_id: int) -> str | BaseResponse:
 def staff_publish(event_id: int) -> BaseResponse:
     """Publish a draft event."""
     event = _staff_event_or_404(event_id)
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        staff.publish_event(current_user, event)
-    except RuleViolation as error:
-        flash(error.message, "danger")
-    else:
-        flash(_("The event is published."), "success")
-    return redirect(url_for("events.staff_edit", event_id=event.id), 303)
+    return staff_button(
+        lambda: staff.publish_event(current_user, event),
+        done=_("The event is published."),
+        back=url_for("events.staff_edit", event_id=event.id),
+    )
 
 
 @bp.route("/staff/events/<int:event_id>/cancel", methods=["GET", "POST"])

@@ -121,9 +121,9 @@ class IdsField(SelectMultipleField):  # type: ignore[misc]  # WTForms is untyped
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         """Read every value as an id; one that is not (e.g. 99999999999) is a field error."""
-        self.data = [parse_int(value, 1, MAX_ID) for value in valuelist]
-        if None in self.data:
-            self.data = [value for value in self.data if value is not None]
+        parsed = [parse_int(value, 1, MAX_ID) for value in valuelist]
+        self.data: list[int] = [value for value in parsed if value is not None]
+        if len(self.data) != len(parsed):
             raise ValueError(CHOOSE_FROM_LIST)
 
     def pre_validate(self, form: Any) -> None:

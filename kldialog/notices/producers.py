@@ -20,7 +20,6 @@ from kldialog.comments.models import Comment, CommentStatus
 from kldialog.kernel.db import db
 from kldialog.kernel.time import utcnow
 from kldialog.notices.models import NoticeKind, NoticePreference, QueuedMail
-from kldialog.priorities.models import Eligibility as RoundEligibility
 from kldialog.priorities.models import PriorityRound, RoundState
 from kldialog.projects.models import (
     Project,
@@ -29,8 +28,8 @@ from kldialog.projects.models import (
     ProjectUpdate,
     Visibility,
 )
-from kldialog.surveys.models import Eligibility as SurveyEligibility
 from kldialog.surveys.models import Survey, SurveyState
+from kldialog.windows.models import Eligibility
 
 
 def queue_due(now: dt.datetime | None = None) -> dict[str, int]:
@@ -112,7 +111,7 @@ def queue_openings(now: dt.datetime) -> int:
             "closes_at": round_.closes_at.isoformat(),
             "url": url_for("priorities.show", round_id=round_.id, _external=True),
         }
-        verified = round_.eligibility == RoundEligibility.verified
+        verified = round_.eligibility == Eligibility.verified
         count += _queue_all(NoticeKind.openings, f"round:{round_.id}", now, payload, verified)
     surveys = db.session.scalars(
         sa.select(Survey).where(
@@ -129,7 +128,7 @@ def queue_openings(now: dt.datetime) -> int:
             "closes_at": survey.closes_at.isoformat(),
             "url": url_for("surveys.show", survey_id=survey.id, _external=True),
         }
-        verified = survey.eligibility == SurveyEligibility.verified
+        verified = survey.eligibility == Eligibility.verified
         count += _queue_all(NoticeKind.openings, f"survey:{survey.id}", now, payload, verified)
     return count
 

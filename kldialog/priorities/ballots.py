@@ -108,7 +108,7 @@ def _apply_totals(round_id: int, old: Mapping[int, int], new: Mapping[int, int])
             changes.append({"r": round_id, "p": project_id, "s": supporters, "n": points})
     if not changes:
         return
-    table = RoundProject.__table__
+    table = db.metadata.tables[RoundProject.__tablename__]
     db.session.execute(
         table.update()
         .where(table.c.round_id == sa.bindparam("r"), table.c.project_id == sa.bindparam("p"))
@@ -153,8 +153,9 @@ def cast_ballot(user: User, round_: PriorityRound, submitted: Mapping[int, int |
     inserted = (
         db.session.execute(
             insert_ignore(
-                Ballot.__table__, {"round_id": round_id, "user_id": user_id, "cast_on": today}
-            ).returning(Ballot.__table__.c.id)
+                db.metadata.tables[Ballot.__tablename__],
+                {"round_id": round_id, "user_id": user_id, "cast_on": today},
+            ).returning(db.metadata.tables[Ballot.__tablename__].c.id)
         ).first()
         is not None
     )

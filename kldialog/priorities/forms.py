@@ -6,14 +6,13 @@ Forms check shape only; the rules (budget, window, freezing) live in priorities.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     RadioField,
     SelectChoice,
     StringField,
@@ -30,16 +29,13 @@ from wtforms.validators import (
 
 from kldialog.kernel.errors import at_most_characters, number_range
 from kldialog.kernel.params import BoundedIntegerField, IdsField, parse_int
-from kldialog.kernel.time import local_to_utc
-from kldialog.priorities.models import Eligibility, Indicator, Method
+from kldialog.priorities.models import Indicator, Method
+from kldialog.windows.forms import ELIGIBILITY_CHOICES, window_fields, window_utc
+from kldialog.windows.models import Eligibility
 
 METHOD_CHOICES = [
     SelectChoice(Method.approval.value, _l("Approval – support up to a number of projects")),
     SelectChoice(Method.points.value, _l("Points – distribute points among the projects")),
-]
-ELIGIBILITY_CHOICES = [
-    SelectChoice(Eligibility.resident.value, _l("Everyone with a confirmed account")),
-    SelectChoice(Eligibility.verified.value, _l("Only verified residents (residency code)")),
 ]
 INDICATOR_LABELS = {
     Indicator.benefit: _l("Benefit for Kaiserslautern and its citizens"),
@@ -108,15 +104,13 @@ class RoundForm(FlaskForm):
         _l("Show running totals while the round is open"),
         description=_l("Usually off: early totals sway later voters."),
     )
-    opens_at = DateTimeLocalField(
-        _l("Opens (local time)"),
-        format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired(_l("Please enter date and time, e.g. 2026-12-01 09:00."))],
-    )
-    closes_at = DateTimeLocalField(
-        _l("Closes (local time)"),
-        format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired(_l("Please enter date and time, e.g. 2026-12-21 18:00."))],
+    opens_at, closes_at = window_fields(
+        start="opens_at",
+        start_label=_l("Opens (local time)"),
+        start_example=_l("Please enter date and time, e.g. 2026-12-01 09:00."),
+        end_label=_l("Closes (local time)"),
+        end_example=_l("Please enter date and time, e.g. 2026-12-21 18:00."),
+        order_message=_l("The round must close after it opens."),
     )
     projects = IdsField(
         _l("Projects on the ballot"),
@@ -132,9 +126,20 @@ class RoundForm(FlaskForm):
                 _l("The maximum per project cannot be more than the points to distribute.")
             )
 
+    def numbers(self) -> tuple[int, int, int]:
+        """Return max_choices, budget and max_per_project (call after the form validated)."""
+        choices, budget, per_project = (
+            self.max_choices.data,
+            self.budget.data,
+            self.max_per_project.data,
+        )
+        if choices is None or budget is None or per_project is None:
+            raise ValueError("the numbers are read only from a validated form")
+        return choices, budget, per_project
+
     def window(self) -> tuple[dt.datetime, dt.datetime]:
         """Return opening and closing time in UTC (entered in the site's time zone)."""
-        return local_to_utc(self.opens_at.data), local_to_utc(self.closes_at.data)
+        return window_utc(self.opens_at, self.closes_at)
 
 
 class ActionForm(FlaskForm):
@@ -154,8 +159,9 @@ class RatingForm(FlaskForm):
     def scores(self) -> dict[Indicator, int | None]:
         """Return the chosen scores (None: no rating)."""
         return {
-            Indicator.benefit: int(self.benefit.data) if self.benefit.data else None,
-            Indicator.data_care: int(self.data_care.data) if self.data_care.data else None,
+            # Optional() lets blank input like " " through unchecked: it means no rating.
+            Indicator.benefit: parse_int(self.benefit.data, 1, 5),
+            Indicator.data_care: parse_int(self.data_care.data, 1, 5),
         }
 
 
@@ -164,7 +170,7 @@ MAX_TYPED_POINTS = 9999
 
 
 def parse_ballot(
-    method: Method, formdata: Mapping[str, Any]
+    method: Method, formdata: MultiDict[str, Any]
 ) -> tuple[dict[int, int | None], dict[str, str]]:
     """Read a submitted ballot into ({project_id: points}, what the person typed).
 

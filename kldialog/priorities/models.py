@@ -8,9 +8,10 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, enum_column
 from kldialog.kernel.time import utcnow
 from kldialog.projects.models import Project
+from kldialog.windows.models import Publication, WindowMixin
 
 
 class Method(enum.StrEnum):
@@ -20,18 +21,8 @@ class Method(enum.StrEnum):
     points = "points"  # distribute N points, at most M on one project
 
 
-class Eligibility(enum.StrEnum):
-    """Who may vote or rate."""
-
-    resident = "resident"  # confirmed account
-    verified = "verified"  # redeemed a residency code
-
-
-class RoundState(enum.StrEnum):
-    """Whether residents can see a round at all; open/closed follows from its window."""
-
-    draft = "draft"
-    published = "published"
+# The same enum as surveys' (windows.Publication); the name stays for its many callers.
+RoundState = Publication
 
 
 class Indicator(enum.StrEnum):
@@ -41,7 +32,7 @@ class Indicator(enum.StrEnum):
     data_care = "data_care"  # sparsamer und verantwortlicher Umgang mit Daten
 
 
-class PriorityRound(db.Model):
+class PriorityRound(WindowMixin, Model):
     """A window in which residents set priorities among a fixed set of projects."""
 
     __tablename__ = "priority_round"
@@ -53,15 +44,9 @@ class PriorityRound(db.Model):
     max_choices: Mapped[int] = mapped_column(default=5)  # approval: K
     budget: Mapped[int] = mapped_column(default=10)  # points: N
     max_per_project: Mapped[int] = mapped_column(default=3)  # points: M
-    eligibility: Mapped[Eligibility] = mapped_column(
-        enum_column(Eligibility, "eligibility"), default=Eligibility.resident
-    )
     show_running_totals: Mapped[bool] = mapped_column(default=False)
-    state: Mapped[RoundState] = mapped_column(
-        enum_column(RoundState, "state"), default=RoundState.draft
-    )
-    opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    # opens_at, closes_at, eligibility and state come from WindowMixin.
+    closes_at_index = True
     # Kept by the services (one UPDATE per ballot) so pages never count ballots.
     ballot_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -87,26 +72,11 @@ class PriorityRound(db.Model):
     # Filled by services.public_rounds for lists (not a column).
     project_count = 0
 
-    def is_open(self, now: dt.datetime | None = None) -> bool:
-        """Return whether ballots are accepted now (published and inside the window)."""
-        now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and self.opens_at <= now < self.closes_at
-
-    def is_closed(self, now: dt.datetime | None = None) -> bool:
-        """Return whether the window has ended (results are due or published)."""
-        now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and now >= self.closes_at
-
-    def has_started(self, now: dt.datetime | None = None) -> bool:
-        """Return whether the window has opened."""
-        now = now or dt.datetime.now(dt.UTC)
-        return self.state == RoundState.published and now >= self.opens_at
-
     def __repr__(self) -> str:
         return f"<PriorityRound {self.id} {self.method.value}>"
 
 
-class RoundProject(db.Model):
+class RoundProject(Model):
     """A project on a round's ballot, with running totals kept by the services."""
 
     __tablename__ = "round_project"
@@ -129,7 +99,7 @@ class RoundProject(db.Model):
     )
 
 
-class Ballot(db.Model):
+class Ballot(Model):
     """One person's current ballot in an open round; deleted at close (the file keeps it)."""
 
     __tablename__ = "ballot"
@@ -152,7 +122,7 @@ class Ballot(db.Model):
     )
 
 
-class BallotChoice(db.Model):
+class BallotChoice(Model):
     """Support (points = 1) or points given to one project of the round on one ballot."""
 
     __tablename__ = "ballot_choice"
@@ -176,7 +146,7 @@ class BallotChoice(db.Model):
     )
 
 
-class RoundResult(db.Model):
+class RoundResult(Model):
     """The frozen outcome of a closed round: results, the anonymous ballot file and its hash."""
 
     __tablename__ = "round_result"
@@ -198,7 +168,7 @@ class RoundResult(db.Model):
     )
 
 
-class ProjectRating(db.Model):
+class ProjectRating(Model):
     """A resident's 1–5 rating of a project on one of the council's indicators (changeable)."""
 
     __tablename__ = "project_rating"

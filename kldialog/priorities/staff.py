@@ -15,13 +15,13 @@ from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import as_utc, utcnow
 from kldialog.priorities.models import (
     Ballot,
-    Eligibility,
     Method,
     PriorityRound,
     RoundProject,
     RoundState,
 )
 from kldialog.projects.models import Category, Project, Status, Visibility
+from kldialog.windows.models import Eligibility
 
 
 @dataclass

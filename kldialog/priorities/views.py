@@ -40,10 +40,12 @@ from kldialog.priorities.forms import (
     RoundForm,
     parse_ballot,
 )
-from kldialog.priorities.models import Eligibility, Indicator, Method, PriorityRound
+from kldialog.priorities.models import Indicator, Method, PriorityRound
 from kldialog.priorities.results import tier_groups
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
+from kldialog.windows.models import Eligibility
+from kldialog.windows.staff import staff_button
 
 bp = Blueprint("priorities", __name__)
 
@@ -63,7 +65,7 @@ def _indicator_labels() -> dict[str, Any]:
 def _round_or_404(round_id: int) -> PriorityRound:
     """Return a round this visitor may see (drafts exist only for staff)."""
     round_ = services.get_round(round_id)
-    if not permissions.can_view_round(current_user, round_):
+    if round_ is None or not permissions.can_view_round(current_user, round_):
         abort(404)
     return round_
 
@@ -78,7 +80,7 @@ def index() -> str:
     return render_template(
         "priorities/index.html",
         open_rounds=[r for r in rounds if r.is_open()],
-        upcoming=[r for r in rounds if not r.has_started()],
+        upcoming=[r for r in rounds if r.is_upcoming()],
         closed=[r for r in rounds if r.is_closed()],
     )
 
@@ -264,7 +266,7 @@ def ballot_file(round_id: int) -> BaseResponse:
 def rate(slug: str) -> BaseResponse | tuple[str, int]:
     """Rate a project on the council's two indicators (changeable at any time)."""
     project = projects.get_project_by_slug(slug) if len(slug) <= 120 else None
-    if not permissions.can_view_project(current_user, project):
+    if project is None or not permissions.can_view_project(current_user, project):
         abort(404)
     require(permissions.can_rate(current_user, project))
     form = RatingForm()
@@ -313,13 +315,14 @@ def _round_form_choices(form: RoundForm) -> list[Any]:
 
 def _fields(form: RoundForm) -> services.RoundFields:
     opens_at, closes_at = form.window()
+    max_choices, budget, max_per_project = form.numbers()
     return services.RoundFields(
         title=form.title.data.strip(),
         explanation=(form.explanation.data or "").strip(),
         method=Method(form.method.data),
-        max_choices=form.max_choices.data,
-        budget=form.budget.data,
-        max_per_project=form.max_per_project.data,
+        max_choices=max_choices,
+        budget=budget,
+        max_per_project=max_per_project,
         eligibility=Eligibility(form.eligibility.data),
         show_running_totals=bool(form.show_running_totals.data),
         opens_at=opens_at,
@@ -399,15 +402,11 @@ def staff_publish_round(round_id: int) -> BaseResponse:
     round_ = services.get_round(round_id)
     if round_ is None:
         abort(404)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        services.publish_round(current_user, round_)
-    except RuleViolation as error:
-        flash(error.message, "danger")
-    else:
-        flash(_("The round is published. It accepts ballots from its opening time."), "success")
-    return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)
+    return staff_button(
+        lambda: services.publish_round(current_user, round_),
+        done=_("The round is published. It accepts ballots from its opening time."),
+        back=url_for("priorities.staff_edit_round", round_id=round_.id),
+    )
 
 
 @bp.post("/staff/rounds/<int:round_id>/close")
@@ -418,12 +417,9 @@ def staff_close_round(round_id: int) -> BaseResponse:
     round_ = services.get_round(round_id)
     if round_ is None:
         abort(404)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        services.close_ended_round(current_user, round_)
-    except RuleViolation as error:
-        flash(error.message, "danger")
-        return redirect(url_for("priorities.staff_edit_round", round_id=round_.id), 303)
-    flash(_("The round is closed and its results are published."), "success")
-    return redirect(url_for("priorities.results", round_id=round_.id), 303)
+    return staff_button(
+        lambda: services.close_ended_round(current_user, round_),
+        done=_("The round is closed and its results are published."),
+        back=url_for("priorities.staff_edit_round", round_id=round_.id),
+        done_url=url_for("priorities.results", round_id=round_.id),
+    )

@@ -20,7 +20,6 @@ from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.surveys.models import (
     CHOICE_KINDS,
-    Eligibility,
     Option,
     Question,
     QuestionKind,
@@ -28,19 +27,24 @@ from kldialog.surveys.models import (
     SurveySection,
     SurveyState,
 )
+from kldialog.windows.models import Eligibility
 
 
 def _clean(text: str | None) -> str:
     return (text or "").replace("\r\n", "\n").strip()
 
 
-def _window(opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> None:
+def _window(
+    opens_at: dt.datetime | None, closes_at: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """Return the window, or refuse a missing end or one not after the start."""
     if opens_at is None:
         raise RuleViolation(_l("Please enter when the survey opens."), field="opens_at")
     if closes_at is None:
         raise RuleViolation(_l("Please enter when the survey closes."), field="closes_at")
     if closes_at <= opens_at:
         raise RuleViolation(_l("The survey must close after it opens."), field="closes_at")
+    return opens_at, closes_at
 
 
 def _projects(project_ids: Iterable[int]) -> list[Any]:
@@ -69,7 +73,7 @@ def create_survey(
     title = _clean(title)
     if not title:
         raise RuleViolation(_l("Please enter a title."), field="title")
-    _window(opens_at, closes_at)
+    opens_at, closes_at = _window(opens_at, closes_at)
     survey = Survey(
         title=title,
         intro=_clean(intro),
@@ -101,15 +105,15 @@ def update_survey(
     title = _clean(title)
     if not title:
         raise RuleViolation(_l("Please enter a title."), field="title")
-    _window(opens_at, closes_at)
+    opens_at, closes_at = _window(opens_at, closes_at)
     if survey.is_frozen and eligibility != survey.eligibility:
         raise RuleViolation(
             _l("Who may answer cannot change once people have answered."), field="eligibility"
         )
     survey.title = title
     survey.intro = _clean(intro)
-    survey.opens_at = opens_at  # type: ignore[assignment]
-    survey.closes_at = closes_at  # type: ignore[assignment]
+    survey.opens_at = opens_at
+    survey.closes_at = closes_at
     survey.eligibility = eligibility
     survey.projects = _projects(project_ids)
     audit(actor, "survey.update", "survey", survey.id)
@@ -309,7 +313,7 @@ def publish_survey(actor: User, survey: Survey) -> None:
         return
     if not survey.questions():
         raise RuleViolation(_l("Add at least one question before publishing."))
-    if survey.is_closed():
+    if survey.has_ended():
         raise RuleViolation(_l("The survey's window is already over. Please change the dates."))
     survey.state = SurveyState.published
     survey.published_at = utcnow()

@@ -127,7 +127,7 @@ def crosstab(survey: Survey, first: Question, second: Question) -> Crosstab:
     if release is None or release.n is None or release.n < min_group_size():
         return Crosstab(status="suppressed")
     if n_now != release.n:
-        if survey.is_closed():
+        if survey.has_ended():
             return Crosstab(status="withheld")
         return Crosstab(status="wait", needed=max(1, min_group_size() - (n_now - release.n)))
     # One release per unordered pair: (a, b) and (b, a) are the same table transposed, and two

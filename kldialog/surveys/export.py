@@ -96,7 +96,9 @@ def _multiple_column(question: Question, column: list[list[Answer]], k: int) -> 
     counts = {label: sum(label in labels_ for labels_ in chosen) for label in labels}
     hidden = {label for label, count in counts.items() if count < k}
     if len(hidden) == 1 and len(labels) > 1:  # one hidden option alone would be named
-        hidden.add(min((label for label in labels if label not in hidden), key=counts.get))
+        hidden.add(
+            min((label for label in labels if label not in hidden), key=lambda label: counts[label])
+        )
     cells = []
     for labels_ in chosen:
         shown = [label for label in labels_ if label not in hidden]
@@ -119,7 +121,8 @@ def _ranking_column(question: Question, column: list[list[Answer]], k: int) -> l
     labels = {o.id: o.label for o in question.options}
     return [
         "; ".join(
-            f"{labels.get(a[0], '')}={a[1]}" for a in sorted(answers, key=lambda a: a[1] or 0)
+            f"{labels.get(a[0], '') if a[0] is not None else ''}={a[1]}"
+            for a in sorted(answers, key=lambda a: a[1] or 0)
         )
         for answers in column
     ]

@@ -12,7 +12,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -23,13 +22,10 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from kldialog.kernel.errors import at_most_characters, number_range
 from kldialog.kernel.params import BoundedIntegerField, IdsField, as_id
-from kldialog.kernel.time import local_to_utc
-from kldialog.surveys.models import Eligibility, QuestionKind
+from kldialog.surveys.models import QuestionKind
+from kldialog.windows.forms import ELIGIBILITY_CHOICES, window_fields, window_utc
+from kldialog.windows.models import Eligibility
 
-ELIGIBILITY_CHOICES = [
-    SelectChoice(Eligibility.resident.value, _l("Everyone with a confirmed account")),
-    SelectChoice(Eligibility.verified.value, _l("Only verified residents (residency code)")),
-]
 KIND_LABELS = {
     QuestionKind.single: _l("Single choice"),
     QuestionKind.multiple: _l("Multiple choice"),
@@ -56,15 +52,13 @@ class SurveyForm(FlaskForm):
         validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
         description=_l("Why the city asks and what happens with the answers."),
     )
-    opens_at = DateTimeLocalField(
-        _l("Opens (local time)"),
-        format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired(_l("Please enter date and time, e.g. 2026-12-01 09:00."))],
-    )
-    closes_at = DateTimeLocalField(
-        _l("Closes (local time)"),
-        format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired(_l("Please enter date and time, e.g. 2026-12-21 18:00."))],
+    opens_at, closes_at = window_fields(
+        start="opens_at",
+        start_label=_l("Opens (local time)"),
+        start_example=_l("Please enter date and time, e.g. 2026-12-01 09:00."),
+        end_label=_l("Closes (local time)"),
+        end_example=_l("Please enter date and time, e.g. 2026-12-21 18:00."),
+        order_message=_l("The survey must close after it opens."),
     )
     eligibility = RadioField(
         _l("Who may answer"),
@@ -80,7 +74,7 @@ class SurveyForm(FlaskForm):
 
     def window(self) -> tuple[dt.datetime, dt.datetime]:
         """Return opening and closing time in UTC (entered in the site's time zone)."""
-        return local_to_utc(self.opens_at.data), local_to_utc(self.closes_at.data)
+        return window_utc(self.opens_at, self.closes_at)
 
 
 class QuestionForm(FlaskForm):

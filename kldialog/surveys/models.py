@@ -19,22 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kldialog.auth.models import User
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, db, enum_column
 from kldialog.kernel.time import utcnow
+from kldialog.windows.models import Publication, WindowMixin
 
-
-class Eligibility(enum.StrEnum):
-    """Who may answer: every resident with an account, or verified residents only."""
-
-    resident = "resident"
-    verified = "verified"
-
-
-class SurveyState(enum.StrEnum):
-    """Whether residents can see a survey."""
-
-    draft = "draft"
-    published = "published"
+# The same enum as rounds' (windows.Publication); the name stays for its many callers.
+SurveyState = Publication
 
 
 class QuestionKind(enum.StrEnum):
@@ -71,7 +61,7 @@ survey_project = sa.Table(
 )
 
 
-class Survey(db.Model):
+class Survey(WindowMixin, Model):
     """A questionnaire with an answering window, open to residents or verified residents."""
 
     __tablename__ = "survey"
@@ -79,14 +69,7 @@ class Survey(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     intro: Mapped[str] = mapped_column(sa.Text, default="")
-    opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    eligibility: Mapped[Eligibility] = mapped_column(
-        enum_column(Eligibility, "eligibility"), default=Eligibility.resident
-    )
-    state: Mapped[SurveyState] = mapped_column(
-        enum_column(SurveyState, "state"), default=SurveyState.draft
-    )
+    # opens_at, closes_at, eligibility and state come from WindowMixin.
     # People who took part; kept here because participation rows leave with deleted accounts.
     participant_count: Mapped[int] = mapped_column(default=0)
     previous_version_id: Mapped[int | None] = mapped_column(
@@ -114,15 +97,6 @@ class Survey(db.Model):
         sa.Index("ix_survey_state_closes", "state", "closes_at"),
     )
 
-    def is_open(self, now: dt.datetime | None = None) -> bool:
-        """Return whether answers are accepted at `now`."""
-        now = now or utcnow()
-        return self.state == SurveyState.published and self.opens_at <= now < self.closes_at
-
-    def is_closed(self, now: dt.datetime | None = None) -> bool:
-        """Return whether the answering window is over."""
-        return self.closes_at <= (now or utcnow())
-
     @property
     def is_frozen(self) -> bool:
         """Return whether questions are fixed because someone has answered."""
@@ -136,7 +110,7 @@ class Survey(db.Model):
         return f"<Survey {self.id} {self.state.value}>"
 
 
-class SurveySection(db.Model):
+class SurveySection(Model):
     """A page of a survey with its own heading."""
 
     __tablename__ = "survey_section"
@@ -157,7 +131,7 @@ class SurveySection(db.Model):
         return f"<SurveySection {self.id}>"
 
 
-class Question(db.Model):
+class Question(Model):
     """One question; choice questions have options, a scale has labelled ends."""
 
     __tablename__ = "survey_question"
@@ -204,7 +178,7 @@ class Question(db.Model):
         return f"<Question {self.id} {self.kind.value}>"
 
 
-class Option(db.Model):
+class Option(Model):
     """A choice of a single, multiple-choice or ranking question."""
 
     __tablename__ = "survey_option"
@@ -227,7 +201,7 @@ class Option(db.Model):
         return f"<Option {self.id}>"
 
 
-class SurveyParticipation(db.Model):
+class SurveyParticipation(Model):
     """That a person took part in a survey (never what they answered); once per person."""
 
     __tablename__ = "survey_participation"
@@ -250,7 +224,7 @@ class SurveyParticipation(db.Model):
 # --- the anonymous side: no person, no time, random keys, no insertion order ------------------
 
 
-class StagedResponse(db.Model):
+class StagedResponse(Model):
     """A submitted answer set, encrypted, waiting to be moved into the answer tables."""
 
     __tablename__ = "survey_staged_response"
@@ -267,7 +241,7 @@ class StagedResponse(db.Model):
     )
 
 
-class SurveyResponse(db.Model):
+class SurveyResponse(Model):
     """One anonymous answer set: it ties answers together for cross-tabs, and to nobody."""
 
     __tablename__ = "survey_response"
@@ -281,7 +255,7 @@ class SurveyResponse(db.Model):
     )
 
 
-class SurveyAnswer(db.Model):
+class SurveyAnswer(Model):
     """One answer value: a chosen option, a number (scale, rank, yes=1/no=0) or a text."""
 
     __tablename__ = "survey_answer"

@@ -49,7 +49,7 @@ from kldialog.surveys.models import (
     TextReview,
 )
 from kldialog.surveys.noise import Noise
-from kldialog.surveys.settings import close_on_view_max, dp_budget, dp_epsilon, min_group_size
+from kldialog.surveys.settings import dp_budget, dp_epsilon, min_group_size
 
 # Randomised response: the browser answers truthfully with this probability, else by a fair coin.
 RR_TRUTH_PROBABILITY = 0.5
@@ -110,13 +110,14 @@ def _tally(survey: Survey) -> tuple[int, dict[int, Bucket], dict[int, int]]:
             of_survey.c.question_id, of_survey.c.option_id, of_survey.c.number, sa.func.count()
         ).group_by(of_survey.c.question_id, of_survey.c.option_id, of_survey.c.number)
     ).all()
-    respondents = dict(
-        db.session.execute(  # type: ignore[arg-type]
+    respondents: dict[int, int] = {
+        question_id: number
+        for question_id, number in db.session.execute(
             sa.select(
                 of_survey.c.question_id, sa.func.count(sa.distinct(of_survey.c.response_id))
             ).group_by(of_survey.c.question_id)
         ).all()
-    )
+    }
     counts: dict[int, Bucket] = defaultdict(lambda: defaultdict(int))
     for question_id, option_id, number, count in grouped:
         bucket = counts[question_id]
@@ -263,7 +264,8 @@ def published_texts(survey: Survey) -> dict[int, list[str]]:
         .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
         .where(SurveyResponse.survey_id == survey.id, SurveyAnswer.review == TextReview.published)
     ):
-        texts[question_id].append(text)
+        if text is not None:  # a text answer row always has its text; the column may be NULL
+            texts[question_id].append(text)
     k = min_group_size()
     return {q: sorted(t, key=str.casefold) for q, t in texts.items() if len(t) >= k}
 
@@ -314,8 +316,12 @@ def _final_release(survey: Survey) -> None:
     n_now = storage.answer_set_count(survey.id)
     release = db.session.get(Release, key, with_for_update=True)
     last = release.n if release is not None and release.payload is not None else None
-    if last is not None and 0 < n_now - last < k:
-        assert release is not None  # noqa: S101 - last is only set with a release
+    if (
+        release is not None
+        and release.payload is not None
+        and last is not None
+        and (0 < n_now - last < k)
+    ):
         release.payload = {**release.payload, "final": True, "withheld": n_now - last}
         release.released_on = utcnow().date()
         return
@@ -352,20 +358,21 @@ def close_survey(survey: Survey) -> Release | None:
 
 
 def is_preparing(survey: Survey) -> bool:
-    """Return whether a closed survey waits for the cron to close it (too large for a request)."""
-    if not survey.is_closed() or is_final(release_of(results_key(survey.id))):
-        return False
-    size = storage.answer_set_count(survey.id) + storage.staged_count(survey.id)
-    return size > close_on_view_max()
+    """Return whether an ended survey waits to be closed (by cron or a staff member)."""
+    return survey.has_ended() and not is_final(release_of(results_key(survey.id)))
 
 
 def _release_for_view(survey: Survey) -> Release | None:
-    """Return the release to show now: closing a small closed survey first; None if preparing."""
-    if not survey.is_closed():
+    """Return the release to show now: interim while open; after the end the final one only.
+
+    Closing (the whole-set rewrite) never runs on a visitor's request: `flask surveys flush`
+    (cron) or a staff member's close does it. Until then there is no release to show (None)
+    and the page says the results are being prepared.
+    """
+    if not survey.has_ended():
         return interim_release(survey)
-    if is_preparing(survey):
-        return None
-    return close_survey(survey)
+    release = release_of(results_key(survey.id))
+    return release if is_final(release) else None
 
 
 def _empty(k: int) -> dict[str, Any]:
@@ -387,17 +394,17 @@ def survey_results(survey: Survey) -> dict[str, Any]:
     for entry in data["questions"]:
         if entry["texts"] is not None:
             entry["texts"] = texts.get(entry["id"], [])
-    released = release.n if release is not None and release.payload is not None else 0
+    released = (release.n or 0) if release is not None and release.payload is not None else 0
     data["withheld"] = data.get("withheld", 0)
     data["unreleased"] = (
         0
-        if survey.is_closed()
+        if survey.has_ended()
         else max(
             0, storage.answer_set_count(survey.id) + storage.staged_count(survey.id) - released
         )
     )
-    data["dp_pending"] = bool(dp_epsilon()) and not survey.is_closed()
-    data["preparing"] = survey.is_closed() and release is None and is_preparing(survey)
+    data["dp_pending"] = bool(dp_epsilon()) and not survey.has_ended()
+    data["preparing"] = survey.has_ended() and release is None
     data["epsilon_spent"] = epsilon_spent(survey.id) if dp_epsilon() else None
     data["epsilon_budget"] = dp_budget() if dp_epsilon() else None
     return data

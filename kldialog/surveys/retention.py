@@ -6,10 +6,13 @@ import datetime as dt
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
+from kldialog.auth.models import User
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.disclosure import release_of
+from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.surveys import results, storage
 from kldialog.surveys.models import StagedResponse, Survey, SurveyAnswer, SurveyResponse
@@ -35,6 +38,18 @@ def close_due_surveys(now: dt.datetime | None = None) -> tuple[int, int]:
     return closed, moved
 
 
+def close_ended_survey(actor: User, survey: Survey) -> None:
+    """Close an ended survey now, for staff who need not wait for the cron."""
+    if not survey.has_ended():
+        raise RuleViolation(_l("The survey is still open; it can be closed after its end."))
+    if results.is_final(release_of(results.results_key(survey.id))):
+        raise RuleViolation(_l("The survey is already closed."))
+    survey_id = survey.id
+    results.close_survey(survey)
+    audit(actor, "survey.close", "survey", survey_id)
+    db.session.commit()
+
+
 def purge_raw_answers(now: dt.datetime | None = None) -> int:
     """Delete raw answers of surveys closed longer than the retention period; keep results."""
     now = now or utcnow()
@@ -47,7 +62,8 @@ def purge_raw_answers(now: dt.datetime | None = None) -> int:
     )
     for survey in surveys:
         if survey.results_snapshot is None:
-            # Finalises first if still needed; the snapshot is the final release plus texts.
+            # Closes first if still needed; the snapshot is the final release plus texts.
+            results.close_survey(survey)
             survey.results_snapshot = results.survey_results(survey)
         ids = sa.select(SurveyResponse.id).where(SurveyResponse.survey_id == survey.id)
         db.session.execute(sa.delete(SurveyAnswer).where(SurveyAnswer.response_id.in_(ids)))

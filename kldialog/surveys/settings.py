@@ -29,12 +29,3 @@ def dp_epsilon() -> float | None:
 def dp_budget() -> float:
     """Return the total ε all releases of one survey may spend."""
     return max(0.0, float(current_app.config.get("SURVEY_DP_BUDGET", 10.0)))
-
-
-def close_on_view_max() -> int:
-    """Return up to how many answer sets a survey is closed on the first look at its results.
-
-    Larger surveys are closed by `flask surveys flush` (cron): the whole-set rewrite takes
-    about a second per thousand answer sets, too long for a request.
-    """
-    return max(0, int(current_app.config.get("SURVEY_CLOSE_ON_VIEW_MAX", 2000)))

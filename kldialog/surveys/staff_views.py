@@ -18,7 +18,7 @@ from kldialog import permissions
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.params import parse_int
 from kldialog.kernel.time import local_input_value
-from kldialog.surveys import builder, export, review, services, settings
+from kldialog.surveys import builder, export, results, retention, review, services, settings
 from kldialog.surveys.forms import (
     KIND_LABELS,
     ActionForm,
@@ -26,8 +26,10 @@ from kldialog.surveys.forms import (
     SectionForm,
     SurveyForm,
 )
-from kldialog.surveys.models import Eligibility, Question, QuestionKind, Survey
+from kldialog.surveys.models import Question, QuestionKind, Survey
 from kldialog.surveys.views import PageState, _answer_page, _navigate, bp
+from kldialog.windows.models import Eligibility
+from kldialog.windows.staff import staff_button
 
 # --- staff: builder -----------------------------------------------------------------------------
 
@@ -125,6 +127,7 @@ def staff_edit(survey_id: int) -> str | BaseResponse:
         form=form,
         survey=survey,
         action_form=ActionForm(),
+        preparing=results.is_preparing(survey),
         section_form=SectionForm(formdata=None, prefix="section"),
         kind_labels=KIND_LABELS,
     )
@@ -289,6 +292,19 @@ def staff_delete_section(survey_id: int, section_id: int) -> BaseResponse:
         else:
             flash(_("The page was deleted."), "success")
     return _back_to_builder(survey)
+
+
+@bp.post("/staff/surveys/<int:survey_id>/close")
+@login_required
+def staff_close(survey_id: int) -> BaseResponse:
+    """Close an ended survey now (instead of waiting for `flask surveys flush`)."""
+    survey = _staff_survey_or_404(survey_id)
+    return staff_button(
+        lambda: retention.close_ended_survey(current_user, survey),
+        done=_("The survey is closed and its final results are released."),
+        back=url_for("surveys.staff_edit", survey_id=survey.id),
+        done_url=url_for("surveys.results", survey_id=survey.id),
+    )
 
 
 @bp.post("/staff/surveys/<int:survey_id>/<any(publish, unpublish, 'new-version'):what>")

@@ -145,8 +145,8 @@ def _insert_answer_sets(survey_id: int, sets: list[list[Row]]) -> None:
         )
     _random.shuffle(responses)
     _random.shuffle(answers)
-    _write_rows(SurveyResponse.__table__, responses)
-    _write_rows(SurveyAnswer.__table__, answers)
+    _write_rows(db.metadata.tables[SurveyResponse.__tablename__], responses)
+    _write_rows(db.metadata.tables[SurveyAnswer.__tablename__], answers)
 
 
 def _delete_staged(keys: Sequence[uuid.UUID]) -> None:

@@ -44,7 +44,7 @@ bp = Blueprint("surveys", __name__)
 
 def _survey_or_404(survey_id: int) -> Survey:
     survey = services.get_survey(survey_id)
-    if not permissions.can_view_survey(current_user, survey):
+    if survey is None or not permissions.can_view_survey(current_user, survey):
         abort(404)
     return survey
 
@@ -61,8 +61,8 @@ def index() -> str:
     return render_template(
         "surveys/index.html",
         open_surveys=[s for s in surveys if s.is_open(now)],
-        upcoming=[s for s in surveys if not s.is_open(now) and not s.is_closed(now)],
-        closed=[s for s in surveys if s.is_closed(now)],
+        upcoming=[s for s in surveys if not s.is_open(now) and not s.has_ended(now)],
+        closed=[s for s in surveys if s.has_ended(now)],
         answered=answered,
     )
 

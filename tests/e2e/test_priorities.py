@@ -22,7 +22,8 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.priorities import services
-from kldialog.priorities.models import Eligibility, Method, PriorityRound
+from kldialog.priorities.models import Method, PriorityRound
+from kldialog.windows.models import Eligibility
 
 from .test_accounts import check_axe
 from .test_pages import choose_language

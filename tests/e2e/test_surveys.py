@@ -20,6 +20,7 @@ from kldialog.kernel.time import utcnow
 from kldialog.surveys import (
     answering,
     builder,
+    results,
     sealing,
     services,
 )
@@ -186,7 +187,8 @@ def test_results_page_with_charts_and_tables_is_accessible(
     with live_app.app_context():
         staff = accounts.find_user_by_email("survey-staff@example.org")
         now = utcnow()
-        from kldialog.surveys.models import Eligibility, QuestionKind
+        from kldialog.surveys.models import QuestionKind
+        from kldialog.windows.models import Eligibility
 
         survey = builder.create_survey(
             staff, title="Ergebnisse: Parken in der Innenstadt", intro="",
@@ -225,6 +227,7 @@ def test_results_page_with_charts_and_tables_is_accessible(
         survey = db.session.get(Survey, survey.id)
         survey.closes_at = utcnow() - dt.timedelta(minutes=1)
         db.session.commit()
+        results.close_survey(survey)  # as the cron would: no page view closes a survey
         survey_id = survey.id
         assert db.session.scalar(sa.select(sa.func.count()).select_from(SurveyAnswer)) >= 20
     for language in ("de", "en"):
@@ -244,3 +247,50 @@ def test_results_page_with_charts_and_tables_is_accessible(
         page.goto("/surveys")
         check_axe(page, f"survey list {language}")
         shot(page, f"survey-list-{language}")
+
+
+def test_staff_close_an_ended_survey_and_its_public_page_says_preparing(
+    browser: Browser, base_url: str, live_app: Flask
+) -> None:
+    """The close button of an ended survey (axe, de and en), and "being prepared" before it."""
+    make_account(live_app, "survey-staff@example.org", "Umfrage Team", Role.resident, Role.staff)
+    with live_app.app_context():
+        staff = accounts.find_user_by_email("survey-staff@example.org")
+        now = utcnow()
+        from kldialog.surveys.models import QuestionKind
+        from kldialog.windows.models import Eligibility
+
+        survey = builder.create_survey(
+            staff, title="Ende: Radwege", intro="", opens_at=now - dt.timedelta(days=3),
+            closes_at=now + dt.timedelta(days=1), eligibility=Eligibility.resident,
+        )  # fmt: skip
+        builder.save_question(
+            staff, survey, None, section_id=survey.sections[0].id, kind=QuestionKind.yes_no,
+            text="Fahren Sie Rad?",
+        )  # fmt: skip
+        builder.publish_survey(staff, survey)
+        survey = db.session.get(Survey, survey.id)
+        survey.closes_at = utcnow() - dt.timedelta(minutes=1)
+        db.session.commit()
+        survey_id = survey.id
+    for language, button, preparing in (
+        ("de", "Umfrage schließen und Ergebnisse freigeben", "Ergebnisse werden vorbereitet"),
+        ("en", "Close the survey and release the results", "Its results are being prepared"),
+    ):
+        page = browser.new_context(base_url=base_url).new_page()
+        log_in(page, "survey-staff@example.org")
+        choose_language(page, language)
+        page.goto(f"/surveys/{survey_id}/results")
+        expect(page.locator("main")).to_contain_text(preparing)
+        page.goto(f"/staff/surveys/{survey_id}")
+        expect(page.get_by_role("button", name=button)).to_be_visible()
+        check_axe(page, f"staff survey with close button {language}")
+        page.context.close()
+    page = browser.new_context(base_url=base_url).new_page()
+    log_in(page, "survey-staff@example.org")
+    choose_language(page, "en")
+    page.goto(f"/staff/surveys/{survey_id}")
+    page.get_by_role("button", name="Close the survey and release the results").click()
+    expect(page).to_have_url(re.compile(rf"/surveys/{survey_id}/results$"))
+    expect(page.locator("main")).to_contain_text("The survey is closed")
+    page.context.close()

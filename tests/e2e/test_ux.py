@@ -111,7 +111,8 @@ def staff_email(live_app: Flask) -> str:
 
     from kldialog.kernel.time import utcnow
     from kldialog.surveys import builder
-    from kldialog.surveys.models import Eligibility, QuestionKind
+    from kldialog.surveys.models import QuestionKind
+    from kldialog.windows.models import Eligibility
 
     email = "e2e-ux-staff@example.org"
     with live_app.test_request_context():

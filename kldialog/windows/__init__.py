@@ -1,0 +1,1 @@
+"""Published, time-windowed, eligibility-gated items: what priority rounds and surveys share."""
