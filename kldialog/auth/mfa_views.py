@@ -42,10 +42,15 @@ def _throttle_key(user: services.User) -> str:
     return f"mfa:{user.id}"
 
 
+def is_privileged_path(path: str) -> bool:
+    """Return whether a path is one of the role pages (a whole first segment: not /moderationsbericht)."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PRIVILEGED_PREFIXES)
+
+
 @bp.before_app_request
 def _enrol_first() -> BaseResponse | None:
     """Send an account whose role needs a second factor to set it up before its role's pages."""
-    if not request.path.startswith(PRIVILEGED_PREFIXES):
+    if not is_privileged_path(request.path):
         return None
     if current_user.is_authenticated and permissions.mfa_enrolment_due(current_user):
         flash(
