@@ -230,6 +230,24 @@ def test_login_asks_for_the_code_and_the_half_login_reaches_nothing(
     assert client.get("/staff/projects").status_code == 200
 
 
+def test_a_session_of_an_account_with_mfa_counts_only_with_the_code(
+    mfa_app: Flask, enrolled: tuple[User, str, list[str]], clock: Clock
+) -> None:
+    # Whatever path logs in (a reset link, a confirmation, a future one): load_user refuses a
+    # session of an account with a second factor that is not marked as having given it.
+    user, _secret, _codes = enrolled
+    with mfa_app.app_context():
+        token = db.session.get(User, user.id).session_token
+    client = english(mfa_app.test_client())
+    with client.session_transaction() as stored:
+        stored["_user_id"] = f"{user.id}:{token}"
+        stored[sessions.LOGIN_AT] = int(clock.now.timestamp())
+    assert client.get("/account").status_code == 302
+    with client.session_transaction() as stored:
+        stored[sessions.MFA_PASSED] = True
+    assert client.get("/account").status_code == 200
+
+
 def test_a_wrong_code_is_refused_with_a_message(
     mfa_app: Flask, enrolled: tuple[User, str, list[str]], clock: Clock
 ) -> None:
@@ -262,6 +280,15 @@ def test_a_used_code_cannot_be_replayed(
     assert second_step(second, older).status_code == 200
     clock.advance(seconds=30)
     assert second_step(second, pyotp.TOTP(secret).at(clock.now)).status_code == 303
+
+
+def test_a_step_at_or_before_the_last_used_one_never_matches(mfa_app: Flask, clock: Clock) -> None:
+    secret = mfa.new_secret()
+    code = pyotp.TOTP(secret).at(clock.now)
+    with mfa_app.app_context():
+        assert mfa._matching_step(secret, code, None) == clock.step()
+        assert mfa._matching_step(secret, code, clock.step()) is None
+        assert mfa._matching_step(secret, code, clock.step() - 1) == clock.step()
 
 
 def test_one_step_of_clock_drift_is_accepted_two_are_not(

@@ -99,7 +99,8 @@ def user_for_remember_token(raw: str | None) -> User | None:
     )
     if row is None:
         return None
-    if row.created_on < _today() - dt.timedelta(days=remember_days()):
+    # Made on day D, a token works until D + 30 days begins: never longer than 30 days.
+    if row.created_on <= _today() - dt.timedelta(days=remember_days()):
         db.session.delete(row)
         db.session.commit()
         return None
