@@ -658,9 +658,7 @@ def test_new_passwords_need_twelve_characters_everywhere(
         assert accounts.check_password(stored, PASSWORD)  # unchanged
 
 
-def test_an_older_shorter_password_still_logs_in(
-    app: Flask, make_user: Callable[..., Any]
-) -> None:
+def test_an_older_shorter_password_still_logs_in(app: Flask, make_user: Callable[..., Any]) -> None:
     user = make_user()
     with app.app_context():
         stored = db.session.get(User, user.id)

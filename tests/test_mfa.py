@@ -312,9 +312,7 @@ def test_a_recovery_code_works_once(
     password_step(client, user)
     used = second_step(client, codes[0].lower().replace("-", " "))  # typed loosely
     assert used.status_code == 303
-    assert "You used a recovery code; 9 are left." in html.unescape(
-        page(client.get("/account"))
-    )
+    assert "You used a recovery code; 9 are left." in html.unescape(page(client.get("/account")))
     again = english(mfa_app.test_client())
     password_step(again, user)
     assert second_step(again, codes[0]).status_code == 200
@@ -581,9 +579,10 @@ def test_export_has_dates_and_counts_never_the_secret(
         data = personal_data.export_user_data(db.session.get(User, user.id))
     part = data["two_factor"]
     assert part["enabled_at"] == START.isoformat()
-    assert part["last_code_used_at"] == dt.datetime.fromtimestamp(
-        clock.step() * 30, tz=dt.UTC
-    ).isoformat()
+    assert (
+        part["last_code_used_at"]
+        == dt.datetime.fromtimestamp(clock.step() * 30, tz=dt.UTC).isoformat()
+    )
     assert part["recovery_codes_left"] == 10
     assert part["secret"] == "stored encrypted, not included"
     assert secret not in str(data)

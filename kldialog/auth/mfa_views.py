@@ -43,7 +43,7 @@ def _throttle_key(user: services.User) -> str:
 
 
 def is_privileged_path(path: str) -> bool:
-    """Return whether a path is one of the role pages (a whole first segment: not /moderationsbericht)."""
+    """Return whether a path is a role page (whole first segment: /moderationsbericht is not)."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in PRIVILEGED_PREFIXES)
 
 
@@ -220,4 +220,3 @@ def disable() -> str | BaseResponse:
                 flash(_("Two-factor login is off."), "success")
                 return redirect(url_for("auth.account"), code=303)
     return _render_status(user, form)
-

@@ -156,9 +156,7 @@ class MfaRecoveryCode(db.Model):
     )
     code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
 
-    __table_args__ = (
-        sa.CheckConstraint("length(code_hash) = 64", name="code_hash_is_sha256_hex"),
-    )
+    __table_args__ = (sa.CheckConstraint("length(code_hash) = 64", name="code_hash_is_sha256_hex"),)
 
     def __repr__(self) -> str:
         return f"<MfaRecoveryCode {self.id}>"

@@ -16,9 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from kldialog.auth import mfa
 from kldialog.auth import services as accounts
 from kldialog.auth import sessions as account_sessions
-from kldialog.auth import mfa
 from kldialog.auth.models import User
 from kldialog.comments import services as comments
 from kldialog.comments.models import Comment
