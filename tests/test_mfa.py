@@ -192,6 +192,19 @@ def test_the_sealed_secret_opens_only_for_its_account_and_key(
             mfa.secret_of(stored)
 
 
+def test_a_secret_that_no_longer_opens_refuses_codes_without_an_error(
+    mfa_app: Flask, enrolled: tuple[User, str, list[str]], clock: Clock
+) -> None:
+    user, secret, codes = enrolled
+    mfa_app.config["SECRET_KEY"] = "a-new-key-without-the-old-one-as-fallback"
+    client = english(mfa_app.test_client())
+    password_step(client, user)
+    clock.advance(seconds=30)
+    response = second_step(client, pyotp.TOTP(secret).at(clock.now))
+    assert response.status_code == 200
+    assert "This code is not correct or has already been used" in page(response)
+
+
 def test_enabling_ends_the_other_sessions(
     mfa_app: Flask, make: Callable[..., User], clock: Clock
 ) -> None:
@@ -351,6 +364,16 @@ def test_the_half_login_expires_and_a_password_change_voids_it(
     assert late.status_code == 303
     assert late.location.endswith("/login")
     assert client.get("/account").status_code == 302
+    # Meanwhile the password was changed elsewhere (a new session token): the half login is void.
+    password_step(client, user)
+    with mfa_app.app_context():
+        stored = db.session.get(User, user.id)
+        stored.session_token = "0" * 32
+        db.session.commit()
+    clock.advance(seconds=30)
+    voided = second_step(client, pyotp.TOTP(secret).at(clock.now))
+    assert voided.status_code == 303
+    assert voided.location.endswith("/login")
 
 
 def test_stay_logged_in_is_kept_through_the_second_step(

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import unicodedata
@@ -33,6 +34,8 @@ from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
+
+logger = logging.getLogger(__name__)
 
 PURPOSE = b"kldialog/auth/totp-secret/v1"
 SETUP_PURPOSE = b"kldialog/auth/totp-setup/v1"
@@ -220,7 +223,14 @@ def check_second_factor(user: User, code: str) -> str | None:
         return None
     digits = _digits(code)
     if digits is not None:
-        step = _matching_step(secret_of(user), digits, user.mfa_last_step)
+        try:
+            secret = secret_of(user)
+        except secretbox.SecretBoxError:
+            # SECRET_KEY changed without SECRET_KEY_FALLBACKS: no code can match any more; a
+            # recovery code or an admin's reset helps (never an error page).
+            logger.warning("two-factor secret of account %s does not open", user.id)
+            return None
+        step = _matching_step(secret, digits, user.mfa_last_step)
         if step is None:
             return None
         # Conditional: two requests with the same code at once, only one moves the step.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from flask import (
@@ -75,7 +76,9 @@ def _pending() -> tuple[services.User, dict[str, Any]] | None:
     if not 0 <= utcnow().timestamp() - started <= PENDING_MINUTES * 60:
         return None
     user = services.db.session.get(services.User, user_id)
-    if user is None or user.deleted_at is not None or user.session_token != token:
+    if user is None or user.deleted_at is not None:
+        return None
+    if not hmac.compare_digest(user.session_token, token):  # the password changed meanwhile
         return None
     if not user.has_mfa:
         return None
