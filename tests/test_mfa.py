@@ -137,6 +137,7 @@ def test_enrolment_shows_an_inline_qr_code_and_the_key_as_text(
     text = page(client.get("/account/two-factor"))
     svg = text[text.index("<svg") : text.index("</svg>")]
     assert "<title>QR code for your authenticator app</title>" in svg
+    assert svg.startswith('<svg role="img" aria-label="QR code for your authenticator app" ')
     assert "href=" not in svg  # nothing loaded from elsewhere
     assert 'id="mfa-secret"' in text
     assert "Key for typing in by hand" in text
