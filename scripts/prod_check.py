@@ -36,8 +36,11 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+import pyotp
 import redis
 import sqlalchemy as sa
+
+from kldialog.auth.mfa import DEMO_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -187,8 +190,13 @@ class Person:
         return html.unescape(match.group(1))
 
     def log_in(self, port: int, email: str, password: str = PASSWORD) -> Reply:
-        """Log in through the login form."""
-        return self.post(port, "/login", [("email", email), ("password", password)])
+        """Log in through the login form (and the code step for the demo's staff and admin)."""
+        reply = self.post(port, "/login", [("email", email), ("password", password)])
+        if reply.headers.get("location", "").endswith("/login/code"):
+            # The demo's staff and admin accounts have the published demo secret.
+            code = pyotp.TOTP(DEMO_SECRET).now()
+            reply = self.post(port, "/login/code", [("code", code)])
+        return reply
 
 
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
@@ -589,7 +597,9 @@ def check_sessions(results: Results, ca: Path, ports: dict[str, int]) -> Person:
         reply.status == 303 and reply.headers.get("location", "").endswith("/account"),
         f"{reply.status} → {reply.headers.get('location')}",
     )
-    cookie = next(h for h in resident.set_cookie_headers[::-1] if h.startswith("kldialog_session="))
+    cookie = next(
+        h for h in resident.set_cookie_headers[::-1] if h.startswith("__Host-kldialog_session=")
+    )
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}
     results.check(
         "the session cookie is Secure, HttpOnly, SameSite=Lax",
