@@ -11,7 +11,7 @@ FLASK := $(BIN)/flask --app kldialog
 CATALOGS := $(wildcard kldialog/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test lint translations messages screenshots bench prod-check clean
+.PHONY: run test lint audit translations messages screenshots bench prod-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check kldialog tests scripts
 	$(BIN)/mypy
 	$(BIN)/bandit -q -r kldialog -c pyproject.toml
+
+# Known vulnerabilities in the installed dependencies (asks the PyPI/OSV advisory database over
+# the network, so it is not part of `make test`: CI must not depend on an outside service).
+audit: $(VENV)/.installed-dev
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 test: $(VENV)/.installed-dev translations lint
 	@if [ ! -x "$${KLDIALOG_CHROMIUM:-/usr/bin/chromium}" ]; then \

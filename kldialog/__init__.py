@@ -79,9 +79,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+    from kldialog.auth.sessions import configure_cookies
+
+    configure_cookies(app)  # __Host- names when the cookies are HTTPS-only
 
     from kldialog.admin.views import bp as admin_bp
     from kldialog.api.views import bp as api_bp
+    from kldialog.auth.mfa_views import bp as mfa_bp
     from kldialog.auth.views import bp as auth_bp
     from kldialog.auth.views import load_user, load_user_from_remember_cookie
     from kldialog.branding import bp as branding_bp
@@ -104,6 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages_bp)
     app.register_blueprint(projects_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(mfa_bp)
     app.register_blueprint(personal_data_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(moderation_bp)

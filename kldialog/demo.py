@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from kldialog.auth import mfa
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.comments import services as comments
@@ -83,6 +84,8 @@ def demo_load_command() -> None:
             if email.startswith("verifiziert"):
                 user.is_verified = True
                 db.session.commit()
+            if mfa.is_required_for(user):
+                mfa.enable_demo(user)  # the fixed demo secret; the login page shows its code
     _load_demo_discussion()
     _load_demo_rounds()
     _load_demo_survey()
@@ -90,7 +93,15 @@ def demo_load_command() -> None:
     click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, name, roles in DEMO_ACCOUNTS:
         label = ", ".join(str(role.name) for role in roles) or "resident"
+        user = _account(email)
+        if user.has_mfa:
+            label += " (two-factor login: the code page shows the current code in the demo)"
         click.echo(f"  {email:38} {name:18} {label}")
+    if any(_account(email).has_mfa for email, _n, _r in DEMO_ACCOUNTS):
+        click.echo(
+            f"Demo two-factor secret (for an authenticator app): {mfa.DEMO_SECRET}; "
+            f"current code: {mfa.code_at(mfa.DEMO_SECRET, mfa.current_step())}"
+        )
 
 
 # Realistic discussion for the showroom: (project slug, author, text, replies, reports).

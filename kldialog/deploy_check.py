@@ -75,6 +75,7 @@ def check_settings(
     findings += _secret_key(config)
     findings += _modes(config)
     findings += _transport(config)
+    findings += _second_factor(config)
     findings += _mail(config)
     findings += _rate_limits(config, workers)
     findings += _page_cache(config)
@@ -194,6 +195,40 @@ def _transport(config: Mapping[str, Any]) -> list[Finding]:
             Finding(OK, "PROXY_COUNT", f"X-Forwarded-* of {proxies} proxy/proxies trusted.")
         )
     return findings
+
+
+def _second_factor(config: Mapping[str, Any]) -> list[Finding]:
+    """Two-factor login must be required for the administrative roles (ASVS 4.3.1)."""
+    roles = [str(name) for name in config.get("MFA_REQUIRED_ROLES") or ()]
+    known = {"resident", "moderator", "staff", "council", "admin"}
+    unknown = [name for name in roles if name not in known]
+    if unknown:
+        return [
+            Finding(
+                ERROR,
+                "MFA_REQUIRED_ROLES",
+                f"unknown role names {', '.join(unknown)}: use some of {', '.join(sorted(known))}.",
+            )
+        ]
+    if not roles:
+        return [
+            Finding(
+                ERROR,
+                "MFA_REQUIRED_ROLES",
+                "is empty: staff and administrators log in with a password alone. "
+                'Set MFA_REQUIRED_ROLES = ("admin", "staff").',
+            )
+        ]
+    missing = [name for name in ("admin", "staff") if name not in roles]
+    if missing:
+        return [
+            Finding(
+                WARNING,
+                "MFA_REQUIRED_ROLES",
+                f"{', '.join(missing)} may log in without a second factor.",
+            )
+        ]
+    return [Finding(OK, "MFA_REQUIRED_ROLES", f"two-factor login required for {', '.join(roles)}.")]
 
 
 def _mail(config: Mapping[str, Any]) -> list[Finding]:

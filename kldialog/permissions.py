@@ -20,9 +20,45 @@ def _account(user: Any) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and getattr(user, "deleted_at", 1) is None
 
 
+def _mfa_roles() -> Role:
+    """Return the roles of MFA_REQUIRED_ROLES as flags (unknown names: `flask check` says so)."""
+    flags = Role(0)
+    for name in current_app.config["MFA_REQUIRED_ROLES"]:
+        flags |= Role.__members__.get(str(name), Role(0))
+    return flags
+
+
 def has_role(user: Any, role: Role) -> bool:
-    """Return whether a logged-in account holds a role."""
-    return _account(user) and user.has_role(role)
+    """Return whether a logged-in account holds a role and may use it now.
+
+    The one place of the second-factor rule (ASVS 4.3.1): a role of MFA_REQUIRED_ROLES counts
+    only once the account has a second factor. A session only exists after the code was given
+    (auth.views.load_user), so every predicate built on this one refuses the rest.
+    """
+    if not (_account(user) and user.has_role(role)):
+        return False
+    return bool(user.has_mfa) or not (role & _mfa_roles())
+
+
+def mfa_enrolment_due(user: Any) -> bool:
+    """Return whether the account holds a role that needs a second factor it does not have."""
+    return _account(user) and not user.has_mfa and bool(Role(user.roles) & _mfa_roles())
+
+
+def can_disable_mfa(user: Any) -> bool:
+    """Return whether the person may switch their own second factor off (not if required)."""
+    return _account(user) and bool(user.has_mfa) and not (Role(user.roles) & _mfa_roles())
+
+
+def can_reset_mfa(user: Any, target: Any) -> bool:
+    """Return whether user may remove target's second factor (admins, for others' accounts)."""
+    return (
+        is_admin(user)
+        and target is not None
+        and target.deleted_at is None
+        and target.id != user.id
+        and bool(target.has_mfa)
+    )
 
 
 def is_resident(user: Any) -> bool:

@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+import pyotp
 import redis
 import sqlalchemy as sa
 
+from kldialog.auth.mfa import DEMO_SECRET
 from kldialog.config import DefaultConfig as Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,8 +191,13 @@ class Person:
         return html.unescape(match.group(1))
 
     def log_in(self, port: int, email: str, password: str = PASSWORD) -> Reply:
-        """Log in through the login form."""
-        return self.post(port, "/login", [("email", email), ("password", password)])
+        """Log in through the login form (and the code step for the demo's staff and admin)."""
+        reply = self.post(port, "/login", [("email", email), ("password", password)])
+        if reply.headers.get("location", "").endswith("/login/code"):
+            # The demo's staff and admin accounts have the published demo secret.
+            code = pyotp.TOTP(DEMO_SECRET).now()
+            reply = self.post(port, "/login/code", [("code", code)])
+        return reply
 
 
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
@@ -592,9 +599,7 @@ def check_sessions(results: Results, ca: Path, ports: dict[str, int]) -> Person:
         f"{reply.status} → {reply.headers.get('location')}",
     )
     cookie = next(
-        h
-        for h in resident.set_cookie_headers[::-1]
-        if h.startswith(("kldialog_session=", "__Host-kldialog_session="))
+        h for h in resident.set_cookie_headers[::-1] if h.startswith("__Host-kldialog_session=")
     )
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}
     results.check(

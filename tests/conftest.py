@@ -40,6 +40,8 @@ def base_config(**overrides: Any) -> dict[str, Any]:
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 8,
         "ARGON2_PARALLELISM": 1,
+        # Off for the suite's staff and admin logins; tests/test_mfa.py turns it on.
+        "MFA_REQUIRED_ROLES": (),
     }
     config.update(overrides)
     return config

@@ -160,9 +160,9 @@ def test_registering_a_known_address_reveals_nothing(
         ("display_name", "<script>x</script>", "Bitte verwenden Sie nur Buchstaben"),
         ("display_name", "Anna\u202eB", "Bitte verwenden Sie nur Buchstaben"),
         ("password", "", "Bitte wählen Sie ein Passwort."),
-        ("password", "kurz", "mindestens 10 Zeichen"),
-        ("password", "qwertzuiop", "zu verbreitet"),
-        ("password", "1234567890", "zu verbreitet"),
+        ("password", "kurz", "mindestens 12 Zeichen"),
+        ("password", "qwerty123456", "zu verbreitet"),
+        ("password", "123456654321", "zu verbreitet"),
         ("password", "aaaaaaaaaaaa", "zu verbreitet"),
         ("password", "anna.beispiel@example.org", "darf nicht Ihre E-Mail-Adresse"),
         ("accept_terms", "", "Bitte akzeptieren Sie die Nutzungsbedingungen"),
@@ -337,7 +337,7 @@ def test_password_reset_round_trip(
     assert response.status_code == 303
     url = link_in(outbox()[-1], "/password/reset/")
     assert client.get(url).status_code == 200
-    weak = client.post(url, data={"password": "passwort123"})
+    weak = client.post(url, data={"password": "qwerty123456"})
     assert weak.status_code == 200
     assert "too common" in text(weak) or "zu verbreitet" in text(weak)
     response = client.post(url, data={"password": "ein neues langes Passwort"})
@@ -619,3 +619,51 @@ def test_production_passwords_use_argon2id_with_the_recommended_cost(
         user = User(password_hash=accounts._hasher_for(1, 8, 1).hash("ein langes Passwort"))
         assert accounts.check_password(user, "ein langes Passwort")
         assert "m=65536,t=3,p=4" in user.password_hash  # weaker hashes are upgraded at login
+
+
+# --- password length (ASVS 2.1.1) ------------------------------------------------------------
+
+ELEVEN = "Hund Katze!"  # 11 characters, not on the common list
+TWELVE = "Hund Katze!!"
+
+
+def test_new_passwords_need_twelve_characters_everywhere(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    assert app.config["PASSWORD_MIN_LENGTH"] == 12
+    with app.test_request_context():
+        assert accounts.password_problem(ELEVEN) == "Bitte verwenden Sie mindestens 12 Zeichen."
+        assert accounts.password_problem(TWELVE) is None
+    client = app.test_client()
+    register = client.post(
+        "/register",
+        data={
+            "email": "neu@example.org",
+            "display_name": "Neu",
+            "password": ELEVEN,
+            "accept_terms": "y",
+        },
+    )
+    assert register.status_code == 200
+    assert "mindestens 12 Zeichen" in register.get_data(as_text=True)
+    user = make_user()
+    login(client, user)
+    change = client.post(
+        "/account/password", data={"current_password": PASSWORD, "password": ELEVEN}
+    )
+    assert change.status_code == 200
+    assert "mindestens 12 Zeichen" in change.get_data(as_text=True)
+    with app.app_context():
+        stored = db.session.get(User, user.id)
+        assert accounts.check_password(stored, PASSWORD)  # unchanged
+
+
+def test_an_older_shorter_password_still_logs_in(app: Flask, make_user: Callable[..., Any]) -> None:
+    user = make_user()
+    with app.app_context():
+        stored = db.session.get(User, user.id)
+        stored.password_hash = accounts.hash_password("zehnZeiche")  # 10: the old minimum
+        db.session.commit()
+    client = app.test_client()
+    login(client, user, password="zehnZeiche")
+    assert client.get("/account").status_code == 200

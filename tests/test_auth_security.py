@@ -247,7 +247,11 @@ def test_deletion_keeps_no_time_or_preference_of_the_account(
         "id", "email", "email_confirmed_at", "pending_email", "password_hash", "display_name",
         "display_name_key", "roles", "is_verified", "accepted_terms_version", "language",
         "notify_replies", "session_token", "blocked_until", "created_at", "deleted_at",
+        "mfa_secret_sealed", "mfa_enabled_at", "mfa_last_step",
     }  # fmt: skip
+    assert kept["mfa_secret_sealed"] is None
+    assert kept["mfa_enabled_at"] is None
+    assert kept["mfa_last_step"] is None
 
 
 # --- hardening --------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ GOOD = {
     "OPERATOR_EMAIL": "digital@stadt.example",
     "DATA_PROTECTION_OFFICER": "Datenschutzbeauftragte der Stadt, datenschutz@stadt.example",
     "BRAND_PRIMARY_COLOR": "#8a1538",
+    "MFA_REQUIRED_ROLES": ("admin", "staff"),
 }
 
 
@@ -68,6 +69,9 @@ def test_a_good_configuration_has_no_error_and_no_warning(tmp_path: Path) -> Non
         ({"DEBUG": True}, 3, "DEBUG", ERROR),
         ({"TESTING": True}, 3, "TESTING", ERROR),
         ({"DEMO": True}, 3, "DEMO", ERROR),
+        ({"MFA_REQUIRED_ROLES": ()}, 3, "MFA_REQUIRED_ROLES", ERROR),
+        ({"MFA_REQUIRED_ROLES": ("admin", "staf")}, 3, "MFA_REQUIRED_ROLES", ERROR),
+        ({"MFA_REQUIRED_ROLES": ("admin",)}, 3, "MFA_REQUIRED_ROLES", WARNING),
         (
             {"SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": True},
             3,
@@ -146,7 +150,15 @@ def production_like_app(path: Path) -> Flask:
     return create_app(
         {
             **base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}"),
-            **{key: GOOD[key] for key in ("SECRET_KEY", "PUBLIC_URL", "SESSION_COOKIE_SECURE")},
+            **{
+                key: GOOD[key]
+                for key in (
+                    "SECRET_KEY",
+                    "PUBLIC_URL",
+                    "SESSION_COOKIE_SECURE",
+                    "MFA_REQUIRED_ROLES",
+                )
+            },
             "TESTING": False,
             "PROXY_COUNT": 1,
             "RATELIMIT_ENABLED": True,

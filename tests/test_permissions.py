@@ -120,6 +120,9 @@ def windowed(
     )
 
 
+WITH_MFA: dict[str, Any] = {"mfa_enabled_at": NOW, "mfa_secret_sealed": b"sealed"}
+
+
 def account(*roles: Role, **fields: object) -> User:
     """Build a target account with id 2 (not the acting person)."""
     return person(*roles, id=2, **fields)
@@ -208,6 +211,14 @@ MATRIX = [
     Case(P.can_see_email, "own account", (person(),), ACCOUNTS),
     Case(P.can_see_email, "someone else", (account(),), ADMIN),
     Case(P.can_see_email, "none", (None,), NOBODY),
+    # second factor (MFA_REQUIRED_ROLES is empty in the suite; see the tests below the matrix)
+    Case(P.mfa_enrolment_due, "-", (), NOBODY),
+    Case(P.can_disable_mfa, "-", (), NOBODY),
+    Case(P.can_reset_mfa, "account with a second factor", (account(**WITH_MFA),), ADMIN),
+    Case(P.can_reset_mfa, "account without", (account(),), NOBODY),
+    Case(P.can_reset_mfa, "oneself", (person(**WITH_MFA),), NOBODY),
+    Case(P.can_reset_mfa, "deleted account", (DELETED_ACCOUNT,), NOBODY),
+    Case(P.can_reset_mfa, "none", (None,), NOBODY),
     # projects
     Case(P.can_view_project, "published", (PROJECTS["published"],), EVERYONE),
     Case(P.can_view_project, "archived", (PROJECTS["archived"],), EVERYONE),
@@ -369,3 +380,31 @@ def test_require_aborts_with_403() -> None:
     permissions.require(True)
     with pytest.raises(Forbidden):
         permissions.require(False)
+
+
+# --- the second factor as the one gate of the roles that need it (ASVS 4.3.1) -----------------
+
+
+def test_required_roles_count_only_with_a_second_factor(app: Flask) -> None:
+    app.config["MFA_REQUIRED_ROLES"] = ("admin", "staff")
+    assert allowed(permissions.is_staff) == NOBODY
+    assert allowed(permissions.is_admin) == NOBODY
+    assert allowed(permissions.can_moderate) == {"moderator"}
+    assert allowed(permissions.is_council) == {"council"}
+    assert allowed(permissions.can_view_admin_area) == NOBODY
+    assert allowed(permissions.mfa_enrolment_due) == {"staff", "admin"}
+    enrolled_staff = person(Role.staff, **WITH_MFA)
+    enrolled_admin = person(Role.admin, **WITH_MFA)
+    assert permissions.is_staff(enrolled_staff)
+    assert permissions.can_manage_users(enrolled_admin)
+    assert permissions.can_moderate(enrolled_admin)
+    assert not permissions.mfa_enrolment_due(enrolled_staff)
+
+
+def test_own_second_factor_can_be_switched_off_only_where_not_required(app: Flask) -> None:
+    app.config["MFA_REQUIRED_ROLES"] = ("admin", "staff")
+    assert permissions.can_disable_mfa(person(**WITH_MFA))
+    assert permissions.can_disable_mfa(person(Role.moderator, **WITH_MFA))
+    assert not permissions.can_disable_mfa(person(Role.staff, **WITH_MFA))
+    assert not permissions.can_disable_mfa(person(Role.admin, **WITH_MFA))
+    assert not permissions.can_disable_mfa(person())

@@ -113,6 +113,7 @@ CASES = [
     Case("anonymous", "/priorities/{closed_round}/results.csv"),
     Case("anonymous", "/priorities/{closed_round}/ballots.json"),
     Case("anonymous", "/login"),
+    Case("anonymous", "/login/code", status=303),  # no password given: back to the login
     Case("anonymous", "/register"),
     Case("anonymous", "/register/check-mail"),
     Case("anonymous", "/confirm"),
@@ -138,6 +139,8 @@ CASES = [
     Case("resident", "/account/password"),
     Case("resident", "/account/residency"),
     Case("resident", "/account/terms"),
+    Case("resident", "/account/two-factor"),
+    Case("resident", "/account/two-factor/recovery-codes", status=302),  # shown once only
     Case("resident", "/account/following"),
     Case("resident", "/account/moderation"),
     Case("resident", "/comments/{own_comment}/edit"),

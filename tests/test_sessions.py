@@ -249,3 +249,109 @@ def test_a_password_change_is_mailed_to_the_owner(
     notices = [m for m in outbox() if m["To"] == user.email]
     assert [m["Subject"] for m in notices] == ["Ihr Passwort wurde geändert"]
     assert "/password/forgot" in notices[0].get_content()
+
+
+# --- absolute lifetime, cookie names ---------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        import datetime as dt
+
+        self.now = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        import datetime as dt
+
+        self.now += dt.timedelta(**delta)
+
+
+def _frozen(monkeypatch: Any) -> _Clock:
+    from kldialog.auth import sessions, views
+
+    clock = _Clock()
+    monkeypatch.setattr(sessions, "utcnow", clock)
+    monkeypatch.setattr(views, "utcnow", clock)
+    return clock
+
+
+def test_a_login_ends_after_the_absolute_lifetime_whatever_the_activity(
+    app: Flask, make_user: Callable[..., Any], monkeypatch: Any
+) -> None:
+    clock = _frozen(monkeypatch)
+    user = make_user()
+    client = app.test_client()
+    log_in(client, user, remember=False)
+    for _hour in range(11):  # busy all day: every request within minutes of the last
+        clock.advance(hours=1)
+        assert client.get("/account").status_code == 200
+    clock.advance(minutes=59)
+    assert client.get("/account").status_code == 200
+    clock.advance(minutes=2)  # 12 h and 1 minute after the login
+    assert client.get("/account").status_code == 302
+
+
+def test_a_session_without_a_start_time_is_not_logged_in(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    user = make_user()
+    client = app.test_client()
+    with app.app_context():
+        token = db.session.get(type(user), user.id).session_token
+    with client.session_transaction() as stored:
+        stored["_user_id"] = f"{user.id}:{token}"  # as cookies made before the check carried
+    assert client.get("/account").status_code == 302
+
+
+def test_stay_logged_in_starts_a_new_login_until_the_token_expires(
+    app: Flask, make_user: Callable[..., Any], monkeypatch: Any
+) -> None:
+    clock = _frozen(monkeypatch)
+    user = make_user()
+    client = app.test_client()
+    log_in(client, user, remember=True)
+    clock.advance(hours=13)  # the session is over, the token starts a new one
+    assert client.get("/account").status_code == 200
+    assert session_of(app, client)["login_at"] == int(clock.now.timestamp())
+    clock.advance(days=29)  # 29 days and 13 hours after it was made: still good
+    assert client.get("/account").status_code == 200
+    clock.advance(days=1)  # 30 days and 13 hours: the token is over too
+    assert client.get("/account").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(RememberToken)) == 0
+
+
+def test_cookies_get_the_host_prefix_over_https_only(
+    app_factory: Callable[..., Flask], make_user: Callable[..., Any]
+) -> None:
+    plain = app_factory()
+    assert plain.config["SESSION_COOKIE_NAME"] == "kldialog_session"
+    secure = app_factory(SESSION_COOKIE_SECURE=True)
+    assert secure.config["SESSION_COOKIE_NAME"] == "__Host-kldialog_session"
+    assert secure.config["REMEMBER_COOKIE_SECURE"] is True
+    with secure.app_context():
+        from kldialog.auth import services as accounts
+
+        user = accounts.create_confirmed_user(
+            email="h@example.org", password=PASSWORD, display_name="Host", roles=[]
+        )
+        email = user.email
+    client = secure.test_client()
+    https = {"base_url": "https://localhost"}
+    response = client.post(
+        "/login", data={"email": email, "password": PASSWORD, "remember": "y"}, **https
+    )
+    assert response.status_code == 303
+    set_cookies = response.headers.getlist("Set-Cookie")
+    session_cookie = next(c for c in set_cookies if c.startswith("__Host-kldialog_session="))
+    remember_cookie = next(c for c in set_cookies if c.startswith("__Host-kldialog_remember="))
+    for cookie in (session_cookie, remember_cookie):
+        assert "Secure" in cookie
+        assert "Path=/" in cookie
+        assert "Domain" not in cookie
+    assert client.get("/account", **https).status_code == 200
+    assert client.post("/logout", **https).status_code == 303
+    assert client.get("/account", **https).status_code == 302

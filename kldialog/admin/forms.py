@@ -215,6 +215,12 @@ class UnblockForm(FlaskForm):
     reason = reason_field(_l("Kept in the audit log."))
 
 
+class ResetMfaForm(FlaskForm):
+    """Remove an account's second factor (a lost phone), with a reason."""
+
+    reason = reason_field(_l("Kept in the audit log. Check who asked before you reset."))
+
+
 # --- residency codes -----------------------------------------------------------------------
 
 

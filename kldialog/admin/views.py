@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from kldialog import permissions
 from kldialog.admin import forms, services
 from kldialog.admin.code_sheet import render_code_sheet
+from kldialog.auth import mfa
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
@@ -124,9 +125,10 @@ def _render_user(
     roles_form: forms.RolesForm | None = None,
     block_form: forms.BlockForm | None = None,
     unblock_form: forms.UnblockForm | None = None,
+    mfa_form: forms.ResetMfaForm | None = None,
 ) -> str:
     """Render an account's page; a form that failed validation is passed in, the rest are new."""
-    submitted = roles_form or block_form or unblock_form
+    submitted = roles_form or block_form or unblock_form or mfa_form
     if roles_form is None:
         roles_form = forms.RolesForm(
             prefix="roles",
@@ -143,6 +145,7 @@ def _render_user(
         roles_form=roles_form,
         block_form=block_form or forms.BlockForm(prefix="block", formdata=None),
         unblock_form=unblock_form or forms.UnblockForm(prefix="unblock", formdata=None),
+        mfa_form=mfa_form or forms.ResetMfaForm(prefix="mfa", formdata=None),
         # base.html and the error summary read `form`: the page title starts with "Error: ".
         form=submitted,
         managed_roles=services.MANAGED_ROLES,
@@ -226,6 +229,24 @@ def unblock(user_id: int) -> str | BaseResponse:
             flash(_("The block is lifted."), "success")
             return redirect(url_for("admin.user_detail", user_id=target.id), code=303)
     return _render_user(target, unblock_form=form)
+
+
+@bp.post("/users/<int:user_id>/reset-mfa")
+def reset_mfa(user_id: int) -> str | BaseResponse:
+    """Remove an account's second factor (lost phone and codes), with a reason; audited."""
+    permissions.require(permissions.can_manage_users(current_user))
+    target = _user_or_404(user_id)
+    permissions.require(permissions.can_reset_mfa(current_user, target))
+    form = forms.ResetMfaForm(prefix="mfa")
+    if form.validate_on_submit():
+        try:
+            mfa.reset(current_user, target, form.reason.data)
+        except RuleViolation as error:
+            show_rule_violation(form, error)
+        else:
+            flash(_("Two-factor login of this account is reset."), "success")
+            return redirect(url_for("admin.user_detail", user_id=target.id), code=303)
+    return _render_user(target, mfa_form=form)
 
 
 # --- audit log ------------------------------------------------------------------------------------

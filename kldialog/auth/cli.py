@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from kldialog.admin.code_sheet import render_code_sheet
+from kldialog.auth import mfa
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.errors import RuleViolation
@@ -43,6 +44,24 @@ def users_create(email: str, display_name: str, roles: tuple[str, ...], password
     except RuleViolation as error:
         raise click.ClickException(error.message) from error
     click.echo(f"Created account {user.id} ({', '.join(str(r.name) for r in user.role_list())}).")
+
+
+@users_cli.command("reset-mfa")
+@click.argument("email")
+@click.option("--reason", default="reset on the command line", help="Kept in the audit log.")
+def users_reset_mfa(email: str, reason: str) -> None:
+    """Remove an account's second factor (e.g. the last administrator lost the phone)."""
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No active account has the address {email}.")
+    try:
+        mfa.reset(None, user, reason)
+    except RuleViolation as error:
+        raise click.ClickException(error.message) from error
+    click.echo(
+        f"Two-factor login of account {user.id} is reset; it is logged out everywhere. "
+        "If its role requires it, it sets it up again at the next login."
+    )
 
 
 @users_cli.command("grant")

@@ -59,7 +59,7 @@ class RegisterForm(FlaskForm):
         _l("Password"),
         validators=[InputRequired(_l("Please choose a password.")), PasswordPolicy()],
         description=_l(
-            "At least 10 characters. A few unrelated words are easy to remember and hard to guess."
+            "At least 12 characters. A few unrelated words are easy to remember and hard to guess."
         ),
     )
     accept_terms = BooleanField(
@@ -94,7 +94,7 @@ class NewPasswordForm(FlaskForm):
     password = PasswordField(
         _l("New password"),
         validators=[InputRequired(_l("Please choose a password.")), PasswordPolicy()],
-        description=_l("At least 10 characters."),
+        description=_l("At least 12 characters."),
     )
 
 
@@ -112,7 +112,7 @@ class ChangePasswordForm(FlaskForm):
         _l("New password"),
         validators=[InputRequired(_l("Please choose a password.")), PasswordPolicy()],
         description=_l(
-            "At least 10 characters. You stay logged in here; other devices are logged out."
+            "At least 12 characters. You stay logged in here; other devices are logged out."
         ),
     )
 
@@ -193,3 +193,48 @@ class NotificationForm(FlaskForm):
     """E-mail preferences beyond the account mail that is always sent."""
 
     notify_replies = BooleanField(_l("E-mail me when someone replies to my comments"))
+
+
+CODE = [
+    DataRequired(_l("Please enter the code.")),
+    Length(max=40, message=_l("A code has at most 40 characters.")),
+]
+
+
+class SecondFactorForm(FlaskForm):
+    """The second step of logging in: a code from the app or a recovery code."""
+
+    code = StringField(
+        _l("Code"),
+        validators=CODE,
+        description=_l(
+            "The six digits your authenticator app shows now, or one of your recovery codes."
+        ),
+    )
+
+
+class EnableMfaForm(FlaskForm):
+    """Confirm the new secret with a first code from the app."""
+
+    code = StringField(
+        _l("Code from the app"),
+        validators=CODE,
+        description=_l("The six digits the app shows after adding the account."),
+    )
+
+
+class DisableMfaForm(FlaskForm):
+    """Switch two-factor login off: the password and a current code."""
+
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            InputRequired(_l("Please enter your password.")),
+            Length(max=1000, message=_l("Please use at most 1,000 characters.")),
+        ],
+    )
+    code = StringField(
+        _l("Code"),
+        validators=CODE,
+        description=_l("The six digits your app shows now, or one of your recovery codes."),
+    )

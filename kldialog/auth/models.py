@@ -54,6 +54,11 @@ class User(UserMixin, db.Model):
     notify_replies: Mapped[bool] = mapped_column(default=False)
     session_token: Mapped[str] = mapped_column(sa.String(32), default=new_session_token)
     blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Second factor (auth/mfa.py): the TOTP secret sealed with a key derived from SECRET_KEY
+    # (never plaintext), since when it is on, and the last accepted 30-second step (no replay).
+    mfa_secret_sealed: Mapped[bytes | None] = mapped_column(sa.LargeBinary(128))
+    mfa_enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    mfa_last_step: Mapped[int | None] = mapped_column(sa.BigInteger())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
@@ -69,6 +74,9 @@ class User(UserMixin, db.Model):
             " AND password_hash IS NULL AND display_name IS NULL AND display_name_key IS NULL"
             " AND roles = 0)",
             name="deleted_account_empty",
+        ),
+        sa.CheckConstraint(
+            "(mfa_secret_sealed IS NULL) = (mfa_enabled_at IS NULL)", name="mfa_secret_with_date"
         ),
         sa.Index("ix_user_account_unconfirmed", "email_confirmed_at", "created_at"),
     )
@@ -86,6 +94,11 @@ class User(UserMixin, db.Model):
     def is_confirmed(self) -> bool:
         """Return whether the e-mail address has been confirmed."""
         return self.email_confirmed_at is not None
+
+    @property
+    def has_mfa(self) -> bool:
+        """Return whether logging in needs a one-time code after the password."""
+        return self.mfa_enabled_at is not None
 
     def has_role(self, role: Role) -> bool:
         """Return whether the account holds this role."""
@@ -127,6 +140,26 @@ class RememberToken(db.Model):
 
     def __repr__(self) -> str:
         return f"<RememberToken {self.id}>"
+
+
+class MfaRecoveryCode(db.Model):
+    """An unused recovery code for the second factor, stored only as its keyed digest.
+
+    Ten are made at enrolment and shown once; using one deletes its row, so each works once.
+    """
+
+    __tablename__ = "mfa_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+    __table_args__ = (sa.CheckConstraint("length(code_hash) = 64", name="code_hash_is_sha256_hex"),)
+
+    def __repr__(self) -> str:
+        return f"<MfaRecoveryCode {self.id}>"
 
 
 class ResidencyCode(db.Model):

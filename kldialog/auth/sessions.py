@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app, session
 
 from kldialog.auth.models import RememberToken, User, new_session_token
 from kldialog.kernel.db import db
@@ -17,6 +17,58 @@ from kldialog.kernel.time import utcnow
 # Not Flask-Login's "remember_token": that cookie carried the login id itself, signed but
 # identical on every login. Ours is a random value that exists only while its row exists.
 REMEMBER_COOKIE = "kldialog_remember"
+# Over HTTPS both cookies get the __Host- prefix: the browser then takes them only if they are
+# Secure, for the whole site (Path=/) and without a Domain, so no subdomain can plant or
+# overwrite them (ASVS 3.4.4). Over plain http (development, tests) the prefix would make the
+# browser drop the cookie, so the names stay plain there.
+HOST_PREFIX = "__Host-"
+# Session keys: when this login started (absolute lifetime) and that the second factor passed.
+LOGIN_AT = "login_at"
+MFA_PASSED = "mfa_passed"
+
+
+def configure_cookies(app: Flask) -> None:
+    """Give the session cookie the __Host- prefix when it is sent over HTTPS only."""
+    config = app.config
+    if config["SESSION_COOKIE_SECURE"] and not config["SESSION_COOKIE_NAME"].startswith(
+        HOST_PREFIX
+    ):
+        config["SESSION_COOKIE_NAME"] = HOST_PREFIX + config["SESSION_COOKIE_NAME"]
+    if config["SESSION_COOKIE_NAME"].startswith(HOST_PREFIX):
+        config["SESSION_COOKIE_PATH"] = "/"  # required by the prefix
+        config["SESSION_COOKIE_DOMAIN"] = None
+
+
+def remember_cookie_name() -> str:
+    """Return the remember-me cookie's name (with __Host- when it is sent over HTTPS only)."""
+    if current_app.config["REMEMBER_COOKIE_SECURE"]:
+        return HOST_PREFIX + REMEMBER_COOKIE
+    return REMEMBER_COOKIE
+
+
+def stamp_login(*, mfa_passed: bool) -> None:
+    """Mark the session as started now (and whether the second factor was given)."""
+    session[LOGIN_AT] = int(utcnow().timestamp())
+    if mfa_passed:
+        session[MFA_PASSED] = True
+
+
+def session_expired() -> bool:
+    """Return whether this login is older than SESSION_ABSOLUTE_HOURS, whatever its activity.
+
+    A session without a start time (made before this check existed, or not by a login) counts
+    as expired: a cookie copied back then must not live on forever.
+    """
+    started = session.get(LOGIN_AT)
+    if not isinstance(started, int) or isinstance(started, bool):
+        return True
+    limit = int(current_app.config["SESSION_ABSOLUTE_HOURS"]) * 3600
+    return not 0 <= utcnow().timestamp() - started <= limit
+
+
+def mfa_passed() -> bool:
+    """Return whether this session gave the second factor."""
+    return session.get(MFA_PASSED) is True
 
 
 def hash_remember_token(raw: str) -> str:
@@ -47,7 +99,8 @@ def user_for_remember_token(raw: str | None) -> User | None:
     )
     if row is None:
         return None
-    if row.created_on < _today() - dt.timedelta(days=remember_days()):
+    # Made on day D, a token works until D + 30 days begins: never longer than 30 days.
+    if row.created_on <= _today() - dt.timedelta(days=remember_days()):
         db.session.delete(row)
         db.session.commit()
         return None

@@ -26,6 +26,7 @@ from kldialog.auth import forms, services, sessions, throttle
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.http import local_path
+from kldialog.kernel.time import utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -40,18 +41,25 @@ def load_user(login_id: str) -> services.User | None:
         return None
     if not hmac.compare_digest(user.session_token, token):
         return None  # the password changed since: this session is over
+    if sessions.session_expired():
+        return None  # absolute lifetime: a login lasts SESSION_ABSOLUTE_HOURS, then ends
+    if user.has_mfa and not sessions.mfa_passed():
+        return None  # a session that did not give the second factor is not logged in
     return user
 
 
 def load_user_from_remember_cookie(req: Any) -> services.User | None:
     """Start a session from a current remember-me token (Flask-Login's request loader)."""
-    user = sessions.user_for_remember_token(req.cookies.get(sessions.REMEMBER_COOKIE))
+    user = sessions.user_for_remember_token(req.cookies.get(sessions.remember_cookie_name()))
     if user is None:
-        if sessions.REMEMBER_COOKIE in req.cookies:
+        if sessions.remember_cookie_name() in req.cookies:
             g.remember_cookie = None  # revoked or expired: the browser may drop it
         return None
     login_user(user, fresh=False)
     session.pop("_id", None)  # Flask-Login's hash of IP address and user agent: not stored
+    # The token was issued after both factors (and enabling the second factor deletes older
+    # ones), so this device has given the code; the new session has its own absolute lifetime.
+    sessions.stamp_login(mfa_passed=True)
     return user
 
 
@@ -68,14 +76,14 @@ def _set_remember_cookie(response: BaseResponse) -> BaseResponse:
         return response
     if g.remember_cookie is None:
         response.delete_cookie(
-            sessions.REMEMBER_COOKIE,
+            sessions.remember_cookie_name(),
             secure=config["REMEMBER_COOKIE_SECURE"],
             httponly=True,
             samesite=config["REMEMBER_COOKIE_SAMESITE"],
         )
     else:
         response.set_cookie(
-            sessions.REMEMBER_COOKIE,
+            sessions.remember_cookie_name(),
             g.remember_cookie,
             max_age=sessions.remember_days() * 86400,
             secure=config["REMEMBER_COOKIE_SECURE"],
@@ -90,8 +98,12 @@ def _limit(name: str):  # noqa: ANN202
     return limiter.limit(lambda: current_app.config[name], methods=["POST"])
 
 
-def _login(user: services.User, remember: bool = False) -> None:
-    """Start a fresh session for user with a new session token and, if asked, a new token."""
+def _login(user: services.User, remember: bool = False, *, mfa_passed: bool = False) -> None:
+    """Start a fresh session for user with a new session token and, if asked, a new token.
+
+    An account with a second factor is logged in only with mfa_passed (auth/mfa_views.py);
+    load_user refuses its session otherwise, so no caller can skip the code by mistake.
+    """
     language = session.get("lang")
     session.clear()
     if language:
@@ -100,21 +112,57 @@ def _login(user: services.User, remember: bool = False) -> None:
     # or one copied from this browser) end; devices with "stay logged in" come back through
     # their own remember-me token.
     sessions.rotate_session_token(user)
-    sessions.forget_remember_token(request.cookies.get(sessions.REMEMBER_COOKIE))
+    sessions.forget_remember_token(request.cookies.get(sessions.remember_cookie_name()))
     if remember:
         g.remember_cookie = sessions.issue_remember_token(user)
-    elif sessions.REMEMBER_COOKIE in request.cookies:
+    elif sessions.remember_cookie_name() in request.cookies:
         g.remember_cookie = None
     services.db.session.commit()
     login_user(user)  # never Flask-Login's own remember cookie: it holds the login id
     session.pop("_id", None)  # Flask-Login's hash of IP address and user agent: not stored
+    sessions.stamp_login(mfa_passed=mfa_passed)
     services.set_language(user, str(get_locale() or "de"))
+
+
+# Session key of a login that gave the password and waits for the second factor. It logs
+# nobody in: only auth/mfa_views.second_step turns it into a session (see load_user).
+MFA_PENDING = "mfa_pending"
+
+
+def begin_second_step(user: services.User, *, remember: bool, target: str) -> BaseResponse:
+    """Remember that the password was right and ask for the code (nobody is logged in yet)."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session[MFA_PENDING] = {
+        "user": user.id,
+        "token": user.session_token,  # a password change meanwhile voids the half login
+        "remember": bool(remember),
+        "next": target,
+        "at": int(utcnow().timestamp()),
+    }
+    return redirect(url_for("mfa.second_step"), code=303)
+
+
+def after_login(user: services.User, target: str) -> BaseResponse:
+    """Send an account that must enrol in the second factor there first, everyone else on."""
+    if permissions.mfa_enrolment_due(user):
+        flash(
+            _(
+                "Your role requires two-factor login. Please set it up now: until then, the "
+                "pages of your role stay closed."
+            ),
+            "warning",
+        )
+        return redirect(url_for("mfa.setup"), code=303)
+    return redirect(target, code=303)
 
 
 def _logout() -> None:
     """End this session server-side and delete the remember-me cookie; keep the language."""
     user = current_user._get_current_object() if current_user.is_authenticated else None
-    sessions.end_session(user, request.cookies.get(sessions.REMEMBER_COOKIE))
+    sessions.end_session(user, request.cookies.get(sessions.remember_cookie_name()))
     language = session.get("lang")
     logout_user()
     session.clear()
@@ -168,6 +216,10 @@ def confirm_email(token: str) -> str | BaseResponse:
             user = services.confirm_email(token)
         except RuleViolation as error:
             return render_template("auth/link_problem.html", message=error.message), 400
+        if user.has_mfa and not current_user.is_authenticated:
+            response = begin_second_step(user, remember=False, target=url_for("auth.account"))
+            flash(_("Thank you: your e-mail address is confirmed."), "success")
+            return response
         if not current_user.is_authenticated:
             _login(user)
         # After the login: a fresh session would drop the message and the next step.
@@ -229,10 +281,12 @@ def login() -> str | BaseResponse:
                 # One message for "no such account" and "wrong password": no enumeration.
                 form.password.errors = [_("E-mail address or password is not correct.")]
         else:
+            if user.has_mfa:
+                return begin_second_step(user, remember=bool(form.remember.data), target=target)
             _login(user, remember=form.remember.data)
             if not user.is_confirmed:
                 flash(_("Please confirm your e-mail address with the link we sent you."), "warning")
-            return redirect(target, code=303)
+            return after_login(user, target)
     return render_template("auth/login.html", form=form)
 
 
@@ -294,9 +348,13 @@ def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
             show_rule_violation(form, error)
         else:
             throttle.clear(user.email)  # the owner proved the mailbox: the lock ends
-            _login(user)
+            if user.has_mfa:  # the mailbox is one factor; the code is still asked for
+                response = begin_second_step(user, remember=False, target=url_for("auth.account"))
+            else:
+                _login(user)
+                response = after_login(user, url_for("auth.account"))
             flash(_("Your new password is set. Other devices have been logged out."), "success")
-            return redirect(url_for("auth.account"), code=303)
+            return response
     return render_template("auth/reset_password.html", form=form)
 
 
@@ -324,7 +382,8 @@ def change_password() -> str | BaseResponse:
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
-            _login(current_user._get_current_object())  # this device keeps its session
+            # This device keeps its session (it gave the second factor if the account has one).
+            _login(current_user._get_current_object(), mfa_passed=sessions.mfa_passed())
             flash(_("Your password is changed. Other devices have been logged out."), "success")
             return redirect(url_for("auth.account"), code=303)
     return render_template("auth/change_password.html", form=form)

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from kldialog.auth import mfa
 from kldialog.auth import services as accounts
 from kldialog.auth import sessions as account_sessions
 from kldialog.auth.models import User
@@ -67,6 +68,8 @@ SOURCES: tuple[Source, ...] = (
         lambda u: {"remember_me_tokens": account_sessions.remember_tokens_export(u)},
         account_sessions.erase_remember_tokens,
     ),
+    # Two-factor login: when it was switched on and last used, unused recovery codes (counted).
+    Source("two-factor login", mfa.mfa_export, mfa.erase_mfa),
     # Their comments stay, shown as "deleted account"; their +1s go.
     Source("comments", _comments_export, comments.erase_supports),
     # Closed rounds hold no link to the person; open ones are withdrawn.
@@ -95,6 +98,7 @@ SOURCES: tuple[Source, ...] = (
 PERSONAL_TABLES = (
     "user_account",
     "remember_token",
+    "mfa_recovery_code",
     "project_follow",
     "comment_support",
     "project_rating",
