@@ -161,7 +161,7 @@ def mailed_link(outbox: Path, to: str, path: str) -> str:
         for file in sorted(outbox.glob("*.eml"), key=lambda f: f.stat().st_mtime_ns, reverse=True):
             message = email.message_from_bytes(file.read_bytes(), policy=policy.default)
             if message["To"] == to:
-                found = re.search(rf"http://[^/\s]+({re.escape(path)}\S+)", message.get_content())
+                found = re.search(rf"http://[^/\s]+({re.escape(path)}\S*)", message.get_content())
                 if found:
                     return found.group(1)
         time.sleep(0.1)
