@@ -357,6 +357,8 @@ def test_a_resident_reads_takes_part_and_leaves(
     expect(main.get_by_role("region", name="Umfragen, an denen Sie teilgenommen haben")).to_contain_text(
         SURVEY
     )
+    # Each section has a plain German heading (this one was the export's English key).
+    expect(main.get_by_role("heading", name="Angemeldet bleiben", exact=True)).to_be_visible()
     check_axe(page, "Meine Daten")
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("Meine Daten herunterladen")).click()
@@ -381,8 +383,9 @@ def test_a_resident_reads_takes_part_and_leaves(
     expect(flash(page)).to_contain_text("Sie sind abgemeldet.")
     check_axe(page, "abgemeldet")
     page.go_back()
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Faccount(#.*)?$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Anmelden")
     expect(page.get_by_role("main")).not_to_contain_text(ADDRESS)
-    expect(page.get_by_role("link", name="Anmelden")).to_be_visible()
 
     # Logging in again from the header brings her back to the page she was on.
     page.goto(project_url)
