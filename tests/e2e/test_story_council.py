@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def voter(number: int) -> Any:
 
 
 @pytest.fixture(scope="module")
-def what_residents_said(live_app: Flask) -> dict[str, Any]:
+def what_residents_said(live_app: Flask) -> Iterator[dict[str, Any]]:
     """A closed round with ten ballots, five ratings of one project (the least that is shown), an open survey with six."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with live_app.test_request_context():
@@ -166,7 +167,9 @@ def test_a_council_member_reads_prints_and_downloads(
     )
 
     # Every round with its ballots and the projects ahead.
-    rounds = page.get_by_role("table", name="Runden mit Beteiligung und den Projekten, die vorn liegen")
+    rounds = page.get_by_role(
+        "table", name="Runden mit Beteiligung und den Projekten, die vorn liegen"
+    )
     row = rounds.get_by_role("row").filter(has=page.get_by_role("rowheader", name=ROUND))
     expect(row.get_by_role("cell").nth(1)).to_have_text("10")
     expect(row.get_by_role("cell").nth(2)).to_contain_text(FAVOURITE)

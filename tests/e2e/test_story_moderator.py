@@ -19,9 +19,9 @@ The story runs in German; the first pages are also read in English. Every page p
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask

@@ -210,10 +210,10 @@ def test_a_resident_reads_takes_part_and_leaves(
     expect(page.get_by_role("heading", level=1)).to_have_text("Projekte der digitalen Roadmap")
     check_axe(page, "Projekte")
 
-    # She narrows the list to traffic projects that are still being planned.
+    # She narrows the list to traffic projects that are still being planned (by keyboard).
     page.get_by_label("Kategorie").select_option(label="Verkehr & Mobilität")
     page.get_by_label("Status").select_option(label="in Planung")
-    page.get_by_role("button", name="Projekte anzeigen").click()
+    page.get_by_role("button", name="Projekte anzeigen").press("Enter")  # by keyboard
     expect(page.get_by_role("status").filter(has_text="Projekt")).to_contain_text("in Planung")
     expect(page.get_by_role("link", name=PROJECT)).to_be_visible()
     expect(page.get_by_role("link", name="Handyparken")).to_have_count(0)  # completed long ago
@@ -311,7 +311,7 @@ def test_a_resident_reads_takes_part_and_leaves(
     expect(page.get_by_role("region", name="Ihr Stimmzettel zählt")).to_be_visible()
     # She changes her mind: the last ballot counts.
     page.get_by_role("checkbox", name="5G Modellregion").uncheck()
-    page.get_by_role("checkbox", name="Digitalisierung in Schulen").check()
+    page.get_by_role("checkbox", name="Digitalisierung in Schulen").press("Space")
     page.get_by_role("button", name="Meinen Stimmzettel ändern").click()
     expect(flash(page)).to_contain_text("Ihr Stimmzettel ist geändert. Es zählt der letzte.")
     expect(page.get_by_role("checkbox", name="Digitalisierung in Schulen")).to_be_checked()
@@ -354,9 +354,9 @@ def test_a_resident_reads_takes_part_and_leaves(
     expect(main).to_contain_text(PROJECT)  # followed and rated
     expect(main).to_contain_text(mine)
     # Her survey answers are not hers any more: only that she took part is kept.
-    expect(main.get_by_role("region", name="Umfragen, an denen Sie teilgenommen haben")).to_contain_text(
-        SURVEY
-    )
+    expect(
+        main.get_by_role("region", name="Umfragen, an denen Sie teilgenommen haben")
+    ).to_contain_text(SURVEY)
     # Each section has a plain German heading (this one was the export's English key).
     expect(main.get_by_role("heading", name="Angemeldet bleiben", exact=True)).to_be_visible()
     check_axe(page, "Meine Daten")
@@ -374,7 +374,9 @@ def test_a_resident_reads_takes_part_and_leaves(
     page.get_by_role("button", name="Hinweis-Einstellungen speichern").click()
     expect(flash(page)).to_contain_text("Ihre E-Mail-Einstellungen für Hinweise sind gespeichert.")
     expect(
-        page.get_by_label("Schreiben Sie mir, wenn eine neue Priorisierungsrunde oder Umfrage beginnt")
+        page.get_by_label(
+            "Schreiben Sie mir, wenn eine neue Priorisierungsrunde oder Umfrage beginnt"
+        )
     ).to_be_checked()
     check_axe(page, "Mein Konto, Hinweise an")
 

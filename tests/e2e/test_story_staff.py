@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -67,7 +68,7 @@ def local(moment: dt.datetime, app: Flask) -> str:
 
 
 @pytest.fixture
-def staff_member(live_app: Flask) -> dict[str, str]:
+def staff_member(live_app: Flask) -> Iterator[dict[str, str]]:
     """A staff account; afterwards the story's project, round and survey leave the public lists."""
     with live_app.app_context():
         if accounts.find_user_by_email(STAFF[0]) is None:
@@ -174,7 +175,9 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
     check_axe(page, "Neue Runde")
     now = dt.datetime.now(dt.UTC)
     page.get_by_label("Titel").fill(ROUND)
-    page.get_by_label(re.compile("^Erläuterung")).fill("Welche drei Projekte soll die Stadt 2027 zuerst angehen?")
+    page.get_by_label(re.compile("^Erläuterung")).fill(
+        "Welche drei Projekte soll die Stadt 2027 zuerst angehen?"
+    )
     page.get_by_label("Beginnt (Ortszeit)").fill(local(now - dt.timedelta(minutes=5), live_app))
     page.get_by_label("Endet (Ortszeit)").fill(local(now + dt.timedelta(days=14), live_app))
     page.get_by_role("radio", name=re.compile("^Zustimmung")).check()
@@ -218,7 +221,11 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
     builder_url = page.url
     check_axe(page, "Umfrage bearbeiten")
     for text, kind, options in [
-        ("An welchem Tag passt Ihnen eine Sprechstunde?", "Einfachauswahl", "Montag\nMittwoch\nSamstag"),
+        (
+            "An welchem Tag passt Ihnen eine Sprechstunde?",
+            "Einfachauswahl",
+            "Montag\nMittwoch\nSamstag",
+        ),
         ("Wie wichtig ist Ihnen Hilfe vor Ort?", "Skala von 1 bis 5", ""),
     ]:
         page.get_by_role("link", name="Frage zu Seite 1 hinzufügen").click()
@@ -254,7 +261,9 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
     page.goto(f"/staff/rounds/{round_id}")
     check_axe(page, "Runde beendet")
     page.get_by_role("button", name="Runde schließen und Ergebnisse veröffentlichen").click()
-    expect(flash(page)).to_contain_text("Die Runde ist geschlossen, ihre Ergebnisse sind veröffentlicht.")
+    expect(flash(page)).to_contain_text(
+        "Die Runde ist geschlossen, ihre Ergebnisse sind veröffentlicht."
+    )
     expect(page).to_have_url(re.compile(rf"/priorities/{round_id}/results$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text(ROUND)
     expect(page.get_by_role("main")).to_contain_text(PROJECT)
