@@ -90,6 +90,14 @@ SECTIONS: dict[str, tuple[Any, Any]] = {
             "or tell which answers are yours."
         ),
     ),
+    "remember_me_tokens": (
+        _l("Staying logged in"),
+        _l(
+            "When you log in with \u201cstay logged in\u201d, that device keeps you logged in "
+            "for up to 30 days. We store only the day you did so, never anything that could "
+            "log you in; logging out on that device or \u201clog out everywhere\u201d deletes it."
+        ),
+    ),
     "events": (
         _l("Your event registrations"),
         _l("Registrations are deleted the day after the event."),
@@ -106,6 +114,7 @@ LABELS: dict[str, Any] = {
     "language": _l("Language for e-mail"),
     "blocked_until": _l("Blocked until"),
     "created_at": _l("Created on"),
+    "created_on": _l("Created on"),
     "password": _l("Password"),
     "project": _l("Project"),
     "slug": _l("Address"),
