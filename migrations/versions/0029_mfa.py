@@ -1,7 +1,7 @@
 """Second factor: the sealed TOTP secret, the last accepted step, hashed recovery codes.
 
-Revision ID: 0027_mfa
-Revises: 0026_notices
+Revision ID: 0029_mfa
+Revises: 0028_release_lag
 Create Date: 2026-12-03
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0027_mfa"
+revision = "0029_mfa"
 down_revision = "0028_release_lag"
 branch_labels = None
 depends_on = None
