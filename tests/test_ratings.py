@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from kldialog.auth.models import Role, User
@@ -113,13 +115,30 @@ def test_the_migration_releases_the_means_already_on_the_site(tmp_path: Path) ->
             slug="wenig", title="Wenig", summary="", status=Status.planned,
             category=project.category,
         )  # fmt: skip
-        people = [
-            User(email=f"r{n}@example.org", password_hash="x", display_name=f"r{n}",
-                 display_name_key=f"r{n}", roles=int(Role.resident))
-            for n in range(5)
-        ]  # fmt: skip
-        db.session.add_all([project, few, *people])
+        # Accounts as the schema of 0020 had them (the model has columns of later migrations):
+        # the table as it is now, each NOT NULL column filled with the model's default.
+        accounts = sa.Table("user_account", sa.MetaData(), autoload_with=db.session.connection())
+        given = {"password_hash": "x", "roles": int(Role.resident),
+                 "created_at": dt.datetime(2026, 1, 1)}  # fmt: skip
+        for column in accounts.columns:
+            default = User.__table__.c[column.name].default
+            if column.name not in given and not column.nullable and default is not None:
+                arg = default.arg  # type: ignore[attr-defined]
+                given[column.name] = arg if default.is_scalar else arg(None)
+        db.session.add_all([project, few])
+        db.session.execute(
+            sa.insert(accounts),
+            [
+                given | {"email": f"r{n}@example.org", "display_name": f"r{n}",
+                         "display_name_key": f"r{n}"}
+                for n in range(5)
+            ],
+        )  # fmt: skip
         db.session.flush()
+        people = [
+            SimpleNamespace(id=user_id)
+            for user_id in db.session.scalars(sa.text("SELECT id FROM user_account ORDER BY id"))
+        ]
         today = dt.date.today()
         db.session.add_all(
             [

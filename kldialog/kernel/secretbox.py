@@ -1,6 +1,6 @@
 """Small secrets sealed with a key derived from SECRET_KEY (AES-256-GCM, HKDF-SHA-256).
 
-The same construction as surveys/sealing.py (its second use, so it lives here now): the key is
+Used by surveys/sealing.py (staged answer sets) and auth/mfa.py (TOTP secrets): the key is
 not in the database, so a dump or backup without the app's configuration holds no readable
 secret. Each purpose label derives its own key, and associated data binds a sealed value to
 its row (a value copied to another account does not open). Keys derived from

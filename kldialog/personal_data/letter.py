@@ -14,10 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from flask_babel import format_date, format_time
 from flask_babel import lazy_gettext as _l
 
+from kldialog.kernel.db import db
 from kldialog.kernel.time import as_utc
+from kldialog.projects.models import Project
 
 NOT_SET = _l("not stored")
 
@@ -206,6 +209,7 @@ class Section:
 
 def readable(data: Mapping[str, Any]) -> list[Section]:
     """Turn the export into sections a resident can read."""
+    titles = _project_titles(data)
     sections = []
     for key, value in data.items():
         if key == "exported_at":
@@ -215,7 +219,7 @@ def readable(data: Mapping[str, Any]) -> list[Section]:
         if isinstance(value, Mapping):
             section.fields = _fields(value)
         elif isinstance(value, list):
-            section.entries = [_entry(item) for item in value]
+            section.entries = [_entry(item, titles) for item in value]
             section.empty = not value
         else:
             section.fields = [(_l("Switched on"), show(key, value))]
@@ -231,14 +235,32 @@ def _fields(record: Mapping[str, Any], skip: tuple[str, ...] = ()) -> list[tuple
     ]
 
 
-def _entry(item: Any) -> Entry:
+def _project_titles(data: Mapping[str, Any]) -> dict[str, str]:
+    """Return slug → title for the projects the export names (the export keeps slugs)."""
+    slugs = {
+        item["project"]
+        for value in data.values()
+        if isinstance(value, list)
+        for item in value
+        if isinstance(item, Mapping) and isinstance(item.get("project"), str)
+    }
+    if not slugs:
+        return {}
+    rows = db.session.execute(sa.select(Project.slug, Project.title).where(Project.slug.in_(slugs)))
+    return {slug: title for slug, title in rows}
+
+
+def _entry(item: Any, titles: Mapping[str, str]) -> Entry:
     if not isinstance(item, Mapping):
         return Entry(title=show("", item))
     title_key = next((key for key in TITLE_KEYS if item.get(key)), None)
     text = item.get("text") if isinstance(item.get("text"), str) else None
     skip = tuple(key for key in (title_key, "text") if key)
+    title = show(title_key, item[title_key]) if title_key else ""
+    if title_key == "project" and item[title_key] in titles:
+        title = titles[item[title_key]]  # a person reads the project's name, not its address
     return Entry(
-        title=show(title_key, item[title_key]) if title_key else "",
+        title=title,
         fields=_fields(item, skip),
         text=text,
     )

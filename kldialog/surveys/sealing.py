@@ -16,19 +16,12 @@ Keys derived from SECRET_KEY_FALLBACKS still open rows sealed before a key rotat
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
+from kldialog.kernel import secretbox
 
 PURPOSE = b"kldialog/surveys/staged-answer-sets/v1"
-VERSION = b"\x01"
-NONCE_BYTES = 12
 PAD_STEP = 1024
 # JSON of one text character is at most 6 bytes ("\u0001"); a record's frame well below 64.
 _RECORD_OVERHEAD = 64
@@ -37,18 +30,6 @@ _TEXT_BYTES_PER_CHARACTER = 6
 
 class SealError(Exception):
     """A sealed answer set could not be opened (wrong key, or changed bytes)."""
-
-
-def _derive(secret: str | bytes) -> bytes:
-    material = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PURPOSE).derive(material)
-
-
-def _keys() -> list[bytes]:
-    """Return the current key first, then those of SECRET_KEY_FALLBACKS (for opening only)."""
-    secrets = [current_app.config["SECRET_KEY"]]
-    secrets += list(current_app.config.get("SECRET_KEY_FALLBACKS") or [])
-    return [_derive(secret) for secret in secrets if secret]
 
 
 def padded_size(max_records: int, max_text_characters: int) -> int:
@@ -69,22 +50,16 @@ def seal(survey_id: int, content: dict[str, Any], size: int) -> bytes:
         plain += b" " * (size - len(plain))
     else:  # cannot happen within the survey's limits; still never reveal the exact length
         plain += b" " * (-len(plain) % PAD_STEP)
-    nonce = os.urandom(NONCE_BYTES)
-    return VERSION + nonce + AESGCM(_keys()[0]).encrypt(nonce, plain, _aad(survey_id))
+    return secretbox.seal(PURPOSE, plain, _aad(survey_id))
 
 
 def unseal(survey_id: int, sealed: bytes) -> dict[str, Any]:
     """Decrypt an answer set sealed for this survey; raise SealError if no key opens it."""
-    if sealed[:1] != VERSION or len(sealed) < 1 + NONCE_BYTES + 16:
-        raise SealError("not a sealed answer set")
-    nonce, body = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
-    for key in _keys():
-        try:
-            plain = AESGCM(key).decrypt(nonce, body, _aad(survey_id))
-        except InvalidTag:
-            continue
-        return json.loads(plain.decode("utf-8"))
-    raise SealError("no configured key opens this answer set")
+    try:
+        plain = secretbox.unseal(PURPOSE, sealed, _aad(survey_id))
+    except secretbox.SecretBoxError as error:
+        raise SealError(str(error)) from error
+    return json.loads(plain.decode("utf-8"))
 
 
 def open_all(survey_id: int, sealed: Iterable[bytes]) -> list[dict[str, Any]]:
