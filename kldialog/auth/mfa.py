@@ -32,7 +32,7 @@ from kldialog.auth.models import MfaRecoveryCode, Role, User, new_session_token
 from kldialog.auth.sessions import erase_remember_tokens
 from kldialog.kernel import secretbox
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db
+from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 
@@ -245,7 +245,7 @@ def check_second_factor(user: User, code: str) -> str | None:
             .values(mfa_last_step=step)
             .execution_options(synchronize_session=False)
         )
-        if moved.rowcount != 1:
+        if affected_rows(moved) != 1:
             db.session.rollback()
             return None
         db.session.commit()
@@ -262,7 +262,7 @@ def check_second_factor(user: User, code: str) -> str | None:
         )
         .execution_options(synchronize_session=False)
     )
-    if deleted.rowcount != 1:
+    if affected_rows(deleted) != 1:
         db.session.rollback()
         return None
     audit(user, "mfa.recovery_code_used", "user", user.id, left=recovery_codes_left(user))

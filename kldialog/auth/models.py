@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kldialog.kernel.db import UTCDateTime, db
+from kldialog.kernel.db import Model, UTCDateTime, db
 from kldialog.kernel.time import utcnow
 
 
@@ -32,7 +32,7 @@ class Role(enum.IntFlag):
 ALL_ROLES = Role.resident | Role.moderator | Role.staff | Role.council | Role.admin
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person's account; after deletion only an anonymous tombstone row remains."""
 
     __tablename__ = "user_account"  # "user" is a reserved word in PostgreSQL
@@ -91,6 +91,13 @@ class User(UserMixin, db.Model):
         return self.deleted_at is None
 
     @property
+    def address(self) -> str:
+        """Return the e-mail address of a live account (an erased one has none to write to)."""
+        if self.email is None:
+            raise ValueError(f"account {self.id} has no e-mail address (erased)")
+        return self.email
+
+    @property
     def is_confirmed(self) -> bool:
         """Return whether the e-mail address has been confirmed."""
         return self.email_confirmed_at is not None
@@ -118,7 +125,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id}>"
 
 
-class RememberToken(db.Model):
+class RememberToken(Model):
     """One device's "stay logged in": only the SHA-256 of the random cookie value is stored.
 
     A fresh token per login; logout deletes the device's row, "log out everywhere", a password
@@ -142,7 +149,7 @@ class RememberToken(db.Model):
         return f"<RememberToken {self.id}>"
 
 
-class MfaRecoveryCode(db.Model):
+class MfaRecoveryCode(Model):
     """An unused recovery code for the second factor, stored only as its keyed digest.
 
     Ten are made at enrolment and shown once; using one deletes its row, so each works once.
@@ -162,7 +169,7 @@ class MfaRecoveryCode(db.Model):
         return f"<MfaRecoveryCode {self.id}>"
 
 
-class ResidencyCode(db.Model):
+class ResidencyCode(Model):
     """An unused one-time residency code, stored only as the SHA-256 of its normalised text.
 
     The city prints the plaintext once and posts it; redeeming deletes the row, so a code works

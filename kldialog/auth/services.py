@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from kldialog.auth.models import Role, User, new_session_token
 from kldialog.auth.sessions import erase_remember_tokens
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db
+from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation, number_range
 from kldialog.kernel.mail import send_mail
 from kldialog.kernel.time import as_utc, utcnow
@@ -298,7 +298,7 @@ def send_confirmation(user: User, *, discard: bool = False) -> None:
     """Mail a link that confirms the account's address (in the background: see register)."""
     token = make_token("confirm", user, f"{user.email}|{user.email_confirmed_at}")
     send_mail(
-        user.email,
+        user.address,
         _l("Please confirm your e-mail address"),
         "confirm_email",
         language=user.language,
@@ -321,7 +321,8 @@ def resend_confirmation(email: str) -> None:
 
 def _stand_in(email: str) -> User:
     """Return an unsaved account to build a mail for that is never sent (equal timing)."""
-    return User(  # nosec B106  (an empty hash of an unsaved stand-in, no password)
+    # B106: the empty hash belongs to an unsaved stand-in; there is no password.
+    return User(  # nosec B106
         id=0, email=normalise_email(email), display_name="", password_hash="", language="de"
     )
 
@@ -370,7 +371,7 @@ def request_password_reset(email: str) -> None:
     target = user if user is not None else _stand_in(email)
     token = make_token("reset", target, target.password_hash)
     send_mail(
-        target.email,
+        target.address,
         _l("Reset your KL.dialog password"),
         "reset_password",
         language=target.language,
@@ -387,7 +388,7 @@ def send_lock_notice(email: str) -> None:
     user = find_user_by_email(email)
     target = user if user is not None else _stand_in(email)
     send_mail(
-        target.email,
+        target.address,
         _l("Logging in to your account is paused"),
         "login_paused",
         language=target.language,
@@ -425,7 +426,7 @@ def change_password(user: User, current: str, new_password: str) -> None:
     db.session.commit()
     # If it was not the owner (a session left open somewhere), the owner learns of it.
     send_mail(
-        user.email,
+        user.address,
         _l("Your password was changed"),
         "password_changed",
         language=user.language,
@@ -481,7 +482,7 @@ def confirm_email_change(token: str) -> User:
         current_app.config["CONFIRM_EMAIL_HOURS"] * 3600,
         lambda u: u.pending_email,
     )
-    old, new = user.email, user.pending_email
+    old, new = user.address, user.pending_email
     user.email, user.pending_email = new, None
     user.email_confirmed_at = utcnow()
     try:
@@ -746,7 +747,7 @@ def redeem_residency_code(user: User, code: str) -> None:
         .where(ResidencyCode.code_hash == hash_residency_code(normalised))
         .execution_options(synchronize_session=False)
     )
-    if deleted.rowcount != 1:
+    if affected_rows(deleted) != 1:
         db.session.rollback()
         raise RuleViolation(
             _l("This code is not valid or has already been used. Please check your letter."),
@@ -758,7 +759,7 @@ def redeem_residency_code(user: User, code: str) -> None:
         .where(User.id == user.id, User.is_verified.is_(False))
         .values(is_verified=True)
     )
-    if verified.rowcount != 1:
+    if affected_rows(verified) != 1:
         db.session.rollback()
         raise RuleViolation(_l("Your residency is already verified."))
     audit(user, "residency.verify", "user", user.id)

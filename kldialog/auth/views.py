@@ -208,7 +208,7 @@ def check_mail() -> str:
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
-def confirm_email(token: str) -> str | BaseResponse:
+def confirm_email(token: str) -> str | tuple[str, int] | BaseResponse:
     """Confirm an address with a button (mail scanners that open links confirm nothing)."""
     form = forms.ButtonForm()
     if form.validate_on_submit():
@@ -347,7 +347,7 @@ def reset_password(token: str) -> str | tuple[str, int] | BaseResponse:
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
-            throttle.clear(user.email)  # the owner proved the mailbox: the lock ends
+            throttle.clear(user.address)  # the owner proved the mailbox: the lock ends
             if user.has_mfa:  # the mailbox is one factor; the code is still asked for
                 response = begin_second_step(user, remember=False, target=url_for("auth.account"))
             else:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kldialog.auth.models import User
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, enum_column
 from kldialog.kernel.time import utcnow
 
 
@@ -31,7 +31,7 @@ class ReportReason(enum.StrEnum):
     other = "other"
 
 
-class Thread(db.Model):
+class Thread(Model):
     """The discussion of one commentable object (no generic foreign keys: the owner points here)."""
 
     __tablename__ = "thread"
@@ -50,7 +50,7 @@ class Thread(db.Model):
         return f"<Thread {self.id} {self.kind}>"
 
 
-class Comment(db.Model):
+class Comment(Model):
     """A comment or a reply (one level: a reply's parent is always a top-level comment)."""
 
     __tablename__ = "comment"
@@ -90,7 +90,7 @@ class Comment(db.Model):
         return f"<Comment {self.id} {self.status.value}>"
 
 
-class CommentSupport(db.Model):
+class CommentSupport(Model):
     """One person's +1 on a comment; the primary key makes it once per person."""
 
     __tablename__ = "comment_support"
@@ -104,7 +104,7 @@ class CommentSupport(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class CommentReport(db.Model):
+class CommentReport(Model):
     """A report of a comment; one per person and comment."""
 
     __tablename__ = "comment_report"
@@ -126,7 +126,7 @@ class CommentReport(db.Model):
     )
 
 
-class Keyword(db.Model):
+class Keyword(Model):
     """A word or phrase that sends a comment to the moderation queue instead of publishing it.
 
     Moderators keep the list; it lives here because posting a comment consults it.

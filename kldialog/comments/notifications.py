@@ -12,17 +12,21 @@ from kldialog.kernel.db import db
 from kldialog.kernel.mail import send_mail
 
 
-def _reachable(user: User | None) -> bool:
-    return user is not None and user.deleted_at is None and user.is_confirmed
+def _address(user: User | None) -> str | None:
+    """Return where to write to this person, or None (gone, unconfirmed, no address)."""
+    if user is None or user.deleted_at is not None or not user.is_confirmed:
+        return None
+    return user.email
 
 
 def notify_reply(parent: Comment, reply: Comment) -> None:
     """Tell the author of a comment about a reply, if they asked for such mail."""
     author = db.session.get(User, parent.author_id)
-    if not _reachable(author) or not author.notify_replies:
+    address = _address(author)
+    if author is None or address is None or not author.notify_replies:
         return
     send_mail(
-        author.email,
+        address,
         _l("New reply to your comment"),
         "comment_reply",
         language=author.language,
@@ -45,10 +49,11 @@ def notify_decision(decision: object) -> None:
     """Tell an author what moderation decided about their comment, and why."""
     comment = decision.comment  # type: ignore[attr-defined]
     author = db.session.get(User, comment.author_id)
-    if not _reachable(author):
+    address = _address(author)
+    if author is None or address is None:
         return
     send_mail(
-        author.email,
+        address,
         _l("A moderation decision about your comment"),
         "moderation_decision",
         language=author.language,

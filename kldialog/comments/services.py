@@ -27,7 +27,7 @@ from kldialog.comments.models import (
     Thread,
 )
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db
+from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.pagination import Paged, clamp_page
 from kldialog.kernel.time import utcnow
@@ -156,7 +156,8 @@ def thread_page(thread: Thread, viewer: Any, *, sort: str = "newest", page: int 
             .order_by(reply.created_at, reply.id)
         )
         for item in rows:
-            replies[item.parent_id].append(item)
+            if item.parent_id is not None:  # the join only finds replies; this tells mypy
+                replies[item.parent_id].append(item)
     result = ThreadPage(thread, comments, replies, total, page, per_page, sort)
     if ids and getattr(viewer, "is_authenticated", False):
         all_ids = ids + [r.id for rs in replies.values() for r in rs]
@@ -260,7 +261,7 @@ def edit_comment(author: User, comment: Comment, text: str) -> None:
         return
     comment.body = text
     comment.edited_at = utcnow()
-    thread = db.session.get(Thread, comment.thread_id)
+    thread = db.session.get_one(Thread, comment.thread_id)
     if comment.status is CommentStatus.published and _needs_review(author, thread, text):
         comment.status = CommentStatus.pending
         adjust_published_count(comment, -1)
@@ -294,11 +295,13 @@ def support_comment(user: User, comment: Comment) -> None:
 
 def withdraw_support(user: User, comment: Comment) -> None:
     """Take one's +1 back."""
-    removed = db.session.execute(
-        sa.delete(CommentSupport).where(
-            CommentSupport.user_id == user.id, CommentSupport.comment_id == comment.id
+    removed = affected_rows(
+        db.session.execute(
+            sa.delete(CommentSupport).where(
+                CommentSupport.user_id == user.id, CommentSupport.comment_id == comment.id
+            )
         )
-    ).rowcount
+    )
     if removed:
         db.session.execute(
             sa.update(Comment)

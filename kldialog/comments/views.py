@@ -70,7 +70,7 @@ comment_limit = limiter.shared_limit(
 
 def _project_or_404(slug: str) -> Project:
     project = projects.get_project_by_slug(slug) if len(slug) <= 120 else None
-    if not permissions.can_view_project(current_user, project):
+    if project is None or not permissions.can_view_project(current_user, project):
         abort(404)
     return project
 
@@ -81,7 +81,7 @@ def _comment_or_404(comment_id: int) -> tuple[Comment, Project]:
     if comment is None:
         abort(404)
     project = projects.project_of_thread(comment.thread_id)
-    if not permissions.can_view_project(current_user, project):
+    if project is None or not permissions.can_view_project(current_user, project):
         abort(404)  # comments of drafts do not exist for the public
     if not services.is_visible_to(
         comment, current_user, moderator=permissions.can_moderate(current_user)
@@ -167,8 +167,10 @@ def reply(comment_id: int) -> str | tuple[str, int] | BaseResponse:
     comment, project = _comment_or_404(comment_id)
     parent = comment
     if comment.parent_id:
-        parent = db.session.get(Comment, comment.parent_id)
+        parent = db.session.get_one(Comment, comment.parent_id)
     thread = project.thread
+    if thread is None:  # a comment always has its thread; a project without one has none
+        abort(404)
     permissions.require(permissions.can_reply(current_user, parent, thread))
     form = CommentForm()
     if form.validate_on_submit():

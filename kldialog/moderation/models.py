@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from kldialog.auth.models import User
 from kldialog.comments.models import Comment
 from kldialog.kernel.audit import install_append_only
-from kldialog.kernel.db import UTCDateTime, db, enum_column
+from kldialog.kernel.db import Model, UTCDateTime, enum_column
 from kldialog.kernel.time import utcnow
 
 
@@ -27,7 +28,7 @@ class Action(enum.StrEnum):
     appeal_rejected = "appeal_rejected"
 
 
-class ModerationDecision(db.Model):
+class ModerationDecision(Model):
     """One moderator action on a comment (or its author), always with a reason."""
 
     __tablename__ = "moderation_decision"
@@ -49,7 +50,7 @@ class ModerationDecision(db.Model):
         return f"<ModerationDecision {self.id} {self.action.value}>"
 
 
-install_append_only(ModerationDecision.__table__)
+install_append_only(cast(sa.Table, ModerationDecision.__table__))
 
 
 class AppealOutcome(enum.StrEnum):
@@ -59,7 +60,7 @@ class AppealOutcome(enum.StrEnum):
     rejected = "rejected"
 
 
-class Appeal(db.Model):
+class Appeal(Model):
     """An author's single appeal against hiding their comment."""
 
     __tablename__ = "appeal"

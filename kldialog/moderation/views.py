@@ -169,7 +169,7 @@ def bulk() -> str | BaseResponse:
                 ),
                 "success",
             )
-            params = {"filter": filter_by} if filter_by != "all" else {}
+            params: dict[str, Any] = {"filter": filter_by} if filter_by != "all" else {}
             return redirect(url_for("moderation.queue", **params), code=303)
     return _render_queue(filter_by, page, form, [], selected=[c.id for c in comments])
 

@@ -11,15 +11,18 @@ from kldialog.kernel.db import db
 from kldialog.kernel.disclosure import Release
 
 
-def insert_ignore(table: sa.Table, values: dict[str, Any]) -> sa.Executable:
+def insert_ignore(table: sa.Table, values: dict[str, Any]) -> postgresql.Insert | sqlite.Insert:
     """Return INSERT … ON CONFLICT DO NOTHING for the current database."""
-    dialect = db.engine.dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).values(**values).on_conflict_do_nothing()
+    if db.engine.dialect.name == "postgresql":
+        return postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    return sqlite.insert(table).values(**values).on_conflict_do_nothing()
 
 
 def ensure_release_row(key: str) -> None:
     """Create an empty release row once, so parallel first contributions do not collide."""
     db.session.execute(
-        insert_ignore(Release.__table__, {"key": key, "pending": 0, "epsilon_spent": 0.0})
+        insert_ignore(
+            db.metadata.tables[Release.__tablename__],
+            {"key": key, "pending": 0, "epsilon_spent": 0.0},
+        )
     )
