@@ -132,6 +132,8 @@ def test_pinned_counts_are_exact_against_enumeration() -> None:
             if sum(v * x for v, x in c.items()) == s and sum(v * v * x for v, x in c.items()) == q
         ]
         assert disclosure.pinned_counts(counts) == {v: min(c[v] for c in same) for v in range(1, 6)}
+        fixed = {v: same[0][v] for v in range(1, 6) if len({c[v] for c in same}) == 1}
+        assert disclosure.determined_counts(counts) == fixed
 
 
 def test_a_mean_of_five_from_five_raters_is_not_shown() -> None:
@@ -142,6 +144,14 @@ def test_a_mean_of_five_from_five_raters_is_not_shown() -> None:
     assert not disclosure.mean_allowed({5: 8, 4: 2}, 5)  # 4.8 with n = 10 pins eight to 5
     assert disclosure.mean_allowed({4: 5, 5: 5}, 5)  # 4.5: five and five, each group k
     assert disclosure.mean_allowed({2: 1, 3: 3, 4: 4, 5: 2}, 5)
+
+
+def test_a_mean_that_solves_a_hidden_bar_is_not_shown() -> None:
+    # 4.4 (with its interval) from ten raters has one distribution: five 5s, four 4s, one 3 —
+    # the lone 3 is a bar below k that would be suppressed, so the mean is not shown either.
+    assert disclosure.determined_counts({5: 5, 4: 4, 3: 1}) == {1: 0, 2: 0, 3: 1, 4: 4, 5: 5}
+    assert not disclosure.mean_allowed({5: 5, 4: 4, 3: 1}, 5)
+    assert disclosure.mean_allowed({5: 6, 4: 9}, 5)  # 4.4 from 15: both groups at least k
 
 
 ratings = st.dictionaries(st.integers(1, 5), st.integers(0, 9), min_size=1).filter(
@@ -159,9 +169,12 @@ def test_every_published_mean_leaves_k_raters_unpinned(counts: dict[int, int]) -
     for value in range(1, 6):
         # Whatever the reader deduces from n, mean and interval, at least k may differ.
         assert min(c[value] for c in others) <= n - k, value
-    mean = sum(v * c for v, c in counts.items()) / n
-    assert n * (mean - 4) <= n - k  # the mean alone: forced to 5 at most n − k
-    assert n * (2 - mean) <= n - k  # and to 1
+        # And no bar below k that would be hidden is solved by the mean and its interval.
+        known = {c[value] for c in others}
+        assert not (len(known) == 1 and 0 < known.pop() < k), value
+    total = sum(v * c for v, c in counts.items())  # n · mean, exactly (no float rounding)
+    assert total - 4 * n <= n - k  # the mean alone: forced to 5 at most n − k
+    assert 2 * n - total <= n - k  # and to 1
 
 
 def test_a_deleted_account_leaves_no_digest_but_still_counts_once(app: Flask) -> None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kldialog.kernel.db import Model, UTCDateTime, db
+from kldialog.kernel.db import Model, UTCDateTime
 from kldialog.kernel.time import utcnow
 
 

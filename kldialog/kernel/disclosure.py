@@ -159,17 +159,32 @@ def pinned_counts(counts: Mapping[int, int], lowest: int = 1, highest: int = 5) 
     n = sum(full)
     total = sum(i * c for i, c in enumerate(full))
     squares = sum(i * i * c for i, c in enumerate(full))
-    low = _pinned(len(full), n, total, squares)
+    low, _high = _bounds(len(full), n, total, squares)
     return {v: low[i] for i, v in enumerate(values)}
 
 
+def determined_counts(
+    counts: Mapping[int, int], lowest: int = 1, highest: int = 5
+) -> dict[int, int]:
+    """Return the scale values whose count n, Σx and Σx² fix exactly, with that count."""
+    values = range(lowest, highest + 1)
+    full = [int(counts.get(v, 0)) for v in values]
+    n = sum(full)
+    total = sum(i * c for i, c in enumerate(full))
+    squares = sum(i * i * c for i, c in enumerate(full))
+    low, high = _bounds(len(full), n, total, squares)
+    return {v: low[i] for i, v in enumerate(values) if low[i] == high[i]}
+
+
 @functools.lru_cache(maxsize=4096)
-def _pinned(size: int, n: int, total: int, squares: int) -> tuple[int, ...]:
-    """Return min count per value 0..size-1 over the integer counts with this n, Σy and Σy²."""
+def _bounds(size: int, n: int, total: int, squares: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Return (min, max) count per value 0..size-1 over the counts with this n, Σy and Σy²."""
     if size <= 3:
         # Three equations fix up to three counts: the distribution itself is known.
-        return tuple(_solve_small(size, n, total, squares))
+        known = tuple(_solve_small(size, n, total, squares))
+        return known, known
     best = [n] * size
+    most = [0] * size
     # Enumerate the counts of all but the top four values; the top four, with three equations
     # left, lie on a line: their counts are a + b·t with b = (−1, 3, −3, 1), t = top count.
     for head in _heads(size - 4, n, total, squares):
@@ -202,10 +217,13 @@ def _pinned(size: int, n: int, total: int, squares: int) -> tuple[int, ...]:
             continue
         for i, c in enumerate(head):
             best[i] = min(best[i], c)
+            most[i] = max(most[i], c)
         for j, (a, b) in enumerate(zip(alpha, beta, strict=True)):
-            # A linear function on [t_low, t_high] takes its minimum at an end.
-            best[base + j] = min(best[base + j], a + b * t_low, a + b * t_high)
-    return tuple(best)
+            # A linear function on [t_low, t_high] takes its minimum and maximum at the ends.
+            ends = (a + b * t_low, a + b * t_high)
+            best[base + j] = min(best[base + j], *ends)
+            most[base + j] = max(most[base + j], *ends)
+    return tuple(best), tuple(most)
 
 
 def _heads(length: int, n: int, total: int, squares: int) -> list[tuple[int, ...]]:
@@ -230,14 +248,20 @@ def _solve_small(size: int, n: int, total: int, squares: int) -> list[int]:
 
 def mean_allowed(counts: Mapping[int, int], k: int, lowest: int = 1, highest: int = 5) -> bool:
     """Return whether a mean (with or without interval) may be shown without its distribution."""
-    # Publish only if at least k contributors could each have given another value than any one
-    # value v: max over v of pinned(v) ≤ n − k. E.g. n = 5, mean 4.8 pins four to 5 (n·0.8).
+    # Two rules. (1) No group disclosure: at least k contributors could each have given another
+    # value than any one value v, i.e. max over v of pinned(v) ≤ n − k (n = 5, mean 4.8 pins four
+    # to 5). (2) No hidden cell solved: a bar below k would be suppressed, so the mean and its
+    # interval must not fix any count between 1 and k − 1 ({5: 5, 4: 4, 3: 1} with n = 10 is
+    # the only distribution with its n, Σx, Σx²: the lone 3 would be known).
     n = sum(counts.values())
     if n < k:
         return False
-    if max(counts.values()) <= n - k:
-        return True  # the true distribution is consistent, so nobody can be pinned further
-    return max(pinned_counts(counts, lowest, highest).values()) <= n - k
+    small = any(0 < c < k for c in counts.values())
+    if max(counts.values()) <= n - k and not small:
+        return True  # the true distribution is consistent: nothing is pinned or solved further
+    if max(pinned_counts(counts, lowest, highest).values()) > n - k:
+        return False
+    return not any(0 < c < k for c in determined_counts(counts, lowest, highest).values())
 
 
 # --- releases of continuously updated aggregates ----------------------------------------------

@@ -5,9 +5,9 @@ with what changed in the last 30 days – which rounds and surveys were closed, 
 (the projects that are ahead) and what is open now, with how many people have taken part so
 far. Below are all priority rounds with their ballots and the projects ahead, the residents'
 ratings of the projects on the council's two indicators (benefit for Kaiserslautern, careful
-use of data) as means with their 95 % interval – only where at least five people rated – and
-the results of closed surveys. Every number comes from self-selected participants, and the page
-says so.
+use of data) as means with their 95 % interval – only where at least five people rated and the
+mean gives no one away – and the results of closed surveys. Every number comes from
+self-selected participants, and the page says so.
 
 Council members print the page for a session: the print leaves out the navigation and opens
 what is collapsed on screen. They download the ratings as a spreadsheet that German Excel opens
@@ -37,12 +37,12 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.priorities import services as priorities
-from kldialog.priorities.models import Eligibility, Indicator, Method, PriorityRound
+from kldialog.priorities.models import Indicator, Method, PriorityRound
 from kldialog.projects import reading
 from kldialog.surveys import answering, builder
 from kldialog.surveys import services as surveys
-from kldialog.surveys.models import Eligibility as SurveyEligibility
 from kldialog.surveys.models import QuestionKind, Survey
+from kldialog.windows.models import Eligibility
 
 from ..conftest import PASSWORD
 from .test_accounts import check_axe
@@ -66,7 +66,7 @@ def voter(number: int) -> Any:
 
 @pytest.fixture(scope="module")
 def what_residents_said(live_app: Flask) -> Iterator[dict[str, Any]]:
-    """A closed round with ten ballots, five ratings of one project (the least that is shown), an open survey with six."""
+    """A closed round with ten ballots, fifteen varied ratings of one project, an open survey with six."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with live_app.test_request_context():
         if accounts.find_user_by_email(COUNCIL[0]) is None:
@@ -102,12 +102,15 @@ def what_residents_said(live_app: Flask) -> Iterator[dict[str, Any]]:
         db.session.commit()
         priorities.close_round(db.session.get(PriorityRound, round_.id))
         rated = reading.get_project_by_slug(RATED_SLUG)
-        for number, benefit in enumerate([5, 4, 5, 4, 4]):
-            scores = {Indicator.benefit: benefit, Indicator.data_care: 2}
+        # Fifteen ratings, varied enough that the means pin nobody down (kernel.disclosure).
+        benefits = [4] * 9 + [5] * 6  # mean 4.4
+        data_care = [1, 2, 3] * 5  # mean 2.0
+        for number, (benefit, care) in enumerate(zip(benefits, data_care, strict=True)):
+            scores = {Indicator.benefit: benefit, Indicator.data_care: care}
             priorities.rate_project(voter(number), rated, scores)
         survey = builder.create_survey(
             staff, title=SURVEY, intro="", opens_at=now - dt.timedelta(days=1),
-            closes_at=now + dt.timedelta(days=10), eligibility=SurveyEligibility.resident,
+            closes_at=now + dt.timedelta(days=10), eligibility=Eligibility.resident,
         )  # fmt: skip
         question = builder.save_question(
             staff, survey, None, section_id=survey.sections[0].id, kind=QuestionKind.yes_no,
@@ -185,7 +188,7 @@ def test_a_council_member_reads_prints_and_downloads(
     table = ratings.get_by_role("table")
     rated_row = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=RATED))
     expect(rated_row).to_contain_text("4,4")
-    expect(rated_row).to_contain_text("n = 5")
+    expect(rated_row).to_contain_text("n = 15")
     expect(page.get_by_role("main")).to_contain_text(
         "Selbst ausgewählte Teilnehmende, keine repräsentative Umfrage."
     )
@@ -203,7 +206,7 @@ def test_a_council_member_reads_prints_and_downloads(
     expect(few.locator("li").first).to_be_hidden()  # collapsed on screen
     page.emulate_media(media="print")
     on_paper = page.get_by_role("main").inner_text()
-    for fact in (ROUND, FAVOURITE, SURVEY, "bisher 6 Teilnehmende", RATED, "n = 5", "4,4"):
+    for fact in (ROUND, FAVOURITE, SURVEY, "bisher 6 Teilnehmende", RATED, "n = 15", "4,4"):
         assert fact in on_paper, f"{fact!r} is missing from the printed dashboard"
     expect(page.get_by_role("navigation", name="Hauptnavigation")).to_be_hidden()
     hidden_in_print = page.evaluate(
@@ -226,8 +229,8 @@ def test_a_council_member_reads_prints_and_downloads(
     assert lines[0][:2] == ["Projekt", "Kategorie"]
     assert len(lines[0]) == 10  # two indicators, four columns each
     rated_line = next(line for line in lines if line[0] == RATED)
-    assert rated_line[2:4] == ["5", "4,400"]
-    assert rated_line[6:8] == ["5", "2,000"]
+    assert rated_line[2:4] == ["15", "4,400"]
+    assert rated_line[6:8] == ["15", "2,000"]
     # Rated projects first, then the rest.
     assert lines.index(rated_line) < next(
         i for i, line in enumerate(lines) if line[2].startswith("weniger als")

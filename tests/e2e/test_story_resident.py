@@ -43,11 +43,11 @@ from kldialog.auth.models import Role
 from kldialog.comments import services as comments
 from kldialog.kernel.db import db
 from kldialog.priorities import services as priorities
-from kldialog.priorities.models import Eligibility, Method, PriorityRound
+from kldialog.priorities.models import Method, PriorityRound
 from kldialog.projects import reading, threads
 from kldialog.surveys import builder
-from kldialog.surveys.models import Eligibility as SurveyEligibility
 from kldialog.surveys.models import QuestionKind, Survey
+from kldialog.windows.models import Eligibility
 
 from ..conftest import PASSWORD
 from .test_accounts import check_axe
@@ -110,7 +110,7 @@ def city(live_app: Flask) -> Iterator[dict[str, int]]:
             intro="Wie sind Sie in der Stadt unterwegs? Die Umfrage dauert zwei Minuten.",
             opens_at=now - dt.timedelta(days=1),
             closes_at=now + dt.timedelta(days=14),
-            eligibility=SurveyEligibility.resident,
+            eligibility=Eligibility.resident,
             project_ids=[project.id],
         )
         first = survey.sections[0]
