@@ -39,7 +39,7 @@ class DefaultConfig:
     BABEL_DEFAULT_LOCALE = "de"
     BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
 
-    PROJECTS_PER_PAGE = 20
+    PROJECTS_PER_PAGE = 30  # the bundled roadmap's 25 projects on one page, not split over two
     MAX_CONTENT_LENGTH = 1024 * 1024  # larger bodies get the 413 page
 
     SESSION_COOKIE_HTTPONLY = True

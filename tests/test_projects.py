@@ -96,9 +96,16 @@ def test_sort_orders(kaiserslautern: Flask, client: FlaskClient, ctx: Flask) -> 
     assert categories[:3] == ["Bildung"] * 3
 
 
+def test_the_bundled_roadmap_fits_on_one_page(kaiserslautern: Flask, client: FlaskClient) -> None:
+    html = client.get("/projects").get_data(as_text=True)
+    assert result_line(html) == "25 Projekte"
+    assert "page=2" not in html
+
+
 def test_pagination_keeps_filters_and_clamps_to_the_last_page(
     kaiserslautern: Flask, client: FlaskClient
 ) -> None:
+    kaiserslautern.config["PROJECTS_PER_PAGE"] = 20
     html = client.get("/projects?sort=status&foo=bar").get_data(as_text=True)
     assert "Seite 1 von 2" in result_line(html)
     assert 'href="/projects?sort=status&amp;page=2"' in html  # unknown "foo" is not carried on
