@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from flask_login import AnonymousUserMixin
 
 from kldialog import permissions
+from kldialog.auth import blocking, residency
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role, User
 from kldialog.kernel.audit import AuditEntry
@@ -355,7 +356,7 @@ def create_accounts(number: int) -> User:
     )
     db.session.commit()
     for batch in ("Nord", "Süd", "Mitte"):
-        accounts.generate_residency_codes(admin, max(1, number // 3), batch)
+        residency.generate_residency_codes(admin, max(1, number // 3), batch)
     db.session.refresh(admin)
     db.session.expunge(admin)
     return admin
@@ -656,7 +657,7 @@ def test_block_and_unblock_need_a_reasonable_reason(
     assert response.status_code == 200 and 'href="#block-reason"' in response.get_data(as_text=True)
     assert reload(app, target.id).blocked_until is None
     with app.app_context():
-        accounts.block_user(None, db.session.get(User, target.id), accounts.PERMANENT_BLOCK, "x")
+        blocking.block_user(None, db.session.get(User, target.id), blocking.PERMANENT_BLOCK, "x")
     response = admin_client.post(
         f"/admin/users/{target.id}/unblock", data={"unblock-reason": reason}
     )
@@ -678,7 +679,7 @@ def test_admins_cannot_block_themselves(app: Flask, admin_client: FlaskClient, a
     with app.app_context():
         me = db.session.get(User, admin.id)
         with pytest.raises(RuleViolation):
-            accounts.block_user(me, me, accounts.PERMANENT_BLOCK, "Test")
+            blocking.block_user(me, me, blocking.PERMANENT_BLOCK, "Test")
 
 
 def test_block_services_refuse_bad_states(app: Flask, admin: Any, target: Any) -> None:
@@ -686,21 +687,21 @@ def test_block_services_refuse_bad_states(app: Flask, admin: Any, target: Any) -
         actor = db.session.get(User, admin.id)
         user = db.session.get(User, target.id)
         with pytest.raises(RuleViolation):
-            accounts.unblock_user(actor, user, "nicht gesperrt")
+            blocking.unblock_user(actor, user, "nicht gesperrt")
         with pytest.raises(RuleViolation):
-            accounts.block_user(actor, user, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), "Vergangen")
+            blocking.block_user(actor, user, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), "Vergangen")
         with pytest.raises(RuleViolation):
-            accounts.block_user(actor, user, accounts.PERMANENT_BLOCK, "   ")
+            blocking.block_user(actor, user, blocking.PERMANENT_BLOCK, "   ")
         personal_data.delete_account(user, PASSWORD)
         with pytest.raises(RuleViolation):
-            accounts.block_user(actor, user, accounts.PERMANENT_BLOCK, "gelöscht")
+            blocking.block_user(actor, user, blocking.PERMANENT_BLOCK, "gelöscht")
     assert audit_rows(app, "account.block") == []
 
 
 def test_a_blocked_person_still_sees_their_account(
     app: Flask, make_user: Callable[..., Any]
 ) -> None:
-    person = make_user(blocked_until=accounts.PERMANENT_BLOCK)
+    person = make_user(blocked_until=blocking.PERMANENT_BLOCK)
     client = app.test_client()
     login(client, person)
     assert client.get("/account").status_code == 200
@@ -717,7 +718,7 @@ def test_audit_log_lists_newest_first_with_actor_target_reason_details(
         user = db.session.get(User, target.id)
         actor = db.session.get(User, admin.id)
         accounts.set_role(actor, user, Role.moderator, True, "Team <b>verstärken</b>")
-        accounts.block_user(actor, user, accounts.PERMANENT_BLOCK, "Spam & Werbung")
+        blocking.block_user(actor, user, blocking.PERMANENT_BLOCK, "Spam & Werbung")
     html = admin_client.get("/admin/audit").get_data(as_text=True)
     table = html[html.index("<table") :]
     assert table.index("account.block") < table.index("role.grant") < table.index("account.create")
@@ -750,7 +751,7 @@ def test_audit_log_filters_by_action_target_and_actor(
         actor = db.session.get(User, admin.id)
         accounts.set_role(actor, db.session.get(User, target.id), Role.staff, True, "A")
         accounts.set_role(actor, db.session.get(User, other.id), Role.council, True, "B")
-        accounts.block_user(actor, db.session.get(User, other.id), accounts.PERMANENT_BLOCK, "C")
+        blocking.block_user(actor, db.session.get(User, other.id), blocking.PERMANENT_BLOCK, "C")
 
     def reasons(query: str) -> list[str]:
         html = admin_client.get(f"/admin/audit?{query}").get_data(as_text=True)
@@ -859,7 +860,7 @@ def test_admin_posts_without_csrf_token_are_refused(app_factory: Callable[..., F
         rita = accounts.create_confirmed_user(
             email="rita@example.org", password=PASSWORD, display_name="Rita", roles=[]
         )
-        accounts.block_user(admin, rita, accounts.PERMANENT_BLOCK, "vorher")
+        blocking.block_user(admin, rita, blocking.PERMANENT_BLOCK, "vorher")
         admin_id, rita_id = admin.id, rita.id
     client = app.test_client()
     token = csrf_login(client, "ada@example.org")

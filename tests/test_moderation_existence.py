@@ -92,7 +92,7 @@ def site(app: Flask, make_user: Callable[..., Any], make_project: Callable[..., 
             db.session.commit()
             made[state] = (row.slug, comment.id)
     with app.app_context():
-        from kldialog.auth.services import PERMANENT_BLOCK
+        from kldialog.auth.blocking import PERMANENT_BLOCK
 
         db.session.get(User, people["blocked"].id).blocked_until = PERMANENT_BLOCK
         db.session.commit()

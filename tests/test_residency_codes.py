@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from kldialog import create_app
+from kldialog.auth import blocking, residency
 from kldialog.auth import services as accounts
 from kldialog.auth.models import ResidencyCode, Role, User
 from kldialog.kernel.audit import AuditEntry
@@ -37,7 +38,7 @@ def english(client: FlaskClient) -> FlaskClient:
 def generate(app: Flask, count: int = 3, batch: str = "Testbrief") -> list[str]:
     """Generate codes through the service, as the system."""
     with app.app_context():
-        return accounts.generate_residency_codes(None, count, batch)
+        return residency.generate_residency_codes(None, count, batch)
 
 
 def is_verified(app: Flask, user_id: int) -> bool:
@@ -73,7 +74,7 @@ def test_codes_are_twelve_unambiguous_characters_grouped_by_four(app: Flask) -> 
         assert CODE.fullmatch(code), code
         assert not set(code) & set("01OIL")
     # Every symbol of the alphabet turns up: the codes use its whole range.
-    assert set("".join(codes).replace("-", "")) == set(accounts.RESIDENCY_CODE_ALPHABET)
+    assert set("".join(codes).replace("-", "")) == set(residency.RESIDENCY_CODE_ALPHABET)
 
 
 @pytest.mark.parametrize(
@@ -87,8 +88,8 @@ def test_codes_are_twelve_unambiguous_characters_grouped_by_four(app: Flask) -> 
     ],
 )
 def test_typed_codes_are_normalised(typed: str, normalised: str) -> None:
-    assert accounts.normalise_residency_code(typed) == normalised
-    assert accounts.is_valid_residency_code(normalised)
+    assert residency.normalise_residency_code(typed) == normalised
+    assert residency.is_valid_residency_code(normalised)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +97,7 @@ def test_typed_codes_are_normalised(typed: str, normalised: str) -> None:
     ["", "ABCD-EFGH-JKM", "ABCD-EFGH-JKMNP", "ABCD-EFGH-JKM0", "ABCD-EFGH-JKMO", "ÄBCD-EFGH-JKMN"],
 )
 def test_malformed_codes_are_not_valid(typed: str) -> None:
-    assert not accounts.is_valid_residency_code(accounts.normalise_residency_code(typed))
+    assert not residency.is_valid_residency_code(residency.normalise_residency_code(typed))
 
 
 # --- generating ----------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def test_only_hashes_are_stored_and_the_plaintext_appears_nowhere(app: Flask) ->
         assert len(rows) == 25
         assert {row.batch for row in rows} == {"Innenstadt November"}
         assert {row.code_hash for row in rows} == {
-            accounts.hash_residency_code(code.replace("-", "")) for code in codes
+            residency.hash_residency_code(code.replace("-", "")) for code in codes
         }
         [entry] = db.session.scalars(
             sa.select(AuditEntry).where(AuditEntry.action == "residency.generate")
@@ -140,13 +141,13 @@ def test_only_hashes_are_stored_and_the_plaintext_appears_nowhere(app: Flask) ->
 )
 def test_generation_refuses_bad_counts_and_labels(app: Flask, count: Any, batch: str) -> None:
     with app.app_context(), pytest.raises(RuleViolation):
-        accounts.generate_residency_codes(None, count, batch)
+        residency.generate_residency_codes(None, count, batch)
     assert unused_codes(app) == 0
 
 
 def test_the_largest_batch_is_generated_in_one_go(app: Flask) -> None:
-    codes = generate(app, accounts.RESIDENCY_CODES_MAX)
-    assert len(set(codes)) == accounts.RESIDENCY_CODES_MAX == unused_codes(app)
+    codes = generate(app, residency.RESIDENCY_CODES_MAX)
+    assert len(set(codes)) == residency.RESIDENCY_CODES_MAX == unused_codes(app)
 
 
 # --- redeeming ---------------------------------------------------------------------------------
@@ -158,11 +159,11 @@ def test_redeeming_verifies_the_account_and_deletes_the_code(
     person = make_user()
     code, other = generate(app, 2)
     with app.app_context():
-        accounts.redeem_residency_code(db.session.get(User, person.id), code.lower())
+        residency.redeem_residency_code(db.session.get(User, person.id), code.lower())
     assert is_verified(app, person.id)
     with app.app_context():
         remaining = db.session.scalars(sa.select(ResidencyCode.code_hash)).all()
-        assert remaining == [accounts.hash_residency_code(other.replace("-", ""))]
+        assert remaining == [residency.hash_residency_code(other.replace("-", ""))]
         [entry] = db.session.scalars(
             sa.select(AuditEntry).where(AuditEntry.action == "residency.verify")
         ).all()
@@ -176,16 +177,16 @@ def test_redeeming_verifies_the_account_and_deletes_the_code(
     stored = every_stored_value(app)
     assert code not in stored and code.replace("-", "") not in stored
     with app.app_context():
-        assert accounts.hash_residency_code(code.replace("-", "")) not in stored
+        assert residency.hash_residency_code(code.replace("-", "")) not in stored
 
 
 def test_a_code_works_only_once(app: Flask, make_user: Callable[..., Any]) -> None:
     first, second = make_user(), make_user()
     [code] = generate(app, 1)
     with app.app_context():
-        accounts.redeem_residency_code(db.session.get(User, first.id), code)
+        residency.redeem_residency_code(db.session.get(User, first.id), code)
         with pytest.raises(RuleViolation, match="bereits verwendet"):
-            accounts.redeem_residency_code(db.session.get(User, second.id), code)
+            residency.redeem_residency_code(db.session.get(User, second.id), code)
     assert not is_verified(app, second.id)
 
 
@@ -198,11 +199,11 @@ def test_unknown_malformed_and_already_verified_are_refused_clearly(
     with app.app_context():
         user = db.session.get(User, person.id)
         with pytest.raises(RuleViolation, match="ungültig oder wurde bereits verwendet"):
-            accounts.redeem_residency_code(user, "ABCD-EFGH-JKMN")
+            residency.redeem_residency_code(user, "ABCD-EFGH-JKMN")
         with pytest.raises(RuleViolation, match="12 Zeichen"):
-            accounts.redeem_residency_code(user, "hello")
+            residency.redeem_residency_code(user, "hello")
         with pytest.raises(RuleViolation, match="bereits bestätigt"):
-            accounts.redeem_residency_code(db.session.get(User, verified.id), code)
+            residency.redeem_residency_code(db.session.get(User, verified.id), code)
     assert unused_codes(app) == 1  # refusals use nothing up
 
 
@@ -237,7 +238,7 @@ def run_together(app: Flask, jobs: list[tuple[int, str]]) -> list[str]:
             user = db.session.get(User, user_id)
             barrier.wait()
             try:
-                accounts.redeem_residency_code(user, code)
+                residency.redeem_residency_code(user, code)
                 outcome = "verified"
             except RuleViolation:
                 outcome = "refused"
@@ -370,7 +371,7 @@ def test_wrong_types_and_nul_bytes_do_not_break_the_form(resident_client: FlaskC
     [
         ({"email_confirmed_at": None}, "confirm your e-mail address first"),
         ({"accepted_terms_version": "2000-01"}, "accept the new terms"),
-        ({"blocked_until": accounts.PERMANENT_BLOCK}, "Your account is blocked"),
+        ({"blocked_until": blocking.PERMANENT_BLOCK}, "Your account is blocked"),
     ],
 )
 def test_people_who_may_not_take_part_are_told_why_and_cannot_post(
@@ -403,7 +404,7 @@ def test_redeeming_is_rate_limited(app_factory: Callable[..., Flask]) -> None:
             display_name="Rita",
             roles=[],
         )
-        codes = accounts.generate_residency_codes(None, 1, "B")
+        codes = residency.generate_residency_codes(None, 1, "B")
         user_id = user.id
     client = app.test_client()
     login(client, SimpleNamespace(email="r@example.org"))
@@ -423,7 +424,7 @@ def test_redeeming_without_csrf_token_is_refused(app_factory: Callable[..., Flas
             display_name="Rita",
             roles=[],
         )
-        [code] = accounts.generate_residency_codes(None, 1, "B")
+        [code] = residency.generate_residency_codes(None, 1, "B")
         user_id = user.id
     client = app.test_client()
     html = client.get("/login").get_data(as_text=True)
@@ -477,7 +478,7 @@ def test_staff_generate_a_printable_sheet_shown_once(
     # The printed codes work.
     person = make_user()
     with app.app_context():
-        accounts.redeem_residency_code(db.session.get(User, person.id), codes[0])
+        residency.redeem_residency_code(db.session.get(User, person.id), codes[0])
     html = staff_client.get("/admin/codes").get_data(as_text=True)
     assert re.search(r"Nord &lt;Brief&gt; 1</th>\s*<td[^>]*>3</td>", html)
 
@@ -611,5 +612,5 @@ def test_stored_digest_is_keyed_so_a_copied_database_alone_cannot_be_searched(
     with app.app_context():
         stored = db.session.scalars(sa.select(ResidencyCode.code_hash)).all()
         normalised = code.replace("-", "")
-        assert stored == [accounts.hash_residency_code(normalised)]
+        assert stored == [residency.hash_residency_code(normalised)]
     assert hashlib.sha256(normalised.encode()).hexdigest() not in stored

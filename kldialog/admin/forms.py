@@ -30,7 +30,7 @@ from wtforms.validators import (
 )
 
 from kldialog.admin.services import MANAGED_ROLES
-from kldialog.auth import services as accounts
+from kldialog.auth import blocking, residency
 from kldialog.auth.models import Role
 from kldialog.kernel.errors import at_most_characters
 from kldialog.kernel.params import MAX_ID, BoundedIntegerField, ChoiceField, parse_int
@@ -203,7 +203,7 @@ class BlockForm(FlaskForm):
     def blocked_until(self) -> dt.datetime:
         """Return the end of the block as an aware datetime (midnight after the chosen day)."""
         if self.duration.data == "permanent":
-            return accounts.PERMANENT_BLOCK
+            return blocking.PERMANENT_BLOCK
         zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
         next_day = self.until.data + dt.timedelta(days=1)
         return dt.datetime.combine(next_day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
@@ -237,7 +237,7 @@ class ResidencyCodesForm(FlaskForm):
         _l("Name of the batch"),
         validators=[
             DataRequired(_l("Please name the batch.")),
-            Length(max=accounts.RESIDENCY_BATCH_MAX_LENGTH),
+            Length(max=residency.RESIDENCY_BATCH_MAX_LENGTH),
         ],
         filters=[strip],
         description=_l(
@@ -264,7 +264,7 @@ class ResidencyCodesForm(FlaskForm):
 
     def validate_count(self, field: Any) -> None:
         """Accept a whole number from 1 to the maximum."""
-        maximum = accounts.RESIDENCY_CODES_MAX
+        maximum = residency.RESIDENCY_CODES_MAX
         if parse_int(field.data, 1, maximum) is None:
             raise ValidationError(
                 _l("Please enter a whole number from 1 to %(max)s.", max=format_decimal(maximum))
@@ -272,4 +272,4 @@ class ResidencyCodesForm(FlaskForm):
 
     def count_value(self) -> int:
         """Return the validated number of codes."""
-        return parse_int(self.count.data, 1, accounts.RESIDENCY_CODES_MAX) or 0
+        return parse_int(self.count.data, 1, residency.RESIDENCY_CODES_MAX) or 0

@@ -26,8 +26,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from kldialog import permissions
 from kldialog.admin import forms, services
 from kldialog.admin.code_sheet import render_code_sheet
-from kldialog.auth import mfa
-from kldialog.auth import services as accounts
+from kldialog.auth import blocking, mfa, residency
 from kldialog.auth.models import Role, User
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.templating import ROLE_LABELS
@@ -204,7 +203,7 @@ def block(user_id: int) -> str | BaseResponse:
     form = forms.BlockForm(prefix="block")
     if form.validate_on_submit():
         try:
-            accounts.block_user(current_user, target, form.blocked_until(), form.reason.data)
+            blocking.block_user(current_user, target, form.blocked_until(), form.reason.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -222,7 +221,7 @@ def unblock(user_id: int) -> str | BaseResponse:
     form = forms.UnblockForm(prefix="unblock")
     if form.validate_on_submit():
         try:
-            accounts.unblock_user(current_user, target, form.reason.data)
+            blocking.unblock_user(current_user, target, form.reason.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -312,13 +311,13 @@ def codes() -> str | BaseResponse:
             )
         else:
             try:
-                codes = accounts.generate_residency_codes(
+                codes = residency.generate_residency_codes(
                     current_user, form.count_value(), form.batch.data
                 )
             except RuleViolation as error:
                 show_rule_violation(form, error)
             else:
-                batch = accounts.clean_batch_label(form.batch.data)
+                batch = residency.clean_batch_label(form.batch.data)
                 response = make_response(render_code_sheet(codes, batch, form.language.data))
                 response.headers["Cache-Control"] = "no-store"
                 return response

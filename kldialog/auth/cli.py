@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from kldialog.admin.code_sheet import render_code_sheet
-from kldialog.auth import mfa
+from kldialog.auth import mfa, residency
 from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.errors import RuleViolation
@@ -94,7 +94,7 @@ def _change_role(email: str, role: Role, grant: bool, reason: str) -> None:
 
 
 @codes_cli.command("generate")
-@click.argument("count", type=click.IntRange(1, accounts.RESIDENCY_CODES_MAX))
+@click.argument("count", type=click.IntRange(1, residency.RESIDENCY_CODES_MAX))
 @click.option("--batch", help="Name of the batch, e.g. the mailing (default: today's date).")
 @click.option(
     "--output",
@@ -132,9 +132,9 @@ def codes_generate(
             ) from error
         except OSError as error:
             raise click.ClickException(f"{output}: {error.strerror}") from error
-    label = accounts.clean_batch_label(batch or dt.date.today().isoformat())
+    label = residency.clean_batch_label(batch or dt.date.today().isoformat())
     try:
-        codes = accounts.generate_residency_codes(None, count, label)
+        codes = residency.generate_residency_codes(None, count, label)
     except RuleViolation as error:
         if fd is not None:
             os.close(fd)

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from kldialog.auth import services
+from kldialog.auth import residency, services
 
 
 def valid_email(form: Any, field: Any) -> None:
@@ -161,8 +161,8 @@ class ButtonForm(FlaskForm):
 
 def residency_code_shape(form: Any, field: Any) -> None:
     """Check that a code has 12 allowed characters (spaces, dashes and case do not matter)."""
-    if field.data and not services.is_valid_residency_code(
-        services.normalise_residency_code(field.data)
+    if field.data and not residency.is_valid_residency_code(
+        residency.normalise_residency_code(field.data)
     ):
         raise ValidationError(
             _l(

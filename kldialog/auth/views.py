@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
 from kldialog.auth import forms, services, sessions, throttle
+from kldialog.auth import residency as residency_codes
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.http import local_path
@@ -459,7 +460,7 @@ def residency() -> str | BaseResponse:
         permissions.require(permissions.can_redeem_residency_code(current_user))
     if form.validate_on_submit():
         try:
-            services.redeem_residency_code(current_user, form.code.data)
+            residency_codes.redeem_residency_code(current_user, form.code.data)
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from kldialog import permissions
+from kldialog.auth.blocking import PERMANENT_BLOCK
 from kldialog.auth.models import User
-from kldialog.auth.services import PERMANENT_BLOCK
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, Keyword, ReportReason
 from kldialog.comments.services import adjust_published_count, clean_body
 from kldialog.kernel.audit import audit
