@@ -156,12 +156,9 @@ def test_no_feature_imports_the_personal_data_layer_above_it() -> None:
         assert not upward, f"{name} imports {sorted(upward)}"
 
 
-# The project page builds its discussion and rating panels with helpers that live in those
-# features' views; they belong in their services (issue 16). The list can only shrink.
-KNOWN_VIEW_IMPORTS = {
-    ("kldialog.projects.views", "kldialog.comments.views"),
-    ("kldialog.projects.views", "kldialog.priorities.views"),
-}
+# Empty: the project page gets its discussion, rating and event panels through
+# kldialog.projects.panels (features register), not by importing their views.
+KNOWN_VIEW_IMPORTS: set[tuple[str, str]] = set()
 
 
 def _feature(name: str) -> str | None:

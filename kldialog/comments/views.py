@@ -32,6 +32,7 @@ from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import account_key, limiter
 from kldialog.kernel.params import choice, page_number
+from kldialog.projects import panels
 from kldialog.projects import threads as projects
 from kldialog.projects.models import Project
 
@@ -101,6 +102,7 @@ def _back_to(comment: Comment, project: Project) -> BaseResponse:
     return redirect(url, code=303)
 
 
+@panels.register
 def discussion_context(project: Project) -> dict[str, Any]:
     """Return what templates/comments/_thread.html needs on the project page."""
     sort = choice(request.args.get("sort"), services.SORTS, "newest")

@@ -19,6 +19,7 @@ from kldialog.events.rules import MAX_ID
 from kldialog.kernel.db import db
 from kldialog.kernel.pagination import Page, paginate
 from kldialog.kernel.time import city_zone, utcnow
+from kldialog.projects import panels
 from kldialog.projects.models import Project
 
 
@@ -125,6 +126,7 @@ class EventSummary:
     author: str = ""
 
 
+@panels.register
 def project_event_context(project: Any) -> dict[str, Any]:
     """Return what a project page shows of events: coming ones and summaries (one query)."""
     now = utcnow()

@@ -42,6 +42,7 @@ from kldialog.priorities.forms import (
 )
 from kldialog.priorities.models import Indicator, Method, PriorityRound
 from kldialog.priorities.results import tier_groups
+from kldialog.projects import panels
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
 from kldialog.windows.models import Eligibility
@@ -278,6 +279,7 @@ def rate(slug: str) -> BaseResponse | tuple[str, int]:
     return redirect(url_for("projects.detail", slug=project.slug, _anchor="rating"), 303)
 
 
+@panels.register
 def rating_context(project: Any) -> dict[str, Any]:
     """Return what the project page needs: rating box, open rounds and surveys about it."""
     mine = services.my_ratings(current_user, project)

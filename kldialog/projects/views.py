@@ -25,13 +25,12 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.comments.views import discussion_context
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.extensions import csrf
 from kldialog.kernel.http import local_path
 from kldialog.permissions import can_view_project
 from kldialog.projects import following as follows
-from kldialog.projects import reading
+from kldialog.projects import panels, reading
 from kldialog.projects.forms import (
     FollowForm,
     ProjectFilterForm,
@@ -107,9 +106,6 @@ def index() -> str:
 @bp.get("/projects/<slug>")
 def detail(slug: str) -> str:
     """Show one project: facts, status history ("Stand") and the city's updates."""
-    from kldialog.events.reading import project_event_context  # events import projects
-    from kldialog.priorities.views import rating_context  # priorities imports projects
-
     project = reading.get_project_by_slug(slug) if SLUG_PATTERN.fullmatch(slug) else None
     if project is None or not can_view_project(current_user, project):
         abort(404)  # a draft is not "forbidden" to the public: it does not exist yet
@@ -120,9 +116,7 @@ def detail(slug: str) -> str:
         updates=reading.project_updates(project),
         following=follows.is_following(current_user, project),
         follow_form=FollowForm(),
-        **discussion_context(project),
-        **rating_context(project),
-        **project_event_context(project),
+        **panels.context_for(project),
     )
 
 
