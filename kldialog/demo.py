@@ -243,21 +243,33 @@ def _load_demo_rounds() -> None:
         days[day] = days.get(day, 0) + 1
     priorities.publish_result(closed, closed_entries, ballots, days)
     db.session.commit()
-    # Six demo accounts rate two projects, enough for the aggregate to show (k = 5).
-    scores = {"handyparken": (5, 4, 4, 5, 3, 4), "intelligente-verkehrslenkung": (4, 3, 5, 4, 4, 2)}
-    for slug, values in scores.items():
+    # Twenty residents rate two projects, varied enough that their means give nobody away
+    # (kernel.disclosure.mean_allowed); the six demo accounts and fourteen silent raters.
+    raters = [_account(email) for email, _name, _roles in DEMO_ACCOUNTS]
+    for number in range(1, 21 - len(raters)):
+        raters.append(
+            accounts.create_confirmed_user(
+                email=f"bewertung{number}@demo.kldialog.invalid",
+                password=DEMO_PASSWORD,
+                display_name=f"Demo Bewertung {number}",
+                roles=[],
+            )
+        )
+    scores = {
+        "handyparken": ([5] * 8 + [4] * 7 + [3] * 5, [4] * 7 + [3] * 8 + [2] * 5),
+        "intelligente-verkehrslenkung": ([4] * 9 + [3] * 6 + [5] * 5, [2] * 6 + [3] * 9 + [4] * 5),
+    }
+    for slug, (benefits, data_care) in scores.items():
         project = reading.get_project_by_slug(slug)
         if project is None:
             continue
-        for (email, _name, _roles), value in zip(DEMO_ACCOUNTS, values, strict=True):
+        for rater, benefit, care in zip(raters, benefits, data_care, strict=True):
             priorities.rate_project(
-                _account(email),
-                project,
-                {Indicator.benefit: value, Indicator.data_care: max(1, value - 1)},
+                rater, project, {Indicator.benefit: benefit, Indicator.data_care: care}
             )
     click.echo(
         "Demo: an open priority round with two ballots, a closed round with results, "
-        "indicator ratings of two projects."
+        "indicator ratings of two projects by 20 residents."
     )
 
 
