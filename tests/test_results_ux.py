@@ -17,7 +17,7 @@ from kldialog.kernel.csv import csv_text
 from kldialog.kernel.db import db
 from kldialog.kernel.stats import MeanEstimate
 from kldialog.priorities import services
-from kldialog.priorities.models import Indicator
+from kldialog.priorities.models import Indicator, Method
 from kldialog.priorities.results import tier_groups
 from kldialog.projects.models import Project
 from kldialog.surveys.models import Survey
@@ -41,6 +41,36 @@ def test_tier_groups_sort_by_the_share_the_bars_show() -> None:
     groups = tier_groups(rows)
     assert [tier for tier, _members in groups] == [1, 2]
     assert [p["title"] for p in groups[0][1]] == ["B", "D", "A"]  # 40 % above 39 %
+
+
+def test_points_round_bars_show_the_share_of_points_that_ranked_them() -> None:
+    # B is on more ballots but got fewer points: a points round ranks A first, so its bar leads.
+    rows = [
+        {"title": "A", "tier": 1, "share": 0.40, "points": 30},
+        {"title": "B", "tier": 1, "share": 0.60, "points": 10},
+        {"title": "C", "tier": 2, "share": 0.70, "points": 10},
+    ]
+    groups = tier_groups(rows, "points")
+    assert [[p["title"] for p in members] for _tier, members in groups] == [["A", "B"], ["C"]]
+    assert [p["bar"] for p in groups[0][1]] == [0.6, 0.2]
+    assert groups[1][1][0]["bar"] == 0.2  # never longer than a bar in the group above
+    approval = tier_groups(rows)
+    assert [p["title"] for p in approval[0][1]] == ["B", "A"]
+
+
+def test_points_round_results_page_shows_points_shares(
+    app: Flask, client: Any, projects: list[Project]
+) -> None:
+    round_id = make_round(app, projects, method=Method.points, budget=10, max_per_project=8)
+    # projects[0]: 5 ballots × 8 points; projects[1]: on all 8 ballots with 2 points each.
+    heavy = [{projects[0].id: 8, projects[1].id: 2}] * 5
+    vote_many(app, round_id, heavy + [{projects[1].id: 2}] * 3)
+    end_round(app, round_id, close=True)
+    page = client.get(f"/priorities/{round_id}/results").get_data(as_text=True)
+    before_details = page.split('id="details-title"', 1)[0]
+    assert "Anteil an allen Punkten" in before_details
+    shares = [int(v) for v in re.findall(r'bar-list__value">(\d+)\s*%', before_details)]
+    assert shares[:2] == [71, 29]  # 40 of 56 points, 16 of 56 — not 63 % and 100 % of ballots
 
 
 def _row(title: str, benefit: tuple[int, float] | None, care: tuple[int, float] | None) -> Any:

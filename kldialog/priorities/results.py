@@ -238,12 +238,21 @@ def results_csv_rows(data: Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def tier_groups(projects: list[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
-    """Group the results' projects by tier; within a tier, by the share the bars show."""
+def tier_groups(
+    projects: list[dict[str, Any]], method: str = Method.approval.value
+) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Group the results' projects by tier, each with the bar value that ranked it (`bar`).
+
+    An approval round ranks by supporters, so its bars show the share of ballots; a points round
+    ranks by points, so its bars show the share of all points given — otherwise a bar in a lower
+    group could be longer than one above it. Within a group, longest bar first.
+    """
+    total_points = sum(int(p["points"]) for p in projects) if method == Method.points.value else 0
     groups: dict[int, list[dict[str, Any]]] = {}
     for project in projects:
-        groups.setdefault(int(project["tier"]), []).append(project)
+        bar = project["points"] / total_points if total_points else project["share"]
+        groups.setdefault(int(project["tier"]), []).append({**project, "bar": bar})
     return [
-        (tier, sorted(members, key=lambda p: (-p["share"], p["title"])))
+        (tier, sorted(members, key=lambda p: (-p["bar"], p["title"])))
         for tier, members in sorted(groups.items())
     ]

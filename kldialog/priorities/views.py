@@ -205,12 +205,17 @@ def results(round_id: int) -> str | BaseResponse:
     data = services.round_result_data(result)
     for day in data["participation"]:
         day["day"] = dt.date.fromisoformat(day["day"])
+    groups = tier_groups(data.get("projects", []), data["method"])
+    # Points shares are small numbers: scale the bars to the largest so they can be compared.
+    bars = [p["bar"] for _tier, members in groups for p in members]
+    bar_max = max(bars) if data["method"] == Method.points.value and bars else 1.0
     return render_template(
         "priorities/results.html",
         round=round_,
         result=result,
         data=data,
-        groups=tier_groups(data.get("projects", [])),
+        groups=groups,
+        bar_max=bar_max,
         method=Method,
         details=permissions.is_council(current_user),
     )
