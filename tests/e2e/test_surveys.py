@@ -234,9 +234,19 @@ def test_results_page_with_charts_and_tables_is_accessible(
         page = browser.new_context(base_url=base_url).new_page()
         choose_language(page, language)
         page.goto(f"/surveys/{survey_id}/results")
-        expect(page.locator("svg[role=img]").first).to_be_visible()
+        expect(page.locator("figure.chart .bar-list").first).to_be_visible()
         expect(page.locator("main")).to_contain_text("23")
         check_axe(page, f"results {language}")
+        # On a phone the chart labels keep the page's text size and nothing scrolls sideways.
+        page.set_viewport_size({"width": 360, "height": 740})
+        sizes = page.locator("figure.chart .bar-list__label").evaluate_all(
+            "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))"
+        )
+        assert sizes and min(sizes) >= 16, sizes
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        check_axe(page, f"results at 360 px {language}")
+        shot(page, f"survey-results-360-{language}")
+        page.set_viewport_size({"width": 1280, "height": 800})
         first, second = (q for q in page.locator("#first option").all_inner_texts()[:2])
         page.locator("#first").select_option(label=first)
         page.locator("#second").select_option(label=second)
