@@ -83,6 +83,34 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     configure_cookies(app)  # __Host- names when the cookies are HTTPS-only
 
+    _register_blueprints(app)
+
+    from kldialog.kernel.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+    from kldialog.cli import register_commands
+
+    register_commands(app)
+
+    from kldialog.templating import register_template_helpers
+
+    register_template_helpers(app)
+
+    from kldialog.kernel.static import init_static
+
+    init_static(app, SECURITY_HEADERS)  # hashed URLs, compressed, cached for a year
+
+    from kldialog.kernel.pagecache import init_page_cache
+
+    init_page_cache(app)  # its lookup runs first, before every other hook
+    app.before_request(_reject_nul_bytes)
+    app.after_request(_add_security_headers)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Register every feature's blueprint and the account loaders (imported late: no circle)."""
     from kldialog.admin.views import bp as admin_bp
     from kldialog.api.views import bp as api_bp
     from kldialog.auth.mfa_views import bp as mfa_bp
@@ -120,29 +148,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(events_bp)
     app.register_blueprint(notices_bp)
     app.register_blueprint(api_bp)
-
-    from kldialog.kernel.errors import register_error_handlers
-
-    register_error_handlers(app)
-
-    from kldialog.cli import register_commands
-
-    register_commands(app)
-
-    from kldialog.templating import register_template_helpers
-
-    register_template_helpers(app)
-
-    from kldialog.kernel.static import init_static
-
-    init_static(app, SECURITY_HEADERS)  # hashed URLs, compressed, cached for a year
-
-    from kldialog.kernel.pagecache import init_page_cache
-
-    init_page_cache(app)  # its lookup runs first, before every other hook
-    app.before_request(_reject_nul_bytes)
-    app.after_request(_add_security_headers)
-    return app
 
 
 def _configure_logging(app: Flask) -> None:

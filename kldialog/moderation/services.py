@@ -173,20 +173,7 @@ def decide(
     comments = _locked_fresh(comments)
     open_appeals = _open_appeals(c.id for c in comments)
     if seen is not None:
-        stale = sorted(
-            c.id
-            for c in comments
-            if c.id in seen and seen[c.id] != version_of(c, open_appeals.get(c.id))
-        )
-        if stale:
-            raise RuleViolation(
-                _l(
-                    "Nothing was changed: %(ids)s was decided by someone else or changed by"
-                    " its author in the meantime. Please look at its current state and decide"
-                    " again.",
-                    ids=", ".join(f"#{i}" for i in stale),
-                )
-            )
+        _refuse_stale(comments, open_appeals, seen)
     many = len(comments) > 1
     steps = {c.id: _transition(c, action, c.id in open_appeals, many=many) for c in comments}
     refused = sorted(cid for cid, step in steps.items() if step is None)
@@ -216,6 +203,26 @@ def decide(
     for decision in decisions:
         notify_decision(decision)
     return decisions
+
+
+def _refuse_stale(
+    comments: list[Comment], open_appeals: Mapping[int, Appeal], seen: Mapping[int, str]
+) -> None:
+    """Refuse the decision if a comment changed since the moderator's page was drawn."""
+    stale = sorted(
+        c.id
+        for c in comments
+        if c.id in seen and seen[c.id] != version_of(c, open_appeals.get(c.id))
+    )
+    if stale:
+        raise RuleViolation(
+            _l(
+                "Nothing was changed: %(ids)s was decided by someone else or changed by"
+                " its author in the meantime. Please look at its current state and decide"
+                " again.",
+                ids=", ".join(f"#{i}" for i in stale),
+            )
+        )
 
 
 def version_of(comment: Comment, open_appeal: Appeal | None) -> str:

@@ -152,13 +152,23 @@ def compute_results(text: str, *, samples: int = 200, min_group_size: int = 5) -
                 "tier": tiers[position],
             }
         )
+    summary["categories"] = _category_rows(matrix, projects, supporters, points)
+    return summary
+
+
+def _category_rows(
+    matrix: np.ndarray, projects: list[dict[str, Any]], supporters: np.ndarray, points: np.ndarray
+) -> list[dict[str, Any]]:
+    """Per category: ballots supporting at least one of its projects, with a Wilson interval."""
+    n = matrix.shape[0]
     categories: dict[str, list[int]] = {}
     for j, project in enumerate(projects):
         categories.setdefault(project["category"], []).append(j)
+    rows = []
     for name, columns in categories.items():
         reached = int((matrix[:, columns] > 0).any(axis=1).sum())
         share_low, share_high = wilson_interval(reached, n)
-        summary["categories"].append(
+        rows.append(
             {
                 "category": name,
                 "ballots": reached,
@@ -169,8 +179,7 @@ def compute_results(text: str, *, samples: int = 200, min_group_size: int = 5) -
                 "share_high": round(share_high, 6),
             }
         )
-    summary["categories"].sort(key=lambda c: (-c["ballots"], c["category"]))
-    return summary
+    return sorted(rows, key=lambda c: (-c["ballots"], c["category"]))
 
 
 def _bootstrap_rank_intervals(
