@@ -46,7 +46,7 @@ def ratings(query: schemas.PageQuery, params: dict[str, str]) -> schemas.RatingP
             estimate = summary.estimate
             indicators.append(
                 schemas.IndicatorRating(
-                    indicator=indicator.value,  # type: ignore[arg-type]
+                    indicator=indicator.value,
                     released=estimate is not None,
                     n=summary.n if estimate is not None else None,
                     mean=schemas.Interval(

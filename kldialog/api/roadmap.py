@@ -65,7 +65,7 @@ def _summary_fields(project: Project) -> dict[str, object]:
 
 def _word_conditions(query: str) -> list[sa.ColumnElement[bool]]:
     """Return one LIKE per word on the folded title and summary (as the list page searches)."""
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = []
     for word in search_key(query).split():
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Project.search_text.like(f"%{escaped}%", escape="\\"))
@@ -98,7 +98,7 @@ def projects(query: schemas.ProjectQuery, params: dict[str, str]) -> schemas.Pro
         per_page=query.per_page,
     )
     return schemas.ProjectPage(
-        items=[schemas.ProjectSummary(**_summary_fields(p)) for p in page.items],  # type: ignore[arg-type]
+        items=[schemas.ProjectSummary(**_summary_fields(p)) for p in page.items],
         page=page.page,
         per_page=page.per_page,
         total=page.total,
@@ -125,17 +125,17 @@ def project(slug: str) -> schemas.ProjectDetail | None:
         .order_by(ProjectUpdate.published_on.desc(), ProjectUpdate.id.desc())
     )
     return schemas.ProjectDetail(
-        **_summary_fields(found),  # type: ignore[arg-type]
+        **_summary_fields(found),
         description=found.description,
-        visibility=found.state.value,  # type: ignore[arg-type]
+        visibility=found.state.value,
         is_category_editorial=found.is_category_editorial,
         created_at=found.created_at,
         status_history=[
             schemas.StatusChange(
                 changed_on=change.changed_on,
-                precision=change.precision.value,  # type: ignore[arg-type]
-                old_status=change.old_status.value if change.old_status else None,  # type: ignore[arg-type]
-                new_status=change.new_status.value,  # type: ignore[arg-type]
+                precision=change.precision.value,
+                old_status=change.old_status.value if change.old_status else None,
+                new_status=change.new_status.value,
                 reason=change.reason,
                 author=change.author,
             )

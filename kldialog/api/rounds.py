@@ -20,7 +20,7 @@ from kldialog.priorities.models import PriorityRound, RoundResult, RoundState
 NOTE = "self-selected participants, not a representative survey"
 
 
-def _closed() -> sa.Select[Any]:
+def _closed() -> sa.Select[PriorityRound, RoundResult]:
     return (
         sa.select(PriorityRound, RoundResult)
         .join(RoundResult, RoundResult.round_id == PriorityRound.id)

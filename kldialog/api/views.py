@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import annotated_types
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -119,8 +119,11 @@ def parse_query(model: type[Q]) -> tuple[Q, dict[str, str]]:
                 raise BadParameter(name)
             values[name] = raw
         elif field.annotation is int:
-            low = next(m.ge for m in field.metadata if isinstance(m, annotated_types.Ge))
-            high = next(m.le for m in field.metadata if isinstance(m, annotated_types.Le))
+            # The query models declare their bounds as ints (Field(ge=..., le=...)).
+            low = cast(int, next(m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)))
+            high = cast(
+                int, next(m.le for m in field.metadata if isinstance(m, annotated_types.Le))
+            )
             number = parse_int(raw, low, high)
             if number is None:
                 raise BadParameter(name)
@@ -240,12 +243,12 @@ def index() -> Response:
             api_version="1",
             title=f"{current_app.config.get('SITE_NAME', 'KL.dialog')} open data API",
             publisher=catalogue.publisher_name(),
-            licence=catalogue.LICENCE_URI,  # type: ignore[arg-type]
+            licence=catalogue.LICENCE_URI,
             licence_name=catalogue.LICENCE_NAME,
-            documentation=url_for("api.documentation", _external=True),  # type: ignore[arg-type]
-            openapi=url_for("api.v1.openapi", _external=True),  # type: ignore[arg-type]
-            dcat=url_for("api.v1.dcat", _external=True),  # type: ignore[arg-type]
-            links={name: url_for(endpoint, _external=True) for name, endpoint in links.items()},  # type: ignore[misc]
+            documentation=url_for("api.documentation", _external=True),
+            openapi=url_for("api.v1.openapi", _external=True),
+            dcat=url_for("api.v1.dcat", _external=True),
+            links={name: url_for(endpoint, _external=True) for name, endpoint in links.items()},
         )
     )
 

@@ -65,7 +65,12 @@ class Page(Paged, Generic[T]):
 
 
 def paginate(
-    query: sa.Select[Any], *, count: sa.Select[Any], page: int, per_page: int, scalars: bool = True
+    query: sa.Select[*tuple[Any, ...]],
+    *,
+    count: sa.Select[Any],
+    page: int,
+    per_page: int,
+    scalars: bool = True,
 ) -> Page[Any]:
     """Run `count`, clamp the page number, fetch that page of `query`: two statements."""
     total = db.session.scalar(count) or 0
