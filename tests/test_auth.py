@@ -99,7 +99,7 @@ def test_confirmation_link_works_once_and_rejects_tampering(
     assert client.post(url).status_code == 303
     again = client.post(url)
     assert again.status_code == 400
-    assert "bereits verwendet" in text(again) or "already been used" in text(again)
+    assert "bereits verwendet" in text(again)
     tampered = client.post(url[:-3] + "abc")
     assert tampered.status_code == 400
     assert client.post("/confirm/%00").status_code == 400
@@ -117,7 +117,7 @@ def test_expired_confirmation_link_says_so(
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real() + 49 * 3600)
     response = client.post(url)
     assert response.status_code == 400
-    assert "abgelaufen" in text(response) or "expired" in text(response)
+    assert "abgelaufen" in text(response)
 
 
 def test_registering_a_known_address_reveals_nothing(
@@ -178,7 +178,7 @@ def test_registration_errors_are_shown_at_the_field_and_input_is_kept(
     assert response.status_code == 200
     html = text(response)
     assert message in html
-    assert "<title>Error: " in html or "<title>Fehler: " in html
+    assert "<title>Fehler: " in html
     assert 'class="kern-alert kern-alert--danger error-summary"' in html
     if field != "email":
         assert 'value="Anna.Beispiel@Example.org"' in html  # what was typed stays
@@ -234,10 +234,8 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(
     unknown = client.post("/login", data={"email": "nobody@example.org", "password": PASSWORD})
     assert wrong.status_code == unknown.status_code == 200
     message = "E-Mail-Adresse oder Passwort ist nicht korrekt."
-    english = "E-mail address or password is not correct."
-    assert (message in text(wrong) or english in text(wrong)) and (
-        message in text(unknown) or english in text(unknown)
-    )
+    assert message in text(wrong)
+    assert message in text(unknown)
     assert 'value="nobody@example.org"' in text(unknown)
 
 
@@ -339,7 +337,7 @@ def test_password_reset_round_trip(
     assert client.get(url).status_code == 200
     weak = client.post(url, data={"password": "qwerty123456"})
     assert weak.status_code == 200
-    assert "too common" in text(weak) or "zu verbreitet" in text(weak)
+    assert "zu verbreitet" in text(weak)
     response = client.post(url, data={"password": "ein neues langes Passwort"})
     assert response.status_code == 303 and client.get("/account").status_code == 200
     assert other_device.get("/account").status_code == 302
@@ -374,9 +372,7 @@ def test_change_password_requires_the_current_one(
         data={"current_password": "falsch falsch", "password": "neues Passwort 123"},
     )
     assert response.status_code == 200
-    assert "current password is not correct" in text(response) or "aktuelle Passwort" in text(
-        response
-    )
+    assert "aktuelle Passwort" in text(response)
 
 
 # --- e-mail change -------------------------------------------------------------------------

@@ -211,12 +211,12 @@ BAD_EVENT_INPUT = [
     ({"online_url": "https://"}, "online_url", "mit https:// beginnt"),
     ({"place": ""}, "place", "einen Ort, einen Link für die Online-Teilnahme oder beides"),
     ({"capacity": "0"}, "capacity", "von 1 bis 100.000"),
-    ({"capacity": "viele"}, "capacity", "Not a valid integer value"),
+    ({"capacity": "viele"}, "capacity", "Bitte geben Sie eine ganze Zahl ein."),
     ({"capacity": "٣"}, "capacity", "Bitte geben Sie eine ganze Zahl ein."),
     ({"capacity": "9" * 30}, "capacity", "Bitte geben Sie eine ganze Zahl ein."),
     ({"project_ids": ["99999999999"]}, "project_ids", "Bitte wählen Sie aus der Liste."),
     ({"title": "   "}, "title", "Bitte geben Sie der Veranstaltung einen Titel."),
-    ({"language": "fr"}, "language", "Not a valid choice"),
+    ({"language": "fr"}, "language", "Keine gültige Auswahl."),
     ({"description": "x" * 5001}, "description", "höchstens 5.000 Zeichen"),
 ]
 
@@ -231,7 +231,7 @@ def test_bad_input_gets_a_message_next_to_the_field_and_nothing_is_saved(
         assert response.status_code == 200, overrides
         assert "<title>Fehler: " in page, overrides
         assert f'id="{field}-error-1"' in page, overrides
-        assert message.startswith("Not a valid") or message in page, overrides
+        assert message in page, overrides
         if field != "title":
             assert 'value="Werkstatt Offene Daten"' in page, overrides  # what was typed stays
     assert count(app, Event) == 0
