@@ -461,6 +461,58 @@ def test_author_gets_a_mail_with_action_and_reason(
 # --- the public report ----------------------------------------------------------------------------------
 
 
+def test_public_report_splits_months_in_utc_and_times_the_first_real_decision(
+    app: Flask, world: Any
+) -> None:
+    january = dt.datetime(2025, 1, 10, 9, 0, tzinfo=dt.UTC)
+    late = dt.datetime(2025, 1, 31, 22, 0, tzinfo=dt.UTC)
+    with app.app_context():
+        reported = Comment(
+            thread_id=world.thread_id,
+            author_id=world.author.id,
+            body="Gemeldet",
+            created_at=january,
+        )
+        quiet = Comment(
+            thread_id=world.thread_id, author_id=world.author.id, body="Still", created_at=late
+        )
+        db.session.add_all([reported, quiet])
+        db.session.flush()
+        for day, reporter in ((10, world.others[0]), (11, world.others[1])):
+            db.session.add(
+                CommentReport(
+                    comment_id=reported.id,
+                    reporter_id=reporter.id,
+                    reason=ReportReason.spam,
+                    created_at=january.replace(day=day),
+                )
+            )
+        for comment, action, at in (
+            (reported, Action.block, january.replace(day=12)),  # about the author: not timed
+            (reported, Action.hide, january.replace(day=12, hour=10)),  # 49 h after 1st report
+            (quiet, Action.hide, late + dt.timedelta(hours=3)),  # February, 3 h after writing
+        ):
+            db.session.add(
+                ModerationDecision(
+                    comment_id=comment.id,
+                    moderator_id=world.moderator.id,
+                    action=action,
+                    reason="Grund",
+                    created_at=at,
+                )
+            )
+        db.session.commit()
+    data = json.loads(app.test_client().get("/moderationsbericht.json").get_data(as_text=True))
+    assert [(m["month"], m["hidden"], m["median_hours_to_decision"]) for m in data] == [
+        ("2025-02", 1, 3.0),
+        ("2025-01", 1, 49.0),
+    ]
+    assert [(m["published"], m["reported"], m["report_reasons"]) for m in data] == [
+        (0, 0, {}),
+        (2, 1, {"spam": 2}),
+    ]
+
+
 def test_public_report_counts_and_has_no_personal_data(app: Flask, world: Any) -> None:
     march = dt.datetime(2025, 3, 10, 12, 0, tzinfo=dt.UTC)
     with app.app_context():

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -100,6 +102,25 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class utc_month(FunctionElement[str]):
+    """The calendar month (UTC) of a UTCDateTime column as 'YYYY-MM', to group by in SQL."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(utc_month, "sqlite")
+def _utc_month_sqlite(element: utc_month, compiler: Any, **kw: Any) -> str:
+    """SQLite keeps UTCDateTime as naive UTC text."""
+    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_month, "postgresql")
+def _utc_month_postgresql(element: utc_month, compiler: Any, **kw: Any) -> str:
+    """PostgreSQL keeps timestamptz; the month is read in UTC, whatever the session's zone."""
+    return f"to_char({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM')"
 
 
 @sa.event.listens_for(sa.Engine, "connect")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +18,7 @@ from kldialog.auth.models import User
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, Keyword, ReportReason
 from kldialog.comments.services import adjust_published_count, clean_body
 from kldialog.kernel.audit import audit
-from kldialog.kernel.db import db, lock_rows
+from kldialog.kernel.db import UTCDateTime, db, lock_rows, utc_month
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.pagination import Page, paginate
 from kldialog.kernel.time import utcnow
@@ -405,63 +405,88 @@ class MonthReport:
         return statistics.median(self.hours_to_decision) if self.hours_to_decision else None
 
 
-def _month(value: dt.datetime) -> dt.date:
-    return dt.date(value.year, value.month, 1)
-
-
 def monthly_report() -> list[MonthReport]:
-    """Aggregate moderation per month, newest first, from a few grouped queries."""
-    months: dict[dt.date, MonthReport] = defaultdict(lambda: MonthReport(dt.date.min))
+    """Aggregate moderation per month (UTC), newest first.
 
-    def get(value: dt.datetime) -> MonthReport:
-        report = months[_month(value)]
-        report.month = _month(value)
-        return report
+    Counted in SQL, grouped by month, so the rows read grow with the months and the decided
+    comments (for the median time to decision), not with every comment and report.
+    """
+    months: dict[str, MonthReport] = {}
 
-    for created, status in db.session.execute(sa.select(Comment.created_at, Comment.status)):
-        if status is not CommentStatus.pending:
-            get(created).published += 1
-    first_report: dict[int, dt.datetime] = {}
-    for comment_id, created, reason in db.session.execute(
-        sa.select(
-            CommentReport.comment_id, CommentReport.created_at, CommentReport.reason
-        ).order_by(CommentReport.created_at)
+    def get(month: str) -> MonthReport:
+        if month not in months:
+            year, number = month.split("-")
+            months[month] = MonthReport(dt.date(int(year), int(number), 1))
+        return months[month]
+
+    count = sa.func.count()
+    published = utc_month(Comment.created_at)
+    for month, n in db.session.execute(
+        sa.select(published, count)
+        .where(Comment.status != CommentStatus.pending)
+        .group_by(published)
     ):
-        get(created).reasons[reason.value] += 1
-        if comment_id not in first_report:
-            first_report[comment_id] = created
-            get(created).reported += 1
-    created_of = dict(
-        db.session.execute(
-            sa.select(Comment.id, Comment.created_at).where(
-                Comment.id.in_(sa.select(ModerationDecision.comment_id))
-            )
-        ).all()
+        get(month).published = n
+    reported = utc_month(CommentReport.created_at)
+    for month, reason, n in db.session.execute(
+        sa.select(reported, CommentReport.reason, count).group_by(reported, CommentReport.reason)
+    ):
+        get(month).reasons[reason.value] = n
+    first = (
+        sa.select(CommentReport.comment_id, sa.func.min(CommentReport.created_at).label("at"))
+        .group_by(CommentReport.comment_id)
+        .subquery()
     )
-    decided: set[int] = set()
-    for comment_id, action, created in db.session.execute(
-        sa.select(
-            ModerationDecision.comment_id, ModerationDecision.action, ModerationDecision.created_at
-        ).order_by(ModerationDecision.created_at)
+    for month, n in db.session.execute(
+        sa.select(utc_month(first.c.at), count).group_by(utc_month(first.c.at))
     ):
-        report = get(created)
+        get(month).reported = n
+    decided = utc_month(ModerationDecision.created_at)
+    for month, action, n in db.session.execute(
+        sa.select(decided, ModerationDecision.action, count).group_by(
+            decided, ModerationDecision.action
+        )
+    ):
         if action is Action.hide:
-            report.hidden += 1
+            get(month).hidden += n
         elif action in (Action.restore, Action.appeal_upheld):
-            report.restored += 1
-        if comment_id not in decided and action is not Action.block:
-            decided.add(comment_id)
-            start = first_report.get(comment_id) or created_of.get(comment_id)
-            if start is not None:
-                report.hours_to_decision.append(max(0.0, (created - start).total_seconds() / 3600))
-    for created, outcome in db.session.execute(sa.select(Appeal.created_at, Appeal.outcome)):
-        report = get(created)
-        report.appeals += 1
+            get(month).restored += n
+    for month, hours in _hours_to_first_decision(first):
+        get(month).hours_to_decision.append(hours)
+    appealed = utc_month(Appeal.created_at)
+    for month, outcome, n in db.session.execute(
+        sa.select(appealed, Appeal.outcome, count).group_by(appealed, Appeal.outcome)
+    ):
+        report = get(month)
+        report.appeals += n
         if outcome is AppealOutcome.upheld:
-            report.appeals_upheld += 1
+            report.appeals_upheld += n
         elif outcome is AppealOutcome.rejected:
-            report.appeals_rejected += 1
+            report.appeals_rejected += n
     return sorted(months.values(), key=lambda r: r.month, reverse=True)
+
+
+def _hours_to_first_decision(first_report: sa.Subquery) -> list[tuple[str, float]]:
+    """Per decided comment: its first decision's month and the hours since the first report.
+
+    Not a block: a block is about the author. A comment nobody reported counts from when it
+    was written.
+    """
+    first_decision = (
+        sa.select(
+            ModerationDecision.comment_id, sa.func.min(ModerationDecision.created_at).label("at")
+        )
+        .where(ModerationDecision.action != Action.block)
+        .group_by(ModerationDecision.comment_id)
+        .subquery()
+    )
+    start = sa.func.coalesce(first_report.c.at, Comment.created_at)
+    rows = db.session.execute(
+        sa.select(first_decision.c.at, sa.type_coerce(start, UTCDateTime()))
+        .join(Comment, Comment.id == first_decision.c.comment_id)
+        .outerjoin(first_report, first_report.c.comment_id == first_decision.c.comment_id)
+    )
+    return [(f"{at:%Y-%m}", max(0.0, (at - began).total_seconds() / 3600)) for at, began in rows]
 
 
 def report_as_dict(reports: list[MonthReport]) -> list[dict[str, Any]]:
