@@ -23,7 +23,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
@@ -211,6 +211,7 @@ def disable() -> str | BaseResponse:
 
 
 @bp.route("/staff/counter-code", methods=["GET", "POST"])
+@login_required
 def counter_code() -> str | BaseResponse:
     """Hand out one residency code after checking an ID; shown once, printable.
 
