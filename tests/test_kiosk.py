@@ -365,6 +365,18 @@ def test_staff_admin_and_moderator_accounts_cannot_log_in_on_a_kiosk(
         assert logged_in(ordinary)
         ordinary.set_cookie(kiosk.KIOSK_COOKIE, kiosk_cookie(app))
         assert not logged_in(ordinary)
+        # Nor does a password reset link opened on the kiosk log the account in.
+        from kldialog.auth import services as accounts
+
+        with app.app_context():
+            account = db.session.get(User, person.id)
+            token = accounts.make_token("reset", account, account.password_hash)
+        client = kiosk_client(app)
+        response = client.post(
+            f"/password/reset/{token}", data={"password": "a brand new passphrase"}
+        )
+        assert response.status_code == 303
+        assert not logged_in(client)
 
 
 def test_kiosk_pages_are_neither_served_from_nor_kept_in_the_page_cache(
