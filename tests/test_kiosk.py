@@ -520,3 +520,40 @@ def test_the_letter_codes_keep_their_channel(app: Flask, make_user: Callable[...
         db.session.add(ResidencyCode(code_hash="a" * 64, batch="x", channel="phone"))
         with pytest.raises(sa.exc.IntegrityError):
             db.session.commit()
+
+
+def test_a_form_of_the_previous_person_resent_from_the_history_is_refused(
+    app: Flask,
+    make_project: Callable[..., Any],
+) -> None:
+    # Back to a page that answered a form, and "send again": the CSRF token belonged to the
+    # ended session, so the next person's session refuses it (here, even once they log in).
+    app.config["WTF_CSRF_ENABLED"] = True  # read per request by Flask-WTF
+    chosen = [make_project("Freies WLAN"), make_project("Open Data")]
+    round_id = make_round(app, chosen)
+    with app.app_context():
+        from kldialog.auth import services as accounts
+
+        for email in ("erste@example.org", "zweite@example.org"):
+            accounts.create_confirmed_user(
+                email=email, password=PASSWORD, display_name=email.split("@")[0], roles=[]
+            )
+    client = kiosk_client(app)
+
+    def log_in(email: str) -> None:
+        token = csrf_token(client.get("/login").get_data(as_text=True))
+        response = client.post(
+            "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
+        )
+        assert response.status_code == 303
+
+    log_in("erste@example.org")
+    old = csrf_token(client.get(f"/priorities/{round_id}").get_data(as_text=True))
+    client.post("/kiosk/end", data={"csrf_token": old})
+    log_in("zweite@example.org")
+    resent = client.post(
+        f"/priorities/{round_id}", data={"project": [chosen[0].id], "csrf_token": old}
+    )
+    assert resent.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Ballot)) == 0
