@@ -150,3 +150,48 @@ def test_an_idle_session_ends_by_itself_with_and_without_javascript(
         expect(page).to_have_url(re.compile(r"/login"))
     finally:
         context.close()
+
+
+def test_keys_and_taps_keep_the_session_alive(
+    kiosk_context: BrowserContext, live_app: Flask
+) -> None:
+    page = make_kiosk(kiosk_context, live_app, axe=False)
+    voter = person(live_app)
+    page.goto("/login?next=/kiosk")
+    page.locator("#email").fill(voter)
+    page.locator("#password").fill(PASSWORD)
+    live_app.config["KIOSK_IDLE_SECONDS"] = 4
+    try:
+        page.locator("main form button[type=submit]").click()
+        expect(page.get_by_text("Sie sind angemeldet als")).to_be_visible()
+        # Typing for twice the idle time: the script tells the server (CSRF header) and the
+        # session goes on, on the server too.
+        for _second in range(8):
+            page.keyboard.press("Shift")
+            page.wait_for_timeout(1000)
+        assert "/kiosk/done" not in page.url
+        expect(page.get_by_text("Sie sind angemeldet als")).to_be_visible()
+        page.goto("/account")
+        expect(page).to_have_url(re.compile(r"/account$"))
+        expect(page).to_have_url(re.compile(r"/kiosk/done\?reason=timeout$"), timeout=15_000)
+    finally:
+        live_app.config["KIOSK_IDLE_SECONDS"] = 180
+
+
+def test_staff_hand_out_a_residency_code_at_the_counter(
+    kiosk_context: BrowserContext, live_app: Flask
+) -> None:
+    address = "e2e-counter-staff@example.org"
+    make_account(live_app, address, "Schalter Verwaltung", Role.staff)
+    page = kiosk_context.new_page()  # the staff member's own device: no kiosk cookie
+    page.goto("/login")
+    page.locator("#email").fill(address)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.goto("/admin/")
+    page.get_by_role("link", name="Wohnsitz-Code am Schalter").click()
+    axe_at_both_sizes(page, "counter code form")
+    page.get_by_role("button", name="Einen Wohnsitz-Code ausgeben").click()
+    code = page.locator(".code-sheet__code-text").inner_text()
+    assert re.fullmatch(r"[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}", code)
+    axe_at_both_sizes(page, "counter code sheet")
