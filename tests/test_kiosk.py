@@ -557,3 +557,11 @@ def test_a_form_of_the_previous_person_resent_from_the_history_is_refused(
     assert resent.status_code == 400
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Ballot)) == 0
+
+
+def test_templates_rendered_outside_a_request_know_no_kiosk(app: Flask) -> None:
+    # Commands (the mail queue, `flask codes`) render templates without a request.
+    from flask import render_template_string
+
+    with app.app_context():
+        assert render_template_string("{{ kiosk }} {{ kiosk_active }}") == "False False"

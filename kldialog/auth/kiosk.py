@@ -14,7 +14,7 @@ import re
 import secrets
 from typing import Any
 
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from kldialog.auth import sessions
@@ -66,6 +66,8 @@ def is_valid_cookie(value: str | None) -> bool:
 
 def is_kiosk() -> bool:
     """Return whether this request comes from a kiosk device (checked once per request)."""
+    if not has_request_context():
+        return False  # a command rendering mail: no device at all
     if "kiosk_device" not in g:
         g.kiosk_device = is_valid_cookie(request.cookies.get(cookie_name()))
     return bool(g.kiosk_device)
