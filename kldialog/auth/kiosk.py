@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
 
 from flask import current_app, g, has_request_context, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -129,8 +128,3 @@ def without_autocomplete(html: bytes) -> bytes:
 def idle_seconds() -> int:
     """Return the idle timeout (for the page's countdown)."""
     return int(current_app.config["KIOSK_IDLE_SECONDS"])
-
-
-def template_context() -> dict[str, Any]:
-    """Return what base.html needs on a kiosk device."""
-    return {"kiosk": is_kiosk(), "kiosk_idle_seconds": idle_seconds()}
