@@ -113,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     """Register every feature's blueprint and the account loaders (imported late: no circle)."""
     from kldialog.admin.views import bp as admin_bp
     from kldialog.api.views import bp as api_bp
+    from kldialog.auth.kiosk_views import bp as kiosk_bp
     from kldialog.auth.mfa_views import bp as mfa_bp
     from kldialog.auth.views import bp as auth_bp
     from kldialog.auth.views import load_user, load_user_from_remember_cookie
@@ -137,6 +138,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(projects_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(mfa_bp)
+    app.register_blueprint(kiosk_bp)
     app.register_blueprint(personal_data_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(moderation_bp)

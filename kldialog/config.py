@@ -104,6 +104,10 @@ class DefaultConfig:
     # Roles that count only with a second factor (TOTP, auth/mfa.py; ASVS 4.3.1). Everyone else
     # may switch it on. `flask check` reports an empty value as an error.
     MFA_REQUIRED_ROLES: tuple[str, ...] = ("admin", "staff")
+    # Kiosk mode (auth/kiosk.py): a session on a city-run counter device ends after this many
+    # seconds without a request; the device cookie that staff set lasts this many days.
+    KIOSK_IDLE_SECONDS = 180
+    KIOSK_COOKIE_DAYS = 365
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     # Per client address. A library, city hall or school shares one address among many

@@ -351,3 +351,27 @@ def can_publish_event_summary(user: Any, event: Any) -> bool:
         and event.state.value == "published"
         and event.has_ended()
     )
+
+
+# --- kiosk (a city-run device at a counter) ---------------------------------------------------
+
+# Roles that never log in on a kiosk: their pages need a second factor and a device of their own.
+KIOSK_REFUSED_ROLES = Role.staff | Role.admin | Role.moderator
+
+
+def can_set_up_kiosk(user: Any) -> bool:
+    """Return whether the person may turn this device into a kiosk (staff, on the device)."""
+    return is_staff(user)
+
+
+def can_log_in_on_kiosk(user: Any) -> bool:
+    """Return whether an account may log in on a kiosk: not with staff, admin or moderator roles.
+
+    Held roles count, second factor or not: the kiosk is a shared device for residents.
+    """
+    return _account(user) and not Role(user.roles) & KIOSK_REFUSED_ROLES
+
+
+def can_issue_counter_code(user: Any) -> bool:
+    """Return whether the person may hand out a residency code at the counter (staff)."""
+    return is_staff(user)

@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # A fixed seed, so a failure repeats; KLDIALOG_FUZZ_SEED explores others (e.g. in a nightly run).
 SEED = int(os.environ.get("KLDIALOG_FUZZ_SEED", "20261202"))
 SCALE = 0.001  # the generator's floors: ~45 accounts, 8 projects, 65 comments, every kind
-ROLES = ("anonymous", "resident", "moderator", "staff", "council", "admin")
+# "kiosk": an anonymous browser on a city counter device (the staff-set device cookie).
+ROLES = ("anonymous", "resident", "moderator", "staff", "council", "admin", "kiosk")
 BAD_IDS = ["0", "-1", str(2**31), str(2**63), str(10**20), "²", "%20", "٣", "1.0", "abc"]
 HUGE = "9" * 100_000
 # Bad values by kind: a request picks a kind first, so whitespace is as likely as markup.
@@ -402,9 +403,14 @@ class Session:
 def _login(world: World, session: Session) -> None:
     """Log in through the form (with the CSRF token of the login page)."""
     session.client = world.app.test_client()
+    if session.role == "kiosk":
+        from kldialog.auth import kiosk
+
+        with world.app.test_request_context():
+            session.client.set_cookie(kiosk.KIOSK_COOKIE, kiosk.new_cookie_value())
     page = session.client.get("/login")
     token = _token_in(page.get_data(as_text=True))
-    if session.role == "anonymous":
+    if session.role in ("anonymous", "kiosk"):
         session.token = token
         return
     response = session.client.post(
@@ -480,7 +486,9 @@ def _send(
         world.failures.append(
             (endpoint, f"{session.role} {method} {url[:200]} {_short(data)}: 5xx")
         )
-    if method == "POST" and session.role != "anonymous" and not _logged_in(session):
+    if method == "POST" and session.role == "kiosk" and response.status_code == 303:
+        _login(world, session)  # a kiosk's session may have ended: a fresh device session
+    elif method == "POST" and session.role != "anonymous" and not _logged_in(session):
         _login(world, session)  # logged out (or deleted) by this request: go on as the role
     return response
 

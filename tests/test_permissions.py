@@ -198,6 +198,10 @@ MATRIX = [
     Case(P.can_manage_residency_codes, "-", (), STAFF),
     Case(P.can_manage_users, "-", (), ADMIN),
     Case(P.can_read_audit_log, "-", (), ADMIN),
+    # kiosk: staff set it up and hand out counter codes; held roles (not MFA) bar the login
+    Case(P.can_set_up_kiosk, "-", (), STAFF),
+    Case(P.can_issue_counter_code, "-", (), STAFF),
+    Case(P.can_log_in_on_kiosk, "-", (), ACCOUNTS - {"moderator", "staff", "admin"}),
     Case(P.can_view_admin_area, "-", (), STAFF),
     Case(P.can_change_roles, "live account", (account(),), ADMIN),
     Case(P.can_change_roles, "deleted account", (DELETED_ACCOUNT,), NOBODY),

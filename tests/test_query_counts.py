@@ -209,6 +209,18 @@ CASES = [
     Case("admin", "/admin/audit"),
     Case("admin", "/admin/audit?target_type=project"),
     Case("admin", "/admin/codes"),
+    # Kiosk mode: the device's pages (a browser with the staff-set device cookie), the staff
+    # set-up and the counter's residency code.
+    Case("kiosk", "/kiosk"),
+    Case("kiosk", "/kiosk/disable"),
+    Case("kiosk", "/kiosk/done"),
+    Case("kiosk", "/login"),
+    Case("kiosk", "/priorities/{open_round}"),
+    Case("anonymous", "/kiosk", status=302),  # staff log in to set a device up
+    Case("anonymous", "/kiosk/disable", status=302),  # not a kiosk: nothing to switch off
+    Case("anonymous", "/kiosk/done"),
+    Case("staff", "/kiosk"),
+    Case("staff", "/staff/counter-code"),
     # The open-data API and its page.
     Case("anonymous", "/api"),
     Case("anonymous", "/api/v1/"),
@@ -276,7 +288,12 @@ def _question_id(survey_id: int, kind: str) -> int:
 def _client(app: Flask, facts: Any, role: str) -> FlaskClient:
     """Return a test client, logged in through the login form unless anonymous."""
     client = app.test_client()
-    if role != "anonymous":
+    if role == "kiosk":  # a city device at a counter, nobody logged in yet
+        from kldialog.auth import kiosk
+
+        with app.test_request_context():
+            client.set_cookie(kiosk.KIOSK_COOKIE, kiosk.new_cookie_value())
+    elif role != "anonymous":
         response = client.post(
             "/login", data={"email": facts.emails[role], "password": facts.password}
         )

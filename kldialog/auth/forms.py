@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from kldialog.auth import residency, services
@@ -238,3 +238,27 @@ class DisableMfaForm(FlaskForm):
         validators=CODE,
         description=_l("The six digits your app shows now, or one of your recovery codes."),
     )
+
+
+class KioskOffForm(FlaskForm):
+    """Switch kiosk mode off on this device: a staff account's password and code."""
+
+    email = EmailField(_l("E-mail address"), validators=EMAIL)
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            InputRequired(_l("Please enter your password.")),
+            Length(max=1000, message=_l("Please use at most 1,000 characters.")),
+        ],
+    )
+    code = StringField(
+        _l("Code"),
+        validators=[Length(max=40, message=_l("A code has at most 40 characters."))],
+        description=_l("The six digits your authenticator app shows now."),
+    )
+
+
+class CounterCodeForm(FlaskForm):
+    """Hand out one residency code; `once` keeps a reload from issuing a second one."""
+
+    once = HiddenField()

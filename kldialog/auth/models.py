@@ -185,10 +185,14 @@ class ResidencyCode(Model):
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL")
     )
+    # "letter": printed in a batch and posted; "counter": handed out one at a time after an ID
+    # check at a city counter (no staff account and no time of day kept for those).
+    channel: Mapped[str] = mapped_column(sa.String(10), default="letter", server_default="letter")
 
     __table_args__ = (
         sa.CheckConstraint("length(code_hash) = 64", name="code_hash_is_sha256_hex"),
         sa.CheckConstraint("length(batch) > 0", name="batch_not_empty"),
+        sa.CheckConstraint("channel IN ('letter', 'counter')", name="channel_known"),
     )
 
     def __repr__(self) -> str:

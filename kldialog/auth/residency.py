@@ -110,6 +110,44 @@ def generate_residency_codes(actor: User | None, count: int, batch: str) -> list
     raise RuleViolation(_l("The codes could not be stored. Please try again."))
 
 
+COUNTER_BATCH = "counter"  # the batch label of every code handed out at a counter
+
+
+def issue_counter_code() -> str:
+    """Create one code for a person whose ID staff checked at the counter; return it once.
+
+    Recorded only as "issued at the counter": no staff account (neither on the row nor in the
+    audit entry, which holds the count only) and the day without a time of day, so nothing
+    ties the code to a person's visit at the desk.
+    """
+    import secrets
+
+    from kldialog.auth.models import ResidencyCode
+
+    day = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    for _attempt in range(3):
+        code = "".join(
+            secrets.choice(RESIDENCY_CODE_ALPHABET) for _ in range(RESIDENCY_CODE_LENGTH)
+        )
+        db.session.add(
+            ResidencyCode(
+                code_hash=hash_residency_code(code),
+                batch=COUNTER_BATCH,
+                created_at=day,
+                created_by_id=None,
+                channel="counter",
+            )
+        )
+        audit(None, "residency.counter", "residency_batch", None, count=1, channel="counter")
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # a clash with an unused code: draw again
+            continue
+        return format_residency_code(code)
+    raise RuleViolation(_l("The code could not be stored. Please try again."))
+
+
 def redeem_residency_code(user: User, code: str) -> None:
     """Verify the person's residency with a code and delete the code for good.
 

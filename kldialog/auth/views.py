@@ -22,7 +22,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
-from kldialog.auth import forms, services, sessions, throttle
+from kldialog.auth import forms, kiosk, services, sessions, throttle
 from kldialog.auth import residency as residency_codes
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
@@ -46,11 +46,17 @@ def load_user(login_id: str) -> services.User | None:
         return None  # absolute lifetime: a login lasts SESSION_ABSOLUTE_HOURS, then ends
     if user.has_mfa and not sessions.mfa_passed():
         return None  # a session that did not give the second factor is not logged in
+    if kiosk.is_kiosk() and not permissions.can_log_in_on_kiosk(user):
+        return None  # staff, admins and moderators are never logged in on a shared device
     return user
 
 
 def load_user_from_remember_cookie(req: Any) -> services.User | None:
     """Start a session from a current remember-me token (Flask-Login's request loader)."""
+    if kiosk.is_kiosk():
+        if sessions.remember_cookie_name() in req.cookies:
+            g.remember_cookie = None  # nobody stays logged in on a kiosk: the cookie goes
+        return None
     user = sessions.user_for_remember_token(req.cookies.get(sessions.remember_cookie_name()))
     if user is None:
         if sessions.remember_cookie_name() in req.cookies:
@@ -114,7 +120,7 @@ def _login(user: services.User, remember: bool = False, *, mfa_passed: bool = Fa
     # their own remember-me token.
     sessions.rotate_session_token(user)
     sessions.forget_remember_token(request.cookies.get(sessions.remember_cookie_name()))
-    if remember:
+    if remember and not kiosk.is_kiosk():  # a kiosk never remembers: the box is not even shown
         g.remember_cookie = sessions.issue_remember_token(user)
     elif sessions.remember_cookie_name() in request.cookies:
         g.remember_cookie = None
@@ -281,6 +287,13 @@ def login() -> str | BaseResponse:
             else:
                 # One message for "no such account" and "wrong password": no enumeration.
                 form.password.errors = [_("E-mail address or password is not correct.")]
+        elif kiosk.is_kiosk() and not permissions.can_log_in_on_kiosk(user):
+            form.password.errors = [
+                _(
+                    "Staff, administrator and moderator accounts cannot log in on this "
+                    "device. Please use your own work device."
+                )
+            ]
         else:
             if user.has_mfa:
                 return begin_second_step(user, remember=bool(form.remember.data), target=target)

@@ -232,6 +232,11 @@ class PageCache:
         return response
 
 
+def bypass() -> None:
+    """Neither serve this request from the cache nor store its answer (a hook after lookup)."""
+    g.pagecache_key = None
+
+
 def init_page_cache(app: Flask) -> PageCache | None:
     """Install the cache (first before_request hook, so a hit runs no other hook's query)."""
     if not app.config.get("PAGE_CACHE_ENABLED"):

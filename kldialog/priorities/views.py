@@ -27,6 +27,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
+from kldialog.kernel.actions import participation_done
 from kldialog.kernel.csv import csv_response
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import account_key, limiter
@@ -154,6 +155,7 @@ def vote(round_id: int) -> BaseResponse | tuple[str, int]:
         )
     except RuleViolation as error:
         return _render_round(round_, form, typed=typed, ballot_error=error.message, status=400)
+    participation_done("ballot")  # a kiosk ends the session here
     flash(
         _("Your ballot is saved. You can change it until the round closes.")
         if first

@@ -25,6 +25,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from kldialog import permissions
+from kldialog.kernel.actions import participation_done
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.params import choice, parse_int
 from kldialog.kernel.time import utcnow
@@ -183,6 +184,7 @@ def _navigate(survey: Survey, *, preview: bool) -> str | BaseResponse | tuple[st
     except RuleViolation as error:
         flash(error.message, "danger")
         return redirect(url_for("surveys.show", survey_id=survey.id), 303)
+    participation_done("survey")  # a kiosk ends the session here
     return redirect(url_for("surveys.thanks", survey_id=survey.id), 303)
 
 
