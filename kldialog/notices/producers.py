@@ -108,6 +108,7 @@ def queue_openings(now: dt.datetime) -> int:
         payload = {
             "type": "round",
             "title": round_.title,
+            "title_en": round_.title_en,
             "closes_at": round_.closes_at.isoformat(),
             "url": url_for("priorities.show", round_id=round_.id, _external=True),
         }
@@ -125,6 +126,7 @@ def queue_openings(now: dt.datetime) -> int:
         payload = {
             "type": "survey",
             "title": survey.title,
+            "title_en": survey.title_en,
             "closes_at": survey.closes_at.isoformat(),
             "url": url_for("surveys.show", survey_id=survey.id, _external=True),
         }
@@ -181,13 +183,14 @@ def _project_changes(since: dt.datetime, now: dt.datetime) -> dict[int, dict[str
     projects = {
         project_id: {
             "title": title,
+            "title_en": title_en,
             "url": url_for("projects.detail", slug=slug, _external=True),
             "statuses": [],
             "updates": [],
             "comments": 0,
         }
-        for project_id, title, slug in db.session.execute(
-            sa.select(Project.id, Project.title, Project.slug).where(
+        for project_id, title, title_en, slug in db.session.execute(
+            sa.select(Project.id, Project.title, Project.title_en, Project.slug).where(
                 Project.state == Visibility.published
             )
         )

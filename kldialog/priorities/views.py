@@ -45,6 +45,7 @@ from kldialog.priorities.results import tier_groups
 from kldialog.projects import panels
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
+from kldialog.templating import page_language
 from kldialog.windows.models import Eligibility
 from kldialog.windows.staff import staff_button
 
@@ -203,6 +204,7 @@ def results(round_id: int) -> str | BaseResponse:
     if result is None:  # ended, waiting for the cron or staff to close it
         return render_template("priorities/preparing.html", round=round_)
     data = services.round_result_data(result)
+    services.add_english_names([data], page_language())
     for day in data["participation"]:
         day["day"] = dt.date.fromisoformat(day["day"])
     return render_template(

@@ -35,6 +35,7 @@ from wtforms.validators import (
 from kldialog.kernel.errors import at_most_characters
 from kldialog.kernel.params import BoundedIntegerField, ChoiceField, parse_int
 from kldialog.projects.models import Status, Visibility
+from kldialog.templating import localized_text
 
 SORT_CHOICES = [
     SelectChoice("title", _l("Title (A–Z)")),
@@ -65,7 +66,7 @@ class ProjectFilterForm(FlaskForm):
     def set_choices(self, categories: list, status_labels: dict) -> None:
         """Fill category and status choices; the empty value means "all"."""
         self.category.choices = [SelectChoice("", _l("All categories"))] + [
-            SelectChoice(category.slug, category.name) for category in categories
+            SelectChoice(category.slug, localized_text(category, "name")) for category in categories
         ]
         self.status.choices = [SelectChoice("", _l("All statuses"))] + [
             SelectChoice(status.value, status_labels[status]) for status in Status

@@ -29,7 +29,7 @@ from kldialog.projects.models import (
     Visibility,
 )
 from kldialog.projects.rules import LOST_RACE, clean_line, clean_text, limited, past_date, slugify
-from kldialog.templating import STATUS_LABELS
+from kldialog.templating import STATUS_LABELS, LocalizedLater
 
 VISIBILITY_ACTIONS = {
     (Visibility.draft, Visibility.published): "project.publish",
@@ -297,7 +297,7 @@ def change_project_status(
         raise _lost_race(error, None, project.id) from error
     return notify_followers(
         project,
-        _l("Status changed: %(title)s", title=project.title),
+        _l("Status changed: %(title)s", title=LocalizedLater(project, "title")),
         "project_status",
         old_status=old,
         new_status=status,
@@ -353,7 +353,7 @@ def post_project_update(
         raise _lost_race(error, None, project.id) from error
     return notify_followers(
         project,
-        _l("News about %(title)s", title=project.title),
+        _l("News about %(title)s", title=LocalizedLater(project, "title")),
         "project_update",
         update_title=title,
         update_body=body,

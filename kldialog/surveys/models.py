@@ -69,6 +69,9 @@ class Survey(WindowMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     intro: Mapped[str] = mapped_column(sa.Text, default="")
+    # English texts for the English pages; None means "not translated", shown in German.
+    title_en: Mapped[str | None] = mapped_column(sa.String(200))
+    intro_en: Mapped[str | None] = mapped_column(sa.Text)
     # opens_at, closes_at, eligibility and state come from WindowMixin.
     # People who took part; kept here because participation rows leave with deleted accounts.
     participant_count: Mapped[int] = mapped_column(default=0)
@@ -92,6 +95,8 @@ class Survey(WindowMixin, Model):
 
     __table_args__ = (
         sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+        sa.CheckConstraint("title_en IS NULL OR length(title_en) > 0", name="title_en_not_empty"),
+        sa.CheckConstraint("intro_en IS NULL OR length(intro_en) > 0", name="intro_en_not_empty"),
         sa.CheckConstraint("closes_at > opens_at", name="window_positive"),
         sa.CheckConstraint("participant_count >= 0", name="participant_count_positive"),
         sa.Index("ix_survey_state_closes", "state", "closes_at"),
