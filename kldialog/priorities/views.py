@@ -332,6 +332,8 @@ def _fields(form: RoundForm) -> services.RoundFields:
         opens_at=opens_at,
         closes_at=closes_at,
         project_ids=list(dict.fromkeys(form.projects.data or [])),
+        title_en=(form.title_en.data or "").strip() or None,
+        explanation_en=(form.explanation_en.data or "").strip() or None,
     )
 
 

@@ -86,6 +86,17 @@ STAFF_SORT_CHOICES = [
 ]
 
 
+# The hint of the first English field of a form; the others follow the same rule.
+ENGLISH_HINT = _l(
+    "Shown on the English pages. Leave empty to show the German text there (marked as German)."
+)
+
+
+def english_data(form: Any, names: tuple[str, ...]) -> dict[str, str | None]:
+    """Return the English fields of a validated form by name ("" for empty)."""
+    return {name: form[name].data or "" for name in names}
+
+
 def _at_most(limit: int) -> Length:
     """Return a length check with the console's message."""
     return Length(max=limit, message=at_most_characters(limit))
@@ -176,6 +187,15 @@ class ProjectForm(FlaskForm):
         _l("Description"),
         validators=[Optional(), _at_most(20000)],
         description=_l("Separate paragraphs with an empty line."),
+    )
+    title_en = StringField(
+        _l("Title (English)"),
+        validators=[Optional(), _at_most(300)],
+        description=ENGLISH_HINT,
+    )
+    summary_en = TextAreaField(_l("Summary (English)"), validators=[Optional(), _at_most(2000)])
+    description_en = TextAreaField(
+        _l("Description (English)"), validators=[Optional(), _at_most(20000)]
     )
     category = SelectField(
         _l("Category"),
@@ -305,6 +325,11 @@ class CategoryForm(FlaskForm):
 
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Please enter a name.")), _at_most(120)]
+    )
+    name_en = StringField(
+        _l("Name (English)"),
+        validators=[Optional(), _at_most(120)],
+        description=ENGLISH_HINT,
     )
 
 

@@ -68,8 +68,10 @@ def create_survey(
     closes_at: dt.datetime | None,
     eligibility: Eligibility,
     project_ids: Iterable[int] = (),
+    title_en: str = "",
+    intro_en: str = "",
 ) -> Survey:
-    """Create a draft survey with one empty section."""
+    """Create a draft survey with one empty section (English title and intro optional)."""
     title = _clean(title)
     if not title:
         raise RuleViolation(_l("Please enter a title."), field="title")
@@ -77,6 +79,8 @@ def create_survey(
     survey = Survey(
         title=title,
         intro=_clean(intro),
+        title_en=_clean(title_en) or None,
+        intro_en=_clean(intro_en) or None,
         opens_at=opens_at,
         closes_at=closes_at,
         eligibility=eligibility,
@@ -100,6 +104,8 @@ def update_survey(
     closes_at: dt.datetime | None,
     eligibility: Eligibility,
     project_ids: Iterable[int] = (),
+    title_en: str = "",
+    intro_en: str = "",
 ) -> None:
     """Change a survey's settings; eligibility is fixed once someone has answered."""
     title = _clean(title)
@@ -112,6 +118,8 @@ def update_survey(
         )
     survey.title = title
     survey.intro = _clean(intro)
+    survey.title_en = _clean(title_en) or None
+    survey.intro_en = _clean(intro_en) or None
     survey.opens_at = opens_at
     survey.closes_at = closes_at
     survey.eligibility = eligibility
@@ -340,6 +348,8 @@ def copy_survey(actor: User, survey: Survey) -> Survey:
     copy = Survey(
         title=survey.title,
         intro=survey.intro,
+        title_en=survey.title_en,
+        intro_en=survey.intro_en,
         opens_at=opens,
         closes_at=closes,
         eligibility=survey.eligibility,

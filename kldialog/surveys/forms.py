@@ -52,6 +52,18 @@ class SurveyForm(FlaskForm):
         validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
         description=_l("Why the city asks and what happens with the answers."),
     )
+    title_en = StringField(
+        _l("Title (English)"),
+        validators=[Optional(), Length(max=200, message=at_most_characters(200))],
+        description=_l(
+            "Shown on the English pages. Leave empty to show the German text there "
+            "(marked as German)."
+        ),
+    )
+    intro_en = TextAreaField(
+        _l("Introduction (English)"),
+        validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
+    )
     opens_at, closes_at = window_fields(
         start="opens_at",
         start_label=_l("Opens (local time)"),
