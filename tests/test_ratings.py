@@ -107,10 +107,13 @@ def test_the_migration_releases_the_means_already_on_the_site(tmp_path: Path) ->
     app = create_app(base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/m.sqlite"))
     with app.app_context():
         upgrade(revision="0020_events")  # before releases were read: ratings without any
+
         # Rows as the schema of 0020 had them (the models have columns of later migrations):
         # the tables as they are now, each NOT NULL column filled with the model's default.
         def insert(model: Any, values: dict[str, Any]) -> int:
-            table = sa.Table(model.__tablename__, sa.MetaData(), autoload_with=db.session.connection())
+            table = sa.Table(
+                model.__tablename__, sa.MetaData(), autoload_with=db.session.connection()
+            )
             for column in table.columns:
                 default = model.__table__.c[column.name].default
                 if column.name not in values and not column.nullable and default is not None:

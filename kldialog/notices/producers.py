@@ -180,7 +180,7 @@ def queue_digest(now: dt.datetime) -> int:
 
 def _project_changes(since: dt.datetime, now: dt.datetime) -> dict[int, dict[str, Any]]:
     """Per published project: new statuses, update titles, and the count of new comments."""
-    projects = {
+    projects: dict[int, dict[str, Any]] = {
         project_id: {
             "title": title,
             "title_en": title_en,

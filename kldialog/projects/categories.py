@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
@@ -100,15 +102,10 @@ def rename_category(actor: User, category: Category, name: str, name_en: str | N
         return False
     old, old_en = category.name, category.name_en
     category.name, category.name_en = name, english
-    audit(
-        actor,
-        "category.rename",
-        "category",
-        category.id,
-        old=old,
-        new=name,
-        **({"old_en": old_en, "new_en": english} if english != old_en else {}),
-    )
+    details: dict[str, Any] = {"old": old, "new": name}
+    if english != old_en:
+        details |= {"old_en": old_en, "new_en": english}
+    audit(actor, "category.rename", "category", category.id, **details)
     try:
         db.session.commit()
     except IntegrityError as error:

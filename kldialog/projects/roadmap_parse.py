@@ -408,10 +408,10 @@ def parse_roadmap_json(data: Any) -> Roadmap:
         problems.items.append("field 'categories': must be a list of names")
         raw_categories = []
     names_en: dict[str, str] = {}
-    for index, name in enumerate(raw_categories, start=1):
-        english = None
-        if isinstance(name, dict):
-            name, english = name.get("name"), name.get("name_en")
+    for index, item in enumerate(raw_categories, start=1):
+        name, english = item, None
+        if isinstance(item, dict):
+            name, english = item.get("name"), item.get("name_en")
         here = f"category {index}"
         text = problems.check(here, "name", _text, {"category": name}, "category", required=True)
         if text and text not in categories:
