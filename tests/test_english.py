@@ -457,3 +457,13 @@ def test_followers_get_the_title_in_their_own_language(
     subjects = {mail["To"]: mail["Subject"] for mail in outbox()}
     assert subjects["en@example.org"] == "Status changed: Mobile parking"
     assert subjects["de@example.org"] == "Status geändert: Handyparken"
+
+
+def test_english_project_list_sorts_by_the_title_it_shows(
+    client: FlaskClient, two_projects: tuple[Project, Project], make_project: Any
+) -> None:
+    make_project("Zentrale Dienste", title_en="Central services")
+    german = body(client.get("/projects?sort=title"))
+    assert german.index("Bürgerkonto") < german.index("Handyparken") < german.index("Zentrale")
+    page = body(english(client).get("/projects?sort=title"))
+    assert page.index("Bürgerkonto") < page.index("Central services") < page.index("Mobile")
