@@ -467,3 +467,45 @@ def test_english_project_list_sorts_by_the_title_it_shows(
     assert german.index("Bürgerkonto") < german.index("Handyparken") < german.index("Zentrale")
     page = body(english(client).get("/projects?sort=title"))
     assert page.index("Bürgerkonto") < page.index("Central services") < page.index("Mobile")
+
+
+def test_notices_name_rounds_and_projects_in_the_readers_language(
+    app: Flask, make_user: Callable[..., Any], make_project: Any, outbox: Callable[[], list[Any]]
+) -> None:
+    from kldialog.projects.models import ProjectFollow, ProjectStatusChange
+
+    from .test_notices import NOW, _opt_in, _queue, _round, _send
+
+    readers = {}
+    for language in ("de", "en"):
+        readers[language] = make_user(
+            Role.resident, email=f"{language}@example.org", language=language
+        )
+        _opt_in(app, readers[language], digest=True)
+    _round(app, title="Haushalt", title_en="Budget")
+    project = make_project("Handyparken", title_en="Mobile parking")
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE project_status_change SET created_at = '2020-01-01'"))
+        for reader in readers.values():
+            db.session.add(ProjectFollow(user_id=reader.id, project_id=project.id))
+        db.session.add(
+            ProjectStatusChange(
+                project_id=project.id, changed_on=NOW.date(), old_status=Status.planned,
+                new_status=Status.in_progress, created_at=NOW - dt.timedelta(days=3),
+            )
+        )  # fmt: skip
+        db.session.commit()
+    app.config["NOTICES_DIGEST_WEEKDAY"] = 0
+    _queue(app, NOW.replace(hour=1))  # the digest (the round opens at 7:00)
+    _queue(app)
+    _send(app)
+    mails: dict[tuple[str, str], str] = {}
+    for mail in outbox():
+        kind = "open" if re.match("Now open|Jetzt offen", mail["Subject"]) else "digest"
+        mails[(mail["To"], kind)] = f"{mail['Subject']}\n{mail.get_content()}"
+    assert "Now open: priority round “Budget”" in mails[("en@example.org", "open")]
+    assert "„Haushalt“" in mails[("de@example.org", "open")]
+    assert "Budget" not in mails[("de@example.org", "open")]
+    assert "Mobile parking" in mails[("en@example.org", "digest")]
+    assert "Handyparken" in mails[("de@example.org", "digest")]
+    assert "Mobile parking" not in mails[("de@example.org", "digest")]
