@@ -145,11 +145,16 @@ class LocalizedLater:
     def __init__(self, item: Any, field: str) -> None:
         """Copy the German and English texts now (the object may be expired at sending)."""
         self.field = field
-        self.texts = {name: getattr(item, name, None) for name in (field, f"{field}_en")}
+        read = item.get if isinstance(item, Mapping) else partial(getattr, item)
+        self.texts = {name: read(name, None) for name in (field, f"{field}_en")}
 
     def __str__(self) -> str:
         """Return the text in the language of the moment (force_locale while mailing)."""
         return localized_text(self.texts, self.field)
+
+    def __bool__(self) -> bool:
+        """Return whether there is text in the language of the moment."""
+        return bool(str(self))
 
 
 def register_template_helpers(app: Flask) -> None:

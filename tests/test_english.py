@@ -509,3 +509,39 @@ def test_notices_name_rounds_and_projects_in_the_readers_language(
     assert "Mobile parking" in mails[("en@example.org", "digest")]
     assert "Handyparken" in mails[("de@example.org", "digest")]
     assert "Mobile parking" not in mails[("de@example.org", "digest")]
+
+
+def test_project_updates_in_english_on_the_page_in_mail_export_and_api(
+    app: Flask,
+    staff_client: FlaskClient,
+    make_user: Callable[..., Any],
+    make_project: Any,
+    outbox: Callable[[], list[Any]],
+) -> None:
+    from kldialog.projects.following import follow_project
+
+    project = make_project("Handyparken")
+    follower = make_user(Role.resident, email="en@example.org", language="en")
+    with app.app_context():
+        follow_project(follower, db.session.get(Project, project.id))
+    response = staff_client.post(
+        f"/staff/projects/{project.id}/updates/new",
+        data={"title": "Neue App", "body": "Jetzt im Store.", "title_en": "New app",
+              "body_en": "", "author": "Referat"},
+    )  # fmt: skip
+    assert response.status_code == 303
+    page = body(staff_client.get(f"/projects/{project.slug}"))
+    assert '<h3 class="kern-heading-small">New app</h3>' in page
+    assert '<p class="kern-body" lang="de">Jetzt im Store.</p>' in page
+    (mail,) = outbox()
+    assert "New app" in mail.get_content() and "Jetzt im Store." in mail.get_content()
+    with app.app_context():
+        [update] = roadmap_io.export_roadmap_json()["projects"][0]["updates"]
+    assert (update["title_en"], update["body_en"]) == ("New app", None)
+    [api_update] = staff_client.get(f"/api/v1/projects/{project.slug}").json["updates"]
+    assert (api_update["title_en"], api_update["body_en"]) == ("New app", None)
+    refused = staff_client.post(
+        f"/staff/projects/{project.id}/updates/new",
+        data={"title": "Zweite", "title_en": "x" * 301},
+    )
+    assert refused.status_code == 200 and "at most 300 characters" in refused.text

@@ -149,7 +149,9 @@ def project(slug: str) -> schemas.ProjectDetail | None:
             schemas.ProjectUpdate(
                 published_on=update.published_on,
                 title=update.title,
+                title_en=update.title_en,
                 body=update.body,
+                body_en=update.body_en,
                 author=update.author,
             )
             for update in updates

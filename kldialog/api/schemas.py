@@ -142,7 +142,9 @@ class ProjectUpdate(Model):
 
     published_on: dt.date
     title: str
+    title_en: str | None = Field(description=NOT_TRANSLATED)
     body: str
+    body_en: str | None = Field(description=NOT_TRANSLATED)
     author: str = Field(description="The organisation or department.")
 
 

@@ -205,15 +205,14 @@ def _project_changes(since: dt.datetime, now: dt.datetime) -> dict[int, dict[str
             .order_by(ProjectStatusChange.created_at, ProjectStatusChange.id)
         ),
     )
-    _add(
-        projects,
-        "updates",
-        db.session.execute(
-            sa.select(ProjectUpdate.project_id, ProjectUpdate.title)
-            .where(ProjectUpdate.created_at.between(*window))
-            .order_by(ProjectUpdate.created_at, ProjectUpdate.id)
-        ),
-    )
+    # Update titles in both languages: the sender picks the reader's (older mails: text only).
+    for project_id, title, title_en in db.session.execute(
+        sa.select(ProjectUpdate.project_id, ProjectUpdate.title, ProjectUpdate.title_en)
+        .where(ProjectUpdate.created_at.between(*window))
+        .order_by(ProjectUpdate.created_at, ProjectUpdate.id)
+    ):
+        if project_id in projects:
+            projects[project_id]["updates"].append({"title": title, "title_en": title_en})
     for project_id, count in db.session.execute(
         sa.select(Project.id, sa.func.count(Comment.id))
         .join(Comment, Comment.thread_id == Project.thread_id)

@@ -311,6 +311,10 @@ class UpdateForm(FlaskForm):
         validators=[Optional(), _at_most(20000)],
         description=_l("Separate paragraphs with an empty line."),
     )
+    title_en = StringField(
+        _l("Title (English)"), validators=[Optional(), _at_most(300)], description=ENGLISH_HINT
+    )
+    body_en = TextAreaField(_l("Text (English)"), validators=[Optional(), _at_most(20000)])
     published_on = DateField(
         _l("Date"),
         default=dt.date.today,

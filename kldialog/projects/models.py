@@ -194,6 +194,9 @@ class ProjectUpdate(Model):
     published_on: Mapped[dt.date]
     title: Mapped[str] = mapped_column(sa.String(300))
     body: Mapped[str] = mapped_column(sa.Text, default="")
+    # English texts for the English pages; None means "not translated", shown in German.
+    title_en: Mapped[str | None] = mapped_column(sa.String(300))
+    body_en: Mapped[str | None] = mapped_column(sa.Text)
     author: Mapped[str] = mapped_column(sa.String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -201,7 +204,11 @@ class ProjectUpdate(Model):
         backref=sa.orm.backref("updates", passive_deletes=True, lazy="raise")
     )
 
-    __table_args__ = (sa.CheckConstraint("length(title) > 0", name="title_not_empty"),)
+    __table_args__ = (
+        sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+        sa.CheckConstraint("title_en IS NULL OR length(title_en) > 0", name="title_en_not_empty"),
+        sa.CheckConstraint("body_en IS NULL OR length(body_en) > 0", name="body_en_not_empty"),
+    )
 
     def __repr__(self) -> str:
         return f"<ProjectUpdate {self.project_id} {self.published_on}>"

@@ -144,6 +144,8 @@ def _create_project(roadmap: Roadmap, record: ProjectRecord, category: Category)
                 title=update.title,
                 body=update.body,
                 author=update.author,
+                title_en=update.title_en or None,
+                body_en=update.body_en or None,
             )
         )
 
@@ -218,6 +220,8 @@ def export_roadmap_json() -> dict[str, Any]:
                 "title": update.title,
                 "body": update.body,
                 "author": update.author,
+                "title_en": update.title_en,
+                "body_en": update.body_en,
             }
         )
     return {

@@ -86,6 +86,8 @@ class UpdateEntry:
     title: str
     body: str
     author: str
+    title_en: str = ""
+    body_en: str = ""
 
 
 @dataclass
@@ -283,8 +285,11 @@ def _parse_updates(problems: _Problems, where: str, raw: Any) -> list[UpdateEntr
         title = problems.check(here, "title", _text, item, "title", required=True)
         body = problems.check(here, "body", _text, item, "body")
         author = problems.check(here, "author", _text, item, "author")
-        if date and title and body is not None and author is not None:
-            entries.append(UpdateEntry(date[0], title, body, author))
+        title_en = problems.check(here, "title_en", _text, item, "title_en")
+        body_en = problems.check(here, "body_en", _text, item, "body_en")
+        texts = (body, author, title_en, body_en)
+        if date and title and all(text is not None for text in texts):
+            entries.append(UpdateEntry(date[0], title, body, author, title_en, body_en))
     return entries
 
 

@@ -351,10 +351,16 @@ def post_project_update(
     body: str,
     published_on: dt.date | None = None,
     author: str = "",
+    english: dict[str, str | None] | None = None,
 ) -> int:
-    """Publish dated news about a project and mail its followers; return how many were told."""
+    """Publish dated news about a project and mail its followers; return how many were told.
+
+    `english` holds the optional title_en and body_en.
+    """
     title = limited("title", clean_line(title))
     body = limited("body", clean_text(body))
+    english = english or {}
+    translated = english_texts(title_en=english.get("title_en"), body_en=english.get("body_en"))
     author = limited("author", clean_line(author))
     if not title:
         raise RuleViolation(_l("Please enter a title."), field="title")
@@ -370,7 +376,12 @@ def post_project_update(
     if duplicate is not None:  # a double click or a reloaded form
         raise RuleViolation(_l("This update has already been posted."))
     update = ProjectUpdate(
-        project_id=project.id, published_on=date, title=title, body=body, author=author
+        project_id=project.id,
+        published_on=date,
+        title=title,
+        body=body,
+        author=author,
+        **translated,
     )
     db.session.add(update)
     try:
@@ -391,8 +402,8 @@ def post_project_update(
         project,
         _l("News about %(title)s", title=LocalizedLater(project, "title")),
         "project_update",
-        update_title=title,
-        update_body=body,
+        update_title=LocalizedLater({"title": title, **translated}, "title"),
+        update_body=LocalizedLater({"body": body, **translated}, "body"),
         published_on=date,
         author=author,
     )

@@ -269,6 +269,7 @@ def staff_post_update(project_id: int) -> str | BaseResponse:
                 body=form.body.data or "",
                 published_on=form.published_on.data,
                 author=form.author.data or "",
+                english=english_data(form, ("title_en", "body_en")),
             )
         except RuleViolation as error:
             show_rule_violation(form, error)

@@ -1,4 +1,4 @@
-"""Optional English texts: categories, projects, priority rounds and surveys.
+"""Optional English texts: categories, projects, project updates, priority rounds, surveys.
 
 NULL means "not translated": the English pages show the German text, marked lang="de".
 
@@ -23,6 +23,10 @@ COLUMNS = {
         ("title_en", sa.String(length=300)),
         ("summary_en", sa.Text()),
         ("description_en", sa.Text()),
+    ),
+    "project_update": (
+        ("title_en", sa.String(length=300)),
+        ("body_en", sa.Text()),
     ),
     "priority_round": (
         ("title_en", sa.String(length=200)),
