@@ -545,3 +545,12 @@ def test_project_updates_in_english_on_the_page_in_mail_export_and_api(
         data={"title": "Zweite", "title_en": "x" * 301},
     )
     assert refused.status_code == 200 and "at most 300 characters" in refused.text
+
+
+def test_search_finds_projects_by_their_english_title_too(
+    client: FlaskClient, two_projects: tuple[Project, Project]
+) -> None:
+    page = body(english(client).get("/projects?q=parking"))
+    assert ">Mobile parking</a>" in page and "Bürgerkonto" not in page
+    items = client.get("/api/v1/projects?q=Parking").json["items"]
+    assert [item["slug"] for item in items] == ["handyparken"]
