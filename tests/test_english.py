@@ -182,6 +182,12 @@ def test_rounds_and_surveys_show_english_titles_or_marked_german(
     assert '<h1 class="kern-heading-x-large">Traffic survey</h1>' in answer
     assert '<p class="kern-body prose">What do you think?</p>' in answer
     assert "Umfrage zur Verkehrslenkung" not in answer
+    # Questions have no English version yet: shown in German, marked as such.
+    assert '<span lang="de">Wie oft fahren Sie in die Innenstadt?</span>' in answer
+    assert '<label class="kern-label" for="q' in answer and '<span lang="de">täglich</span>' in answer
+    with client.session_transaction() as session:
+        session["lang"] = "de"
+    assert marked_german(body(client.get(f"/surveys/{survey_id}"))) == set()
 
 
 def test_frozen_round_results_show_todays_english_titles(
