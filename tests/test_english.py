@@ -184,7 +184,9 @@ def test_rounds_and_surveys_show_english_titles_or_marked_german(
     assert "Umfrage zur Verkehrslenkung" not in answer
     # Questions have no English version yet: shown in German, marked as such.
     assert '<span lang="de">Wie oft fahren Sie in die Innenstadt?</span>' in answer
-    assert '<label class="kern-label" for="q' in answer and '<span lang="de">täglich</span>' in answer
+    assert (
+        '<label class="kern-label" for="q' in answer and '<span lang="de">täglich</span>' in answer
+    )
     with client.session_transaction() as session:
         session["lang"] = "de"
     assert marked_german(body(client.get(f"/surveys/{survey_id}"))) == set()
