@@ -562,3 +562,22 @@ def test_search_finds_projects_by_their_english_title_too(
     assert ">Mobile parking</a>" in page and "Bürgerkonto" not in page
     items = client.get("/api/v1/projects?q=Parking").json["items"]
     assert [item["slug"] for item in items] == ["handyparken"]
+
+
+def test_english_pages_run_as_many_statements_as_german_ones(
+    app: Flask, client: FlaskClient, make_project: Any
+) -> None:
+    from .conftest import count_queries
+
+    def statements(path: str) -> int:
+        with app.app_context(), count_queries() as seen:
+            body(client.get(path))
+        return len(seen)
+
+    make_project("Erstes", title_en="First")
+    german = {path: statements(path) for path in ("/", "/projects", "/projects/erstes")}
+    for number in range(10):
+        make_project(f"Weiteres {number}", category=f"Kategorie {number}",
+                     **({"title_en": f"More {number}"} if number % 2 else {}))  # fmt: skip
+    english(client)
+    assert {path: statements(path) for path in german} == german
