@@ -581,3 +581,63 @@ def test_english_pages_run_as_many_statements_as_german_ones(
                      **({"title_en": f"More {number}"} if number % 2 else {}))  # fmt: skip
     english(client)
     assert {path: statements(path) for path in german} == german
+
+
+def test_survey_questions_and_options_in_english_stored_shown_and_copied(
+    app: Flask, staff_client: FlaskClient, make_user: Callable[..., Any]
+) -> None:
+    from kldialog.surveys import builder
+    from kldialog.surveys.models import Option, Question
+
+    response = staff_client.post(
+        "/staff/surveys/new",
+        data={"title": "Umfrage", "opens_at": "2026-01-01T09:00", "closes_at": "2099-01-01T09:00",
+              "eligibility": "resident"},
+    )  # fmt: skip
+    survey_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        section_id = db.session.get(Survey, survey_id).sections[0].id
+    question = {"section_id": section_id, "kind": "single", "text": "Fahren Sie Rad?",
+                "options": "ja\nnein\nmanchmal"}  # fmt: skip
+    refused = staff_client.post(
+        f"/staff/surveys/{survey_id}/questions/new",
+        data={**question, "text_en": "Do you cycle?", "options_en": "yes\nno"},
+    )
+    assert refused.status_code == 200
+    assert "Please give one English option per option, in the same order (3), or none." in (
+        refused.text
+    )
+    assert stored(app, Question, "id") == []
+    response = staff_client.post(
+        f"/staff/surveys/{survey_id}/questions/new",
+        data={**question, "text_en": "Do you cycle?", "options_en": "yes\n\nno\nsometimes\n"},
+    )
+    assert response.status_code == 303
+    assert stored(app, Question, "text_en") == [("Do you cycle?",)]
+    assert stored(app, Option, "label", "label_en") == [
+        ("ja", "yes"), ("nein", "no"), ("manchmal", "sometimes")
+    ]  # fmt: skip
+    with app.app_context():
+        survey = db.session.get(Survey, survey_id)
+        builder.publish_survey(_staff(app), survey)
+    resident = english(app.test_client())
+    login(resident, make_user(Role.resident))
+    page = body(resident.get(f"/surveys/{survey_id}"))
+    assert '<legend class="kern-label">Do you cycle?' in page and ">sometimes</label>" in page
+    assert "Fahren Sie Rad?" not in page and "manchmal" not in page
+    # A new version keeps the English texts.
+    with app.app_context():
+        survey = db.session.get(Survey, survey_id)
+        copy = builder.copy_survey(_staff(app), survey)
+        copied = copy.questions()[0]
+        assert (copied.text_en, [o.label_en for o in copied.options]) == (
+            "Do you cycle?",
+            ["yes", "no", "sometimes"],
+        )
+
+
+def _staff(app: Flask) -> Any:
+    """Return the staff account of the staff_client fixture."""
+    from kldialog.auth.models import User
+
+    return db.session.scalar(sa.select(User).where(User.display_name == "Staff Member"))

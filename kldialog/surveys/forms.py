@@ -106,6 +106,14 @@ class QuestionForm(FlaskForm):
             Length(max=1000, message=at_most_characters(1000)),
         ],
     )
+    text_en = TextAreaField(
+        _l("Question (English)"),
+        validators=[Optional(), Length(max=1000, message=at_most_characters(1000))],
+        description=_l(
+            "Shown on the English pages. Leave empty to show the German text there "
+            "(marked as German)."
+        ),
+    )
     help_text = TextAreaField(
         _l("Help text"),
         validators=[Optional(), Length(max=1000, message=at_most_characters(1000))],
@@ -115,6 +123,14 @@ class QuestionForm(FlaskForm):
         _l("Options"),
         validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
         description=_l("Single choice, multiple choice and ranking: one option per line."),
+    )
+    options_en = TextAreaField(
+        _l("Options (English)"),
+        validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
+        description=_l(
+            "One per line, in the same order as the options above. Leave empty to show the "
+            "German options."
+        ),
     )
     is_required = BooleanField(_l("An answer is required"))
     has_other = BooleanField(

@@ -147,6 +147,8 @@ class Question(Model):
     position: Mapped[int] = mapped_column(default=0)
     kind: Mapped[QuestionKind] = mapped_column(enum_column(QuestionKind, "kind"))
     text: Mapped[str] = mapped_column(sa.Text)
+    # The question on English pages; None means "not translated", shown in German.
+    text_en: Mapped[str | None] = mapped_column(sa.Text)
     help_text: Mapped[str] = mapped_column(sa.Text, default="")
     is_required: Mapped[bool] = mapped_column(default=False)
     min_choices: Mapped[int | None]
@@ -166,6 +168,7 @@ class Question(Model):
         sa.Index("ix_survey_question_section", "section_id", "position"),
         sa.Index("ix_survey_question_survey", "survey_id"),
         sa.CheckConstraint("length(text) > 0", name="text_not_empty"),
+        sa.CheckConstraint("text_en IS NULL OR length(text_en) > 0", name="text_en_not_empty"),
         sa.CheckConstraint(
             "min_choices IS NULL OR max_choices IS NULL OR min_choices <= max_choices",
             name="choices_range",
@@ -194,12 +197,14 @@ class Option(Model):
     )
     position: Mapped[int] = mapped_column(default=0)
     label: Mapped[str] = mapped_column(sa.String(200))
+    label_en: Mapped[str | None] = mapped_column(sa.String(200))  # None: shown in German
 
     question: Mapped[Question] = relationship(back_populates="options")
 
     __table_args__ = (
         sa.Index("ix_survey_option_question", "question_id", "position"),
         sa.CheckConstraint("length(label) > 0", name="label_not_empty"),
+        sa.CheckConstraint("label_en IS NULL OR length(label_en) > 0", name="label_en_not_empty"),
     )
 
     def __repr__(self) -> str:

@@ -144,8 +144,10 @@ def _question_data(question: Question) -> dict[str, Any]:
         "section_id": question.section_id,
         "kind": question.kind.value,
         "text": question.text,
+        "text_en": question.text_en or "",
         "help_text": question.help_text,
         "options": "\n".join(option.label for option in question.options),
+        "options_en": "\n".join(option.label_en or "" for option in question.options).strip(),
         "is_required": question.is_required,
         "has_other": question.has_other,
         "min_choices": question.min_choices,
@@ -200,6 +202,8 @@ def staff_question(survey_id: int, question_id: int | None = None) -> str | Base
                 has_other=form.has_other.data,
                 is_randomised=form.is_randomised.data,
                 options=(form.options.data or "").splitlines(),
+                text_en=form.text_en.data or "",
+                options_en=(form.options_en.data or "").splitlines(),
             )
         except RuleViolation as error:
             show_rule_violation(form, error)

@@ -1,4 +1,4 @@
-"""Optional English texts: categories, projects, project updates, priority rounds, surveys.
+"""Optional English texts: categories, projects and their updates, rounds, surveys, questions.
 
 NULL means "not translated": the English pages show the German text, marked lang="de".
 
@@ -28,6 +28,8 @@ COLUMNS = {
         ("title_en", sa.String(length=300)),
         ("body_en", sa.Text()),
     ),
+    "survey_question": (("text_en", sa.Text()),),
+    "survey_option": (("label_en", sa.String(length=200)),),
     "priority_round": (
         ("title_en", sa.String(length=200)),
         ("explanation_en", sa.Text()),

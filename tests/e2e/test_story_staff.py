@@ -232,7 +232,7 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
         page.get_by_label("Frage", exact=True).fill(text)
         page.get_by_role("group", name="Fragetyp").get_by_label(kind, exact=True).check()
         if options:
-            page.get_by_label(re.compile("^Antwortmöglichkeiten")).fill(options)
+            page.get_by_label(re.compile("^Antwortmöglichkeiten –")).fill(options)
         page.get_by_label("Antwort erforderlich").check()
         check_axe(page, f"Neue Frage: {kind}")
         page.get_by_role("button", name="Frage speichern").click()
