@@ -76,6 +76,7 @@ def demo_load_command() -> None:
         text = resources.files("kldialog").joinpath("data", BUNDLED_ROADMAP).read_text("utf-8")
         report = roadmap_io.import_roadmap(roadmap_parse.parse_roadmap_json(json.loads(text)))
         click.echo(f"Demo: loaded the Kaiserslautern roadmap ({report.created} projects).")
+    _load_demo_english()
     for email, name, roles in DEMO_ACCOUNTS:
         if accounts.find_user_by_email(email) is None:
             user = accounts.create_confirmed_user(
@@ -102,6 +103,55 @@ def demo_load_command() -> None:
             f"Demo two-factor secret (for an authenticator app): {mfa.DEMO_SECRET}; "
             f"current code: {mfa.code_at(mfa.DEMO_SECRET, mfa.current_step())}"
         )
+
+
+# English texts for the English pages: every category and some projects. The other projects
+# stay German on purpose, so the showroom also shows the fallback marked lang="de".
+DEMO_CATEGORIES_EN = {
+    "Bildung": "Education",
+    "Datenplattform": "Data platform",
+    "Energie & Umwelt": "Energy & environment",
+    "Gesellschaft": "Society",
+    "Gesundheitswesen": "Health care",
+    "IT-Infrastruktur": "IT infrastructure",
+    "Handel": "Retail",
+    "Justiz": "Justice",
+    "Kultur": "Culture",
+    "Sicherheit": "Safety",
+    "Verkehr & Mobilität": "Transport & mobility",
+    "Verwaltung": "Administration",
+}
+DEMO_PROJECTS_EN = {
+    "handyparken": (
+        "Mobile parking",
+        "Buy parking tickets with a smartphone app and extend the parking time afterwards",
+    ),
+    "intelligente-verkehrslenkung": ("Smart traffic management", ""),
+    "digitalisierung-in-schulen": ("Digital schools", ""),
+    "5g-modellregion": ("5G model region", ""),
+    "rlp-servicekonto": ("Rhineland-Palatinate service account", ""),
+    "socialwall": ("Social wall", "Posts from social media shown at an event"),
+    "klar-kaiserslautern-analyse-recherche": (
+        "KLAR – Kaiserslautern analysis and research",
+        "Data portal for the city administration and the city council of Kaiserslautern",
+    ),
+    "selbstbedienungsterminal-im-buergercenter": (
+        "Self-service terminal in the citizens' office",
+        "Apply for identity cards and passports, including biometric data and an automatic photo",
+    ),
+}
+
+
+def _load_demo_english() -> None:
+    """Give all categories and some projects English texts (leaves ones set by staff alone)."""
+    for category in reading.all_categories():
+        category.name_en = category.name_en or DEMO_CATEGORIES_EN.get(category.name)
+    for slug, (title, summary) in DEMO_PROJECTS_EN.items():
+        project = reading.get_project_by_slug(slug)
+        if project is not None:
+            project.title_en = project.title_en or title
+            project.summary_en = project.summary_en or summary or None
+    db.session.commit()
 
 
 # Realistic discussion for the showroom: (project slug, author, text, replies, reports).
@@ -201,6 +251,12 @@ def _load_demo_rounds() -> None:
             opens_at=now - dt.timedelta(days=3),
             closes_at=now + dt.timedelta(days=28),
             project_ids=priorities.default_project_ids(),
+            title_en="Which projects matter most to you? (Winter 2026)",
+            explanation_en=(
+                "The steering group is planning the next steps of the digital roadmap. Tell "
+                "us which planned and ongoing projects matter most to you. The result goes to "
+                "the city council."
+            ),
         ),
     )
     priorities.publish_round(staff, open_round)
@@ -293,6 +349,13 @@ def _load_demo_survey() -> None:
         closes_at=now + dt.timedelta(days=28),
         eligibility=Eligibility.resident,
         project_ids=[project.id] if project else [],
+        title_en="Traffic in the city centre: your view on smart traffic management",
+        intro_en=(
+            "Kaiserslautern is planning smart traffic management: traffic lights and parking "
+            "guidance are to react to the current traffic. Before the city decides which data "
+            "to collect for this, we would like to know what matters to you.\n\n"
+            "The survey takes about three minutes."
+        ),
     )
     first = survey.sections[0]
     first.title = "Ihre Wege"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_babel import format_date, format_time, get_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 from kldialog import permissions
 from kldialog.auth.models import Role
@@ -70,6 +73,90 @@ def iso_date(value: str) -> str:
         return str(value)
 
 
+# Roadmap, rounds and surveys are written in German; `<field>_en` holds the optional English.
+CONTENT_LANGUAGE = "de"
+
+
+class Localized:
+    """A text in the page's language if there is one, else the German one, marked lang="de"."""
+
+    def __init__(self, text: str, lang: str, page_lang: str) -> None:
+        """Keep the text, the language it is in and the language of the page."""
+        self.text = text
+        self.lang = lang
+        self.page_lang = page_lang
+
+    @property
+    def foreign(self) -> bool:
+        """Return whether the text is not in the page's language (it then needs lang)."""
+        return self.lang != self.page_lang
+
+    @property
+    def lang_attr(self) -> Markup:
+        """Return ` lang="de"` for an element that holds the text, or nothing."""
+        return Markup(' lang="%s"') % self.lang if self.foreign else Markup("")
+
+    def truncated(self, length: int) -> Localized:
+        """Return the text cut at a word near `length` characters, as Jinja's truncate does."""
+        text = self.text
+        if len(text) > length + 5:  # Jinja's leeway: no cut for a few characters more
+            text = text[: length - 3].rsplit(" ", 1)[0] + "..."
+        return Localized(text, self.lang, self.page_lang)
+
+    def __html__(self) -> Markup:
+        """Render the text, in a span with lang when it is not in the page's language."""
+        if self.foreign:
+            return Markup('<span lang="%s">%s</span>') % (self.lang, self.text)
+        return escape(self.text)
+
+    def __str__(self) -> str:
+        """Return the plain text (for <title>, attributes and mail, where no lang fits)."""
+        return self.text
+
+    def __bool__(self) -> bool:
+        """Return whether there is any text."""
+        return bool(self.text)
+
+
+def page_language() -> str:
+    """Return the language pages and mails are rendered in right now."""
+    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def localized(item: Any, field: str) -> Localized:
+    """Return `item.<field>` (or `item[field]`) in the page's language, else the German one."""
+    language = page_language()
+    read = item.get if isinstance(item, Mapping) else partial(getattr, item)
+    if language != CONTENT_LANGUAGE:
+        translated = read(f"{field}_{language}", None)
+        if translated:
+            return Localized(translated, language, language)
+    return Localized(read(field, None) or "", CONTENT_LANGUAGE, language)
+
+
+def localized_text(item: Any, field: str) -> str:
+    """Return `item.<field>` as plain text in the page's language (German as fallback)."""
+    return localized(item, field).text
+
+
+class LocalizedLater:
+    """A text that picks its language when made a string: a mail in the recipient's language."""
+
+    def __init__(self, item: Any, field: str) -> None:
+        """Copy the German and English texts now (the object may be expired at sending)."""
+        self.field = field
+        read = item.get if isinstance(item, Mapping) else partial(getattr, item)
+        self.texts = {name: read(name, None) for name in (field, f"{field}_en")}
+
+    def __str__(self) -> str:
+        """Return the text in the language of the moment (force_locale while mailing)."""
+        return localized_text(self.texts, self.field)
+
+    def __bool__(self) -> bool:
+        """Return whether there is text in the language of the moment."""
+        return bool(str(self))
+
+
 def register_template_helpers(app: Flask) -> None:
     """Expose labels, permissions and formatting helpers to every template."""
 
@@ -87,6 +174,7 @@ def register_template_helpers(app: Flask) -> None:
     # Globals (unlike context variables) are visible inside imported macros too.
     app.jinja_env.globals.update(
         history_date=history_date,
+        localized=localized,
         iso_date=iso_date,
         role_names=role_names,
         language_names=LANGUAGE_NAMES,

@@ -482,7 +482,7 @@ def test_unsubscribe_works_without_login_and_only_once(
     english(client)
     page = client.get(path)
     assert page.status_code == 200
-    assert "You follow “WLAN”." in text(page)
+    assert 'You follow “<span lang="de">WLAN</span>”.' in text(page)  # German, marked
     assert f'action="{path}"' in text(page)
     assert follows(app) == {(user.id, project.id)}  # GET changes nothing (mail scanners)
     response = client.post(path)

@@ -78,3 +78,41 @@ def test_database_constraints_hold_without_the_app(empty_database_app: Flask) ->
                 with pytest.raises(sa.exc.IntegrityError):
                     conn.execute(sa.text(insert), values)
                 conn.rollback()
+
+
+def test_english_texts_migrate_with_data_in_place(empty_database_app: Flask) -> None:
+    """0030 adds nullable English columns without rebuilding tables other rows depend on."""
+    project_insert = (
+        "INSERT INTO project (slug, title, summary, description, category_id,"
+        " is_category_editorial, status, status_changed_on, status_precision, department,"
+        " search_text, created_at, updated_at, state) VALUES ('p', 'T', '', '', 1, false,"
+        " 'planned', '2020-01-01', 'day', '', '', '2020-01-01', '2020-01-01', 'published')"
+    )
+    with empty_database_app.app_context():
+        upgrade(revision="0029_mfa")
+        with db.engine.connect() as conn:
+            conn.execute(
+                sa.text("INSERT INTO category (id, slug, name, position) VALUES (1, 'a', 'A', 0)")
+            )
+            conn.execute(sa.text(project_insert))
+            conn.commit()
+        upgrade(revision="0030_english")
+        with db.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT slug, title_en FROM project")).one()
+            assert tuple(row) == ("p", None)
+            conn.execute(sa.text("UPDATE category SET name_en = 'Ay' WHERE id = 1"))
+            conn.commit()
+            for table, column in (
+                ("category", "name_en"),
+                ("project", "title_en"),
+                ("project", "summary_en"),
+                ("project", "description_en"),
+            ):
+                # Empty is "not translated" and must be NULL, whoever writes.
+                with pytest.raises(sa.exc.IntegrityError):
+                    conn.execute(sa.text(f"UPDATE {table} SET {column} = ''"))
+                conn.rollback()
+        downgrade(revision="0029_mfa")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM project")).scalar() == 1
+            assert "name_en" not in {c["name"] for c in sa.inspect(conn).get_columns("category")}

@@ -107,25 +107,35 @@ def test_the_migration_releases_the_means_already_on_the_site(tmp_path: Path) ->
     app = create_app(base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/m.sqlite"))
     with app.app_context():
         upgrade(revision="0020_events")  # before releases were read: ratings without any
-        project = Project(
-            slug="open-data", title="Open Data", summary="", status=Status.planned,
-            category=Category(name="Verwaltung", slug="verwaltung"),
+
+        # Rows as the schema of 0020 had them (the models have columns of later migrations):
+        # the tables as they are now, each NOT NULL column filled with the model's default.
+        def insert(model: Any, values: dict[str, Any]) -> int:
+            table = sa.Table(
+                model.__tablename__, sa.MetaData(), autoload_with=db.session.connection()
+            )
+            for column in table.columns:
+                default = model.__table__.c[column.name].default
+                if column.name not in values and not column.nullable and default is not None:
+                    arg = default.arg  # type: ignore[attr-defined]
+                    values[column.name] = arg if default.is_scalar else arg(None)
+            return int(db.session.execute(sa.insert(table).values(values)).inserted_primary_key[0])
+
+        category_id = insert(Category, {"name": "Verwaltung", "slug": "verwaltung"})
+        project, few = (
+            SimpleNamespace(id=insert(Project, {
+                "slug": slug, "title": title, "summary": "", "status": Status.planned.value,
+                "category_id": category_id, "search_text": title.casefold()}), slug=slug)
+            for slug, title in (("open-data", "Open Data"), ("wenig", "Wenig"))
         )  # fmt: skip
-        few = Project(
-            slug="wenig", title="Wenig", summary="", status=Status.planned,
-            category=project.category,
-        )  # fmt: skip
-        # Accounts as the schema of 0020 had them (the model has columns of later migrations):
-        # the table as it is now, each NOT NULL column filled with the model's default.
-        accounts = sa.Table("user_account", sa.MetaData(), autoload_with=db.session.connection())
         given = {"password_hash": "x", "roles": int(Role.resident),
                  "created_at": dt.datetime(2026, 1, 1)}  # fmt: skip
+        accounts = sa.Table("user_account", sa.MetaData(), autoload_with=db.session.connection())
         for column in accounts.columns:
             default = User.__table__.c[column.name].default
             if column.name not in given and not column.nullable and default is not None:
                 arg = default.arg  # type: ignore[attr-defined]
                 given[column.name] = arg if default.is_scalar else arg(None)
-        db.session.add_all([project, few])
         db.session.execute(
             sa.insert(accounts),
             [

@@ -37,6 +37,7 @@ def categories() -> schemas.CategoryList:
             schemas.Category(
                 slug=category.slug,
                 name=category.name,
+                name_en=category.name_en,
                 position=category.position,
                 project_count=count,
                 projects=url_for("api.v1.projects", category=category.slug, _external=True),
@@ -50,7 +51,9 @@ def _summary_fields(project: Project) -> dict[str, object]:
     return {
         "slug": project.slug,
         "title": project.title,
+        "title_en": project.title_en,
         "summary": project.summary,
+        "summary_en": project.summary_en,
         "category": project.category.slug,
         "status": project.status.value,
         "status_changed_on": project.status_changed_on,
@@ -127,6 +130,7 @@ def project(slug: str) -> schemas.ProjectDetail | None:
     return schemas.ProjectDetail(
         **_summary_fields(found),
         description=found.description,
+        description_en=found.description_en,
         visibility=found.state.value,
         is_category_editorial=found.is_category_editorial,
         created_at=found.created_at,
@@ -145,7 +149,9 @@ def project(slug: str) -> schemas.ProjectDetail | None:
             schemas.ProjectUpdate(
                 published_on=update.published_on,
                 title=update.title,
+                title_en=update.title_en,
                 body=update.body,
+                body_en=update.body_en,
                 author=update.author,
             )
             for update in updates

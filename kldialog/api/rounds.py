@@ -32,6 +32,7 @@ def _summary_fields(round_: PriorityRound, data: dict[str, Any]) -> dict[str, An
     return {
         "id": round_.id,
         "title": round_.title,
+        "title_en": round_.title_en,
         "method": round_.method.value,
         "opens_at": round_.opens_at,
         "closes_at": round_.closes_at,

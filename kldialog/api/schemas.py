@@ -69,11 +69,16 @@ class ApiIndex(Model):
     links: dict[str, AnyUrl] = Field(description="The collections of this API by name.")
 
 
+# Texts are German; the optional English version sits beside each as `<field>_en`.
+NOT_TRANSLATED = "The English text; null when there is none (the German one applies)."
+
+
 class Category(Model):
     """A roadmap category."""
 
     slug: str
     name: str
+    name_en: str | None = Field(description=NOT_TRANSLATED)
     position: int
     project_count: int = Field(ge=0, description="Published projects in this category.")
     projects: AnyUrl = Field(description="The category's projects in this API.")
@@ -96,7 +101,9 @@ class ProjectSummary(Model):
 
     slug: str
     title: str
+    title_en: str | None = Field(description=NOT_TRANSLATED)
     summary: str
+    summary_en: str | None = Field(description=NOT_TRANSLATED)
     category: str = Field(description="The category's slug.")
     status: Status
     status_changed_on: dt.date
@@ -135,7 +142,9 @@ class ProjectUpdate(Model):
 
     published_on: dt.date
     title: str
+    title_en: str | None = Field(description=NOT_TRANSLATED)
     body: str
+    body_en: str | None = Field(description=NOT_TRANSLATED)
     author: str = Field(description="The organisation or department.")
 
 
@@ -143,6 +152,7 @@ class ProjectDetail(ProjectSummary):
     """One project with its description, status history and updates (newest first)."""
 
     description: str
+    description_en: str | None = Field(description=NOT_TRANSLATED)
     visibility: Literal["published", "archived"]
     is_category_editorial: bool = Field(
         description="The editors assigned the category; the city's source did not state it."
@@ -185,6 +195,7 @@ class RoundSummary(Model):
 
     id: int
     title: str
+    title_en: str | None = Field(description=NOT_TRANSLATED)
     method: Literal["approval", "points"]
     opens_at: dt.datetime
     closes_at: dt.datetime
@@ -299,6 +310,7 @@ class SurveySummary(Model):
 
     id: int
     title: str
+    title_en: str | None = Field(description=NOT_TRANSLATED)
     opens_at: dt.datetime
     closes_at: dt.datetime
     results_available: bool = Field(description="false while the final release is prepared.")
@@ -316,6 +328,7 @@ class SurveyDetail(SurveySummary):
     """A survey's final released results, suppressed as on the results page."""
 
     intro: str
+    intro_en: str | None = Field(description=NOT_TRANSLATED)
     k: int | None
     n: int | None
     suppressed: bool

@@ -28,6 +28,7 @@ def _summary_fields(survey: Any, available: bool) -> dict[str, Any]:
     return {
         "id": survey.id,
         "title": survey.title,
+        "title_en": survey.title_en,
         "opens_at": survey.opens_at,
         "closes_at": survey.closes_at,
         "results_available": available,
@@ -123,6 +124,7 @@ def survey_detail(survey_id: int) -> schemas.SurveyDetail | None:
     return schemas.SurveyDetail(
         **_summary_fields(survey, data is not None),
         intro=survey.intro,
+        intro_en=survey.intro_en,
         k=(data or {}).get("k"),
         n=(data or {}).get("n"),
         suppressed=bool((data or {}).get("suppressed", True)),

@@ -25,6 +25,7 @@ from kldialog.priorities.models import Indicator, RoundResult
 from kldialog.projects.models import Category, Project, Visibility
 from kldialog.surveys import services as surveys
 from kldialog.surveys.models import Survey, SurveyState
+from kldialog.templating import page_language
 
 bp = Blueprint("council", __name__)
 
@@ -85,6 +86,7 @@ def overview() -> str:
             )
         ).all()
     }
+    priorities.add_english_names(list(results.values()), page_language())
     rated, unrated = order_rating_rows(_rating_rows())
     closed_surveys = surveys.result_surveys_for(current_user)
     closed_surveys = [s for s in closed_surveys if s.is_closed()]

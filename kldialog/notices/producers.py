@@ -108,6 +108,7 @@ def queue_openings(now: dt.datetime) -> int:
         payload = {
             "type": "round",
             "title": round_.title,
+            "title_en": round_.title_en,
             "closes_at": round_.closes_at.isoformat(),
             "url": url_for("priorities.show", round_id=round_.id, _external=True),
         }
@@ -125,6 +126,7 @@ def queue_openings(now: dt.datetime) -> int:
         payload = {
             "type": "survey",
             "title": survey.title,
+            "title_en": survey.title_en,
             "closes_at": survey.closes_at.isoformat(),
             "url": url_for("surveys.show", survey_id=survey.id, _external=True),
         }
@@ -178,16 +180,17 @@ def queue_digest(now: dt.datetime) -> int:
 
 def _project_changes(since: dt.datetime, now: dt.datetime) -> dict[int, dict[str, Any]]:
     """Per published project: new statuses, update titles, and the count of new comments."""
-    projects = {
+    projects: dict[int, dict[str, Any]] = {
         project_id: {
             "title": title,
+            "title_en": title_en,
             "url": url_for("projects.detail", slug=slug, _external=True),
             "statuses": [],
             "updates": [],
             "comments": 0,
         }
-        for project_id, title, slug in db.session.execute(
-            sa.select(Project.id, Project.title, Project.slug).where(
+        for project_id, title, title_en, slug in db.session.execute(
+            sa.select(Project.id, Project.title, Project.title_en, Project.slug).where(
                 Project.state == Visibility.published
             )
         )
@@ -202,15 +205,14 @@ def _project_changes(since: dt.datetime, now: dt.datetime) -> dict[int, dict[str
             .order_by(ProjectStatusChange.created_at, ProjectStatusChange.id)
         ),
     )
-    _add(
-        projects,
-        "updates",
-        db.session.execute(
-            sa.select(ProjectUpdate.project_id, ProjectUpdate.title)
-            .where(ProjectUpdate.created_at.between(*window))
-            .order_by(ProjectUpdate.created_at, ProjectUpdate.id)
-        ),
-    )
+    # Update titles in both languages: the sender picks the reader's (older mails: text only).
+    for project_id, title, title_en in db.session.execute(
+        sa.select(ProjectUpdate.project_id, ProjectUpdate.title, ProjectUpdate.title_en)
+        .where(ProjectUpdate.created_at.between(*window))
+        .order_by(ProjectUpdate.created_at, ProjectUpdate.id)
+    ):
+        if project_id in projects:
+            projects[project_id]["updates"].append({"title": title, "title_en": title_en})
     for project_id, count in db.session.execute(
         sa.select(Project.id, sa.func.count(Comment.id))
         .join(Comment, Comment.thread_id == Project.thread_id)

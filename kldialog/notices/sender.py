@@ -25,7 +25,7 @@ from kldialog.kernel.mail import DELIVERY_ERRORS, MailBatch, build_message
 from kldialog.kernel.time import utcnow
 from kldialog.notices.models import MailState, NoticeKind, NoticePreference, QueuedMail
 from kldialog.notices.preferences import unsubscribe_token
-from kldialog.templating import STATUS_LABELS
+from kldialog.templating import STATUS_LABELS, localized_text
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +146,18 @@ def render(mail: QueuedMail, user: User) -> EmailMessage:
         else:
             is_round = mail.payload.get("type") == "round"
             subject = (
-                _("Now open: priority round “%(title)s”", title=mail.payload.get("title", ""))
+                _(
+                    "Now open: priority round “%(title)s”",
+                    title=localized_text(mail.payload, "title"),
+                )
                 if is_round
-                else _("Now open: survey “%(title)s”", title=mail.payload.get("title", ""))
+                else _("Now open: survey “%(title)s”", title=localized_text(mail.payload, "title"))
             )
             body = render_template(
                 "mail/notice_opening.txt",
                 name=user.display_name,
                 is_round=is_round,
-                title=mail.payload.get("title", ""),
+                title=localized_text(mail.payload, "title"),
                 closes_at=dt.datetime.fromisoformat(mail.payload["closes_at"]),
                 url=mail.payload.get("url", ""),
                 unsubscribe_url=url,

@@ -67,6 +67,18 @@ class RoundForm(FlaskForm):
             "Why the city asks and what happens with the result. Shown above the ballot."
         ),
     )
+    title_en = StringField(
+        _l("Title (English)"),
+        validators=[Optional(), Length(max=200, message=at_most_characters(200))],
+        description=_l(
+            "Shown on the English pages. Leave empty to show the German text there "
+            "(marked as German)."
+        ),
+    )
+    explanation_en = TextAreaField(
+        _l("Explanation (English)"),
+        validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
+    )
     method = RadioField(
         _l("Method"),
         choices=METHOD_CHOICES,

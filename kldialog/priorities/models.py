@@ -40,6 +40,9 @@ class PriorityRound(WindowMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     explanation: Mapped[str] = mapped_column(sa.Text, default="")
+    # English texts for the English pages; None means "not translated", shown in German.
+    title_en: Mapped[str | None] = mapped_column(sa.String(200))
+    explanation_en: Mapped[str | None] = mapped_column(sa.Text)
     method: Mapped[Method] = mapped_column(enum_column(Method, "method"))
     max_choices: Mapped[int] = mapped_column(default=5)  # approval: K
     budget: Mapped[int] = mapped_column(default=10)  # points: N
@@ -60,6 +63,11 @@ class PriorityRound(WindowMixin, Model):
 
     __table_args__ = (
         sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+        sa.CheckConstraint("title_en IS NULL OR length(title_en) > 0", name="title_en_not_empty"),
+        sa.CheckConstraint(
+            "explanation_en IS NULL OR length(explanation_en) > 0",
+            name="explanation_en_not_empty",
+        ),
         sa.CheckConstraint("closes_at > opens_at", name="window_is_forward"),
         sa.CheckConstraint("max_choices BETWEEN 1 AND 100", name="max_choices_range"),
         sa.CheckConstraint("budget BETWEEN 1 AND 1000", name="budget_range"),

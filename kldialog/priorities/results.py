@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
+from kldialog.kernel.db import db
 from kldialog.kernel.stats import (
     tiers_from_rank_intervals,
     wilson_interval,
@@ -20,6 +22,7 @@ from kldialog.priorities.models import (
     RoundProject,
     RoundResult,
 )
+from kldialog.projects.models import Category, Project
 
 BALLOT_FORMAT = "kldialog-ballots-1"
 
@@ -209,6 +212,33 @@ def round_result_data(result: RoundResult) -> dict[str, Any]:
     data = json.loads(result.results)
     data["participation"] = json.loads(result.participation)
     return data
+
+
+def add_english_names(results: list[dict[str, Any]], language: str) -> None:
+    """Add today's English titles and category names to frozen results, for English pages.
+
+    The frozen record (and its downloads) stays German. One query however many rounds, none
+    for German pages (they show the record as it is).
+    """
+    if language != "en" or not results:
+        return
+    titles: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for slug, title_en, name, name_en in db.session.execute(
+        sa.select(Project.slug, Project.title_en, Category.name, Category.name_en)
+        .join(Category, Project.category_id == Category.id)
+        .where(sa.or_(Project.title_en.is_not(None), Category.name_en.is_not(None)))
+    ):
+        if title_en:
+            titles[slug] = title_en
+        if name_en:
+            names[name] = name_en
+    for data in results:
+        for project in data.get("projects", []):
+            project["title_en"] = titles.get(project["key"])
+            project["category_en"] = names.get(project["category"])
+        for category in data.get("categories", []):
+            category["category_en"] = names.get(category["category"])
 
 
 def results_csv_rows(data: Mapping[str, Any]) -> list[list[Any]]:

@@ -47,6 +47,7 @@ from kldialog.priorities.releases import (
 from kldialog.priorities.results import (
     BALLOT_FORMAT,
     BallotFileError,
+    add_english_names,
     ballot_file_text,
     compute_results,
     read_ballot_file,
@@ -123,6 +124,7 @@ __all__ = [
     "result_of",
     "results_csv_rows",
     "round_entries",
+    "add_english_names",
     "round_result_data",
     "rounds_due",
     "running_totals",

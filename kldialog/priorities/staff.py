@@ -39,6 +39,9 @@ class RoundFields:
     opens_at: dt.datetime
     closes_at: dt.datetime
     project_ids: list[int]
+    # Optional English texts; None shows the German ones on English pages.
+    title_en: str | None = None
+    explanation_en: str | None = None
 
 
 def default_project_ids() -> list[int]:
@@ -141,6 +144,8 @@ def update_round(actor: User, round_: PriorityRound, fields: RoundFields) -> Pri
 def _apply(round_: PriorityRound, fields: RoundFields, *, frozen: bool) -> None:
     round_.title = fields.title
     round_.explanation = fields.explanation
+    round_.title_en = fields.title_en or None
+    round_.explanation_en = fields.explanation_en or None
     round_.eligibility = fields.eligibility
     round_.show_running_totals = fields.show_running_totals
     round_.opens_at = fields.opens_at

@@ -46,6 +46,7 @@ from kldialog.priorities.results import tier_groups
 from kldialog.projects import panels
 from kldialog.projects import reading as projects
 from kldialog.surveys import services as surveys
+from kldialog.templating import page_language
 from kldialog.windows.models import Eligibility
 from kldialog.windows.staff import staff_button
 
@@ -205,6 +206,7 @@ def results(round_id: int) -> str | BaseResponse:
     if result is None:  # ended, waiting for the cron or staff to close it
         return render_template("priorities/preparing.html", round=round_)
     data = services.round_result_data(result)
+    services.add_english_names([data], page_language())
     for day in data["participation"]:
         day["day"] = dt.date.fromisoformat(day["day"])
     groups = tier_groups(data.get("projects", []), data["method"])
@@ -337,6 +339,8 @@ def _fields(form: RoundForm) -> services.RoundFields:
         opens_at=opens_at,
         closes_at=closes_at,
         project_ids=list(dict.fromkeys(form.projects.data or [])),
+        title_en=(form.title_en.data or "").strip() or None,
+        explanation_en=(form.explanation_en.data or "").strip() or None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
@@ -59,34 +61,51 @@ def _category_taken(name: str) -> RuleViolation:
     )
 
 
-def create_category(actor: User, name: str) -> Category:
-    """Add a category at the end of the roadmap order."""
+def _english_name(name_en: str) -> str | None:
+    """Clean an optional English name; empty means "not translated" (None)."""
+    return limited("name", clean_line(name_en), "name_en") or None
+
+
+def create_category(actor: User, name: str, name_en: str = "") -> Category:
+    """Add a category at the end of the roadmap order (with an optional English name)."""
     name = _category_name(name, None)
+    english = _english_name(name_en)
     taken = set(db.session.scalars(sa.select(Category.slug)))
     slug = base = slugify(name, 80) or "kategorie"
     counter = 2
     while slug in taken:
         slug, counter = f"{base}-{counter}", counter + 1
     last = db.session.scalar(sa.select(sa.func.max(Category.position)))
-    category = Category(name=name, slug=slug, position=0 if last is None else last + 1)
+    category = Category(
+        name=name, name_en=english, slug=slug, position=0 if last is None else last + 1
+    )
     db.session.add(category)
     try:
         db.session.flush()
-        audit(actor, "category.create", "category", category.id, name=name, slug=slug)
+        audit(
+            actor, "category.create", "category", category.id, name=name, name_en=english, slug=slug
+        )
         db.session.commit()
     except IntegrityError as error:
         raise _category_taken(name) from error
     return category
 
 
-def rename_category(actor: User, category: Category, name: str) -> bool:
-    """Rename a category (its address stays, so links keep working); False if unchanged."""
+def rename_category(actor: User, category: Category, name: str, name_en: str | None = None) -> bool:
+    """Rename a category (its address stays, so links keep working); False if unchanged.
+
+    `name_en` None keeps the English name; "" removes it.
+    """
     name = _category_name(name, category)
-    if name == category.name:
+    english = category.name_en if name_en is None else _english_name(name_en)
+    if name == category.name and english == category.name_en:
         return False
-    old = category.name
-    category.name = name
-    audit(actor, "category.rename", "category", category.id, old=old, new=name)
+    old, old_en = category.name, category.name_en
+    category.name, category.name_en = name, english
+    details: dict[str, Any] = {"old": old, "new": name}
+    if english != old_en:
+        details |= {"old_en": old_en, "new_en": english}
+    audit(actor, "category.rename", "category", category.id, **details)
     try:
         db.session.commit()
     except IntegrityError as error:

@@ -25,6 +25,7 @@ from kldialog.projects.models import (
     Visibility,
 )
 from kldialog.projects.rules import MAX_ID
+from kldialog.templating import LocalizedLater
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,8 @@ def notify_followers(project: Project, subject: Any, template: str, **context: A
     addresses never confirmed get nothing. A failing mail is logged and skipped: the change
     it announces is already saved and the other followers should still hear of it.
     """
-    project_id, slug, title, state = project.id, project.slug, project.title, project.state
+    project_id, slug, state = project.id, project.slug, project.state
+    title = LocalizedLater(project, "title")
     if state is Visibility.draft:
         return 0
     recipients = db.session.execute(

@@ -35,6 +35,7 @@ from wtforms.validators import (
 from kldialog.kernel.errors import at_most_characters
 from kldialog.kernel.params import BoundedIntegerField, ChoiceField, parse_int
 from kldialog.projects.models import Status, Visibility
+from kldialog.templating import localized_text
 
 SORT_CHOICES = [
     SelectChoice("title", _l("Title (A–Z)")),
@@ -65,7 +66,7 @@ class ProjectFilterForm(FlaskForm):
     def set_choices(self, categories: list, status_labels: dict) -> None:
         """Fill category and status choices; the empty value means "all"."""
         self.category.choices = [SelectChoice("", _l("All categories"))] + [
-            SelectChoice(category.slug, category.name) for category in categories
+            SelectChoice(category.slug, localized_text(category, "name")) for category in categories
         ]
         self.status.choices = [SelectChoice("", _l("All statuses"))] + [
             SelectChoice(status.value, status_labels[status]) for status in Status
@@ -83,6 +84,17 @@ STAFF_SORT_CHOICES = [
     SelectChoice("recent", _l("Last change")),
     SelectChoice("title", _l("Title (A–Z)")),
 ]
+
+
+# The hint of the first English field of a form; the others follow the same rule.
+ENGLISH_HINT = _l(
+    "Shown on the English pages. Leave empty to show the German text there (marked as German)."
+)
+
+
+def english_data(form: Any, names: tuple[str, ...]) -> dict[str, str | None]:
+    """Return the English fields of a validated form by name ("" for empty)."""
+    return {name: form[name].data or "" for name in names}
 
 
 def _at_most(limit: int) -> Length:
@@ -175,6 +187,15 @@ class ProjectForm(FlaskForm):
         _l("Description"),
         validators=[Optional(), _at_most(20000)],
         description=_l("Separate paragraphs with an empty line."),
+    )
+    title_en = StringField(
+        _l("Title (English)"),
+        validators=[Optional(), _at_most(300)],
+        description=ENGLISH_HINT,
+    )
+    summary_en = TextAreaField(_l("Summary (English)"), validators=[Optional(), _at_most(2000)])
+    description_en = TextAreaField(
+        _l("Description (English)"), validators=[Optional(), _at_most(20000)]
     )
     category = SelectField(
         _l("Category"),
@@ -290,6 +311,10 @@ class UpdateForm(FlaskForm):
         validators=[Optional(), _at_most(20000)],
         description=_l("Separate paragraphs with an empty line."),
     )
+    title_en = StringField(
+        _l("Title (English)"), validators=[Optional(), _at_most(300)], description=ENGLISH_HINT
+    )
+    body_en = TextAreaField(_l("Text (English)"), validators=[Optional(), _at_most(20000)])
     published_on = DateField(
         _l("Date"),
         default=dt.date.today,
@@ -304,6 +329,11 @@ class CategoryForm(FlaskForm):
 
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Please enter a name.")), _at_most(120)]
+    )
+    name_en = StringField(
+        _l("Name (English)"),
+        validators=[Optional(), _at_most(120)],
+        description=ENGLISH_HINT,
     )
 
 

@@ -19,6 +19,10 @@ def search_key(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+# The texts search looks in: German first, then the optional English ones.
+SEARCHED = ("title", "summary", "title_en", "summary_en")
+
+
 class Status(enum.StrEnum):
     """Where a project stands; the values are the roadmap's own vocabulary."""
 
@@ -50,11 +54,14 @@ class Category(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    # English text for the English pages; None means "not translated", shown in German.
+    name_en: Mapped[str | None] = mapped_column(sa.String(120))
     position: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (
         sa.CheckConstraint("length(slug) > 0", name="slug_not_empty"),
         sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+        sa.CheckConstraint("name_en IS NULL OR length(name_en) > 0", name="name_en_not_empty"),
     )
 
     def __repr__(self) -> str:
@@ -71,6 +78,10 @@ class Project(Model):
     title: Mapped[str] = mapped_column(sa.String(300))
     summary: Mapped[str] = mapped_column(sa.Text, default="")
     description: Mapped[str] = mapped_column(sa.Text, default="")
+    # English texts for the English pages; None means "not translated", shown in German.
+    title_en: Mapped[str | None] = mapped_column(sa.String(300))
+    summary_en: Mapped[str | None] = mapped_column(sa.Text)
+    description_en: Mapped[str | None] = mapped_column(sa.Text)
     category_id: Mapped[int] = mapped_column(
         sa.ForeignKey("category.id", ondelete="RESTRICT"), index=True
     )
@@ -110,14 +121,25 @@ class Project(Model):
         ),
         sa.CheckConstraint("length(slug) > 0", name="slug_not_empty"),
         sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+        # Empty English text is stored as NULL, so "translated" has one meaning.
+        sa.CheckConstraint("title_en IS NULL OR length(title_en) > 0", name="title_en_not_empty"),
+        sa.CheckConstraint(
+            "summary_en IS NULL OR length(summary_en) > 0", name="summary_en_not_empty"
+        ),
+        sa.CheckConstraint(
+            "description_en IS NULL OR length(description_en) > 0",
+            name="description_en_not_empty",
+        ),
     )
 
-    @validates("title", "summary")
-    def _refresh_search_text(self, key: str, value: str) -> str:
-        """Keep search_text in step whenever the title or summary is set."""
-        title = value if key == "title" else (self.title or "")
-        summary = value if key == "summary" else (self.summary or "")
-        self.search_text = search_key(f"{title}\n{summary}")
+    @validates("title", "summary", "title_en", "summary_en")
+    def _refresh_search_text(self, key: str, value: str | None) -> str | None:
+        """Keep search_text in step whenever a title or summary (either language) is set."""
+        texts = {name: getattr(self, name) or "" for name in SEARCHED}
+        texts[key] = value or ""
+        english = "\n".join(texts[name] for name in SEARCHED[2:] if texts[name])
+        german = f"{texts['title']}\n{texts['summary']}"
+        self.search_text = search_key(f"{german}\n{english}" if english else german)
         return value
 
     def __repr__(self) -> str:
@@ -172,6 +194,9 @@ class ProjectUpdate(Model):
     published_on: Mapped[dt.date]
     title: Mapped[str] = mapped_column(sa.String(300))
     body: Mapped[str] = mapped_column(sa.Text, default="")
+    # English texts for the English pages; None means "not translated", shown in German.
+    title_en: Mapped[str | None] = mapped_column(sa.String(300))
+    body_en: Mapped[str | None] = mapped_column(sa.Text)
     author: Mapped[str] = mapped_column(sa.String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -179,7 +204,11 @@ class ProjectUpdate(Model):
         backref=sa.orm.backref("updates", passive_deletes=True, lazy="raise")
     )
 
-    __table_args__ = (sa.CheckConstraint("length(title) > 0", name="title_not_empty"),)
+    __table_args__ = (
+        sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+        sa.CheckConstraint("title_en IS NULL OR length(title_en) > 0", name="title_en_not_empty"),
+        sa.CheckConstraint("body_en IS NULL OR length(body_en) > 0", name="body_en_not_empty"),
+    )
 
     def __repr__(self) -> str:
         return f"<ProjectUpdate {self.project_id} {self.published_on}>"

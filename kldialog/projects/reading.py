@@ -98,19 +98,24 @@ def find_projects(
     sort: str = "title",
     page: int = 1,
     per_page: int = 20,
+    english: bool = False,
 ) -> Page[Project]:
-    """Filter, sort and paginate projects with one count and one page query."""
+    """Filter, sort and paginate projects with one count and one page query.
+
+    `english` sorts by the title English pages show (the English one where there is one).
+    """
     conditions: list[sa.ColumnElement[bool]] = [Project.state == Visibility.published]
     if category is not None:
         conditions.append(Project.category_id == category.id)
     if status is not None:
         conditions.append(Project.status == status)
     conditions.extend(_search_conditions(query))
+    title: Any = sa.func.coalesce(Project.title_en, Project.title) if english else Project.title
     order = {
-        "title": (Project.title,),
-        "status": (Project.status, Project.title),
-        "category": (Category.position, Category.name, Project.title),
-        "recent": (Project.status_changed_on.desc(), Project.title),
+        "title": (title,),
+        "status": (Project.status, title),
+        "category": (Category.position, Category.name, title),
+        "recent": (Project.status_changed_on.desc(), title),
     }[sort]
     return _project_page(conditions, order, page, per_page)
 

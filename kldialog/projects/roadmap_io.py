@@ -25,6 +25,7 @@ from kldialog.projects.models import (
 from kldialog.projects.reading import all_categories
 from kldialog.projects.roadmap_parse import (
     CSV_COLUMNS,
+    PROJECT_ENGLISH,
     STATUS_LABELS_DE,
     HistoryEntry,
     ImportReport,
@@ -33,6 +34,7 @@ from kldialog.projects.roadmap_parse import (
     RoadmapError,
 )
 from kldialog.projects.rules import clean_line, slugify
+from kldialog.templating import LocalizedLater
 
 
 def import_roadmap(roadmap: Roadmap) -> ImportReport:
@@ -70,6 +72,10 @@ def _apply(roadmap: Roadmap) -> ImportReport:
             categories_created += 1
         elif category.position != position:
             category.position = position
+    for name, english in roadmap.category_names_en.items():
+        category = existing_categories.get(name)
+        if category is not None and category.name_en != english:
+            category.name_en = english
 
     slugs = [record.slug for record in roadmap.projects]
     existing = {
@@ -102,6 +108,7 @@ def _create_project(roadmap: Roadmap, record: ProjectRecord, category: Category)
         state=record.visibility,
         progress=record.progress,
         department=record.department,
+        **{name: getattr(record, name) or None for name in PROJECT_ENGLISH},
     )
     db.session.add(project)
     history = record.history or [
@@ -137,6 +144,8 @@ def _create_project(roadmap: Roadmap, record: ProjectRecord, category: Category)
                 title=update.title,
                 body=update.body,
                 author=update.author,
+                title_en=update.title_en or None,
+                body_en=update.body_en or None,
             )
         )
 
@@ -146,7 +155,7 @@ def _update_project(
 ) -> bool:
     """Apply the fields the file states to an existing project; return whether anything changed."""
     changes: dict[str, Any] = {"title": record.title, "category_id": category.id}
-    for name in ("summary", "description", "department", "progress"):
+    for name in ("summary", "description", "department", "progress", *PROJECT_ENGLISH):
         if name in record.present:
             changes[name] = getattr(record, name)
     if "category_inferred" in record.present:
@@ -211,12 +220,20 @@ def export_roadmap_json() -> dict[str, Any]:
                 "title": update.title,
                 "body": update.body,
                 "author": update.author,
+                "title_en": update.title_en,
+                "body_en": update.body_en,
             }
         )
     return {
         "as_of": dt.date.today().isoformat(),
         "statuses": {status.value: STATUS_LABELS_DE[status] for status in Status},
-        "categories": [category.name for category in categories],
+        # A plain name, or name and English name where there is one (the import takes both).
+        "categories": [
+            {"name": category.name, "name_en": category.name_en}
+            if category.name_en
+            else category.name
+            for category in categories
+        ],
         "projects": [
             {
                 "slug": project.slug,
@@ -229,6 +246,7 @@ def export_roadmap_json() -> dict[str, Any]:
                 "description": project.description,
                 "progress": project.progress,
                 "department": project.department,
+                **{name: getattr(project, name) for name in PROJECT_ENGLISH},
                 "history": history.get(project.id, []),
                 "updates": updates.get(project.id, []),
             }
@@ -255,6 +273,8 @@ def export_roadmap_csv() -> str:
                 project.department,
                 "true" if project.is_category_editorial else "false",
                 project.state.value,
+                *(getattr(project, name) or "" for name in PROJECT_ENGLISH),
+                project.category.name_en or "",
             )
         )
     return csv_text(rows, lineterminator="\n")
@@ -329,7 +349,7 @@ def import_roadmap_upload(
     for project, context in notices:
         notify_followers(
             project,
-            _l("Status changed: %(title)s", title=project.title),
+            _l("Status changed: %(title)s", title=LocalizedLater(project, "title")),
             "project_status",
             **context,
         )

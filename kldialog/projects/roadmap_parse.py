@@ -36,10 +36,25 @@ CSV_COLUMNS = (
     "department",
     "category_inferred",
     "visibility",
+    # Optional English texts (empty: the German text is shown on English pages).
+    "title_en",
+    "summary_en",
+    "description_en",
+    "category_en",
 )
 # Optional import-only column: why the status is what it is (goes into the public history).
 CSV_IMPORT_COLUMNS = (*CSV_COLUMNS, "status_reason")
-MAX_LENGTHS = {"slug": 120, "title": 300, "category": 120, "department": 300, "author": 200}
+MAX_LENGTHS = {
+    "slug": 120,
+    "title": 300,
+    "category": 120,
+    "department": 300,
+    "author": 200,
+    "title_en": 300,
+    "category_en": 120,
+}
+# A project's optional English texts, as record fields and columns.
+PROJECT_ENGLISH = ("title_en", "summary_en", "description_en")
 
 
 class RoadmapError(Exception):
@@ -71,6 +86,8 @@ class UpdateEntry:
     title: str
     body: str
     author: str
+    title_en: str = ""
+    body_en: str = ""
 
 
 @dataclass
@@ -89,6 +106,10 @@ class ProjectRecord:
     category_inferred: bool = False
     visibility: Visibility = Visibility.published
     status_reason: str = ""
+    title_en: str = ""
+    summary_en: str = ""
+    description_en: str = ""
+    category_en: str = ""
     history: list[HistoryEntry] = field(default_factory=list)
     updates: list[UpdateEntry] = field(default_factory=list)
 
@@ -103,6 +124,8 @@ class Roadmap:
     as_of_precision: DatePrecision
     author: str
     status_reason: str = ""
+    # English category names the file states (German name -> English); others stay as they are.
+    category_names_en: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -262,8 +285,11 @@ def _parse_updates(problems: _Problems, where: str, raw: Any) -> list[UpdateEntr
         title = problems.check(here, "title", _text, item, "title", required=True)
         body = problems.check(here, "body", _text, item, "body")
         author = problems.check(here, "author", _text, item, "author")
-        if date and title and body is not None and author is not None:
-            entries.append(UpdateEntry(date[0], title, body, author))
+        title_en = problems.check(here, "title_en", _text, item, "title_en")
+        body_en = problems.check(here, "body_en", _text, item, "body_en")
+        texts = (body, author, title_en, body_en)
+        if date and title and all(text is not None for text in texts):
+            entries.append(UpdateEntry(date[0], title, body, author, title_en, body_en))
     return entries
 
 
@@ -295,6 +321,10 @@ def _parse_project(
         where, "category_inferred", _parse_bool, record.get("category_inferred")
     )
     visibility = problems.check(where, "visibility", _parse_visibility, record.get("visibility"))
+    english = {
+        name: problems.check(where, name, _text, record, name)
+        for name in (*PROJECT_ENGLISH, "category_en")
+    }
     history = _parse_history(problems, where, record.get("history"))
     updates = _parse_updates(problems, where, record.get("updates"))
     if len(problems.items) > before:
@@ -313,6 +343,10 @@ def _parse_project(
         category_inferred=inferred,
         visibility=visibility,
         status_reason=status_reason,
+        title_en=english["title_en"],
+        summary_en=english["summary_en"],
+        description_en=english["description_en"],
+        category_en=english["category_en"],
         history=history,
         updates=updates,
     )
@@ -325,14 +359,17 @@ def _finish(
     as_of: tuple[dt.date, DatePrecision] | None,
     author: str,
     status_reason: str = "",
+    names_en: dict[str, str] | None = None,
 ) -> Roadmap:
     """Check cross-record rules (duplicate slugs), then return the roadmap or raise."""
+    names_en = {} if names_en is None else names_en
     seen: dict[str, str] = {}
     projects = []
     for where, record in records:
         if record is None:
             continue
         where = f"{where} ('{record.title[:60]}')"
+        _english_category(problems, where, names_en, record)
         if record.slug in seen:
             problems.items.append(
                 f"{where}, field 'slug': {record.slug!r} is already used by {seen[record.slug]}"
@@ -344,7 +381,22 @@ def _finish(
     if problems.items:
         raise RoadmapError(problems.items)
     date, precision = as_of or (dt.date.today(), DatePrecision.day)
-    return Roadmap(categories, projects, date, precision, author, status_reason)
+    return Roadmap(categories, projects, date, precision, author, status_reason, names_en)
+
+
+def _english_category(
+    problems: _Problems, where: str, names_en: dict[str, str], record: ProjectRecord
+) -> None:
+    """Take a record's category_en; refuse a second, different English name for a category."""
+    english = record.category_en
+    if not english:
+        return
+    known = names_en.setdefault(record.category, english)
+    if known != english:
+        problems.items.append(
+            f"{where}, field 'category_en': {english!r} differs from {known!r}, the English "
+            f"name given before for the category {record.category!r}"
+        )
 
 
 def parse_roadmap_json(data: Any) -> Roadmap:
@@ -360,13 +412,18 @@ def parse_roadmap_json(data: Any) -> Roadmap:
     if not isinstance(raw_categories, list):
         problems.items.append("field 'categories': must be a list of names")
         raw_categories = []
-    for index, name in enumerate(raw_categories, start=1):
-        if isinstance(name, dict):
-            name = name.get("name")
+    names_en: dict[str, str] = {}
+    for index, item in enumerate(raw_categories, start=1):
+        name, english = item, None
+        if isinstance(item, dict):
+            name, english = item.get("name"), item.get("name_en")
         here = f"category {index}"
         text = problems.check(here, "name", _text, {"category": name}, "category", required=True)
         if text and text not in categories:
             categories.append(text)
+        english = problems.check(here, "name_en", _text, {"category_en": english}, "category_en")
+        if text and english:
+            names_en[text] = english
     as_of = None
     if data.get("as_of") not in (None, ""):
         as_of = problems.check("file", "as_of", parse_as_of, data.get("as_of"))
@@ -379,7 +436,7 @@ def parse_roadmap_json(data: Any) -> Roadmap:
             problems.items.append(f"{where}: must be an object")
             continue
         records.append((where, _parse_project(problems, where, raw)))
-    return _finish(problems, categories, records, as_of, author, status_reason)
+    return _finish(problems, categories, records, as_of, author, status_reason, names_en)
 
 
 def parse_roadmap_csv(

@@ -29,8 +29,10 @@ from kldialog.projects.models import (
     Visibility,
 )
 from kldialog.projects.rules import LOST_RACE, clean_line, clean_text, limited, past_date, slugify
-from kldialog.templating import STATUS_LABELS
+from kldialog.templating import STATUS_LABELS, LocalizedLater
 
+# The optional English texts of a project, as columns and form fields.
+PROJECT_ENGLISH = ("title_en", "summary_en", "description_en")
 VISIBILITY_ACTIONS = {
     (Visibility.draft, Visibility.published): "project.publish",
     (Visibility.archived, Visibility.published): "project.unarchive",
@@ -93,16 +95,38 @@ def _lost_race(error: IntegrityError, slug: str | None, project_id: int | None) 
     return RuleViolation(LOST_RACE)
 
 
+def english_texts(**texts: str | None) -> dict[str, str | None]:
+    """Clean and check optional English texts ("title_en": ...); empty becomes None."""
+    values: dict[str, str | None] = {}
+    for name, text in texts.items():
+        kind = name.removesuffix("_en")
+        clean = clean_line(text) if kind in ("title", "name") else clean_text(text)
+        values[name] = limited(kind, clean, name) or None
+    return values
+
+
 def _project_values(
-    *, title: str, summary: str, description: str, department: str, progress: int | None
+    *,
+    title: str,
+    summary: str,
+    description: str,
+    department: str,
+    progress: int | None,
+    english: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Clean and check the texts of a project."""
+    """Clean and check the texts of a project (the English ones optional)."""
+    english = english or {}
     values = {
         "title": limited("title", clean_line(title)),
         "summary": limited("summary", clean_text(summary)),
         "description": limited("description", clean_text(description)),
         "department": limited("department", clean_line(department)),
         "progress": progress,
+        **english_texts(
+            title_en=english.get("title_en"),
+            summary_en=english.get("summary_en"),
+            description_en=english.get("description_en"),
+        ),
     }
     if not values["title"]:
         raise RuleViolation(_l("Please enter a title."), field="title")
@@ -126,14 +150,19 @@ def create_project(
     progress: int | None = None,
     status: Status = Status.planned,
     visibility: Visibility = Visibility.draft,
+    english: dict[str, str | None] | None = None,
 ) -> Project:
-    """Add a project (a draft unless published explicitly) with its first history entry."""
+    """Add a project (a draft unless published explicitly) with its first history entry.
+
+    `english` holds the optional title_en, summary_en and description_en.
+    """
     values = _project_values(
         title=title,
         summary=summary,
         description=description,
         department=department,
         progress=progress,
+        english=english,
     )
     chosen = _choose_slug(slug, values["title"], None)
     today = dt.date.today()
@@ -189,14 +218,21 @@ def edit_project(
     department: str,
     progress: int | None,
     visibility: Visibility,
+    english: dict[str, str | None] | None = None,
 ) -> list[str]:
-    """Change a project's texts, category, progress and visibility; return the changed fields."""
+    """Change a project's texts, category, progress and visibility; return the changed fields.
+
+    `english` holds title_en, summary_en and description_en; left out, they stay as they are.
+    """
+    if english is None:
+        english = {name: getattr(project, name) for name in PROJECT_ENGLISH}
     values = _project_values(
         title=title,
         summary=summary,
         description=description,
         department=department,
         progress=progress,
+        english=english,
     )
     values["slug"] = _choose_slug(slug, values["title"], project)
     values["category_id"] = category.id
@@ -297,7 +333,7 @@ def change_project_status(
         raise _lost_race(error, None, project.id) from error
     return notify_followers(
         project,
-        _l("Status changed: %(title)s", title=project.title),
+        _l("Status changed: %(title)s", title=LocalizedLater(project, "title")),
         "project_status",
         old_status=old,
         new_status=status,
@@ -315,10 +351,16 @@ def post_project_update(
     body: str,
     published_on: dt.date | None = None,
     author: str = "",
+    english: dict[str, str | None] | None = None,
 ) -> int:
-    """Publish dated news about a project and mail its followers; return how many were told."""
+    """Publish dated news about a project and mail its followers; return how many were told.
+
+    `english` holds the optional title_en and body_en.
+    """
     title = limited("title", clean_line(title))
     body = limited("body", clean_text(body))
+    english = english or {}
+    translated = english_texts(title_en=english.get("title_en"), body_en=english.get("body_en"))
     author = limited("author", clean_line(author))
     if not title:
         raise RuleViolation(_l("Please enter a title."), field="title")
@@ -334,7 +376,12 @@ def post_project_update(
     if duplicate is not None:  # a double click or a reloaded form
         raise RuleViolation(_l("This update has already been posted."))
     update = ProjectUpdate(
-        project_id=project.id, published_on=date, title=title, body=body, author=author
+        project_id=project.id,
+        published_on=date,
+        title=title,
+        body=body,
+        author=author,
+        **translated,
     )
     db.session.add(update)
     try:
@@ -353,10 +400,10 @@ def post_project_update(
         raise _lost_race(error, None, project.id) from error
     return notify_followers(
         project,
-        _l("News about %(title)s", title=project.title),
+        _l("News about %(title)s", title=LocalizedLater(project, "title")),
         "project_update",
-        update_title=title,
-        update_body=body,
+        update_title=LocalizedLater({"title": title, **translated}, "title"),
+        update_body=LocalizedLater({"body": body, **translated}, "body"),
         published_on=date,
         author=author,
     )

@@ -41,6 +41,7 @@ from kldialog.projects.forms import (
     StaffFilterForm,
     StatusForm,
     UpdateForm,
+    english_data,
     percent_value,
 )
 from kldialog.projects.models import Category, Project, Status, Visibility
@@ -142,6 +143,7 @@ def staff_new_project() -> str | BaseResponse:
                 progress=percent_value(form.progress),
                 status=Status(form.status.data),
                 visibility=Visibility(form.visibility.data),
+                english=english_data(form, staff_changes.PROJECT_ENGLISH),
             )
         except RuleViolation as error:
             show_rule_violation(form, error)
@@ -167,6 +169,9 @@ def _project_data(project: Project) -> dict[str, Any]:
         "slug": project.slug,
         "summary": project.summary,
         "description": project.description,
+        "title_en": project.title_en or "",
+        "summary_en": project.summary_en or "",
+        "description_en": project.description_en or "",
         "category": str(project.category_id),
         "department": project.department,
         "progress": "" if project.progress is None else str(project.progress),
@@ -196,6 +201,7 @@ def staff_edit_project(project_id: int) -> str | BaseResponse:
                 department=form.department.data or "",
                 progress=percent_value(form.progress),
                 visibility=Visibility(form.visibility.data),
+                english=english_data(form, staff_changes.PROJECT_ENGLISH),
             )
         except RuleViolation as error:
             show_rule_violation(form, error)
@@ -263,6 +269,7 @@ def staff_post_update(project_id: int) -> str | BaseResponse:
                 body=form.body.data or "",
                 published_on=form.published_on.data,
                 author=form.author.data or "",
+                english=english_data(form, ("title_en", "body_en")),
             )
         except RuleViolation as error:
             show_rule_violation(form, error)
@@ -322,7 +329,9 @@ def staff_categories() -> str | BaseResponse:
     form = CategoryForm()
     if form.validate_on_submit():
         try:
-            category = category_changes.create_category(current_user, form.name.data)
+            category = category_changes.create_category(
+                current_user, form.name.data, form.name_en.data or ""
+            )
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:
@@ -342,10 +351,12 @@ def staff_edit_category(category_id: int) -> str | BaseResponse:
     """Rename a category (its address stays the same)."""
     permissions.require(permissions.can_manage_roadmap(current_user))
     category = _category_or_404(category_id)
-    form = CategoryForm(data={"name": category.name})
+    form = CategoryForm(data={"name": category.name, "name_en": category.name_en or ""})
     if form.validate_on_submit():
         try:
-            renamed = category_changes.rename_category(current_user, category, form.name.data)
+            renamed = category_changes.rename_category(
+                current_user, category, form.name.data, form.name_en.data or ""
+            )
         except RuleViolation as error:
             show_rule_violation(form, error)
         else:

@@ -36,7 +36,7 @@ from kldialog.projects.forms import (
     ProjectFilterForm,
 )
 from kldialog.projects.models import Project, Status
-from kldialog.templating import STATUS_LABELS
+from kldialog.templating import STATUS_LABELS, page_language
 
 bp = Blueprint("projects", __name__)
 
@@ -76,6 +76,7 @@ def index() -> str:
         sort=form.sort.data or "title",
         page=form.page.data or 1,
         per_page=current_app.config["PROJECTS_PER_PAGE"],
+        english=page_language() == "en",
     )
     if form.page.data and form.page.data != result.page:
         notices.append(

@@ -68,8 +68,10 @@ def create_survey(
     closes_at: dt.datetime | None,
     eligibility: Eligibility,
     project_ids: Iterable[int] = (),
+    title_en: str = "",
+    intro_en: str = "",
 ) -> Survey:
-    """Create a draft survey with one empty section."""
+    """Create a draft survey with one empty section (English title and intro optional)."""
     title = _clean(title)
     if not title:
         raise RuleViolation(_l("Please enter a title."), field="title")
@@ -77,6 +79,8 @@ def create_survey(
     survey = Survey(
         title=title,
         intro=_clean(intro),
+        title_en=_clean(title_en) or None,
+        intro_en=_clean(intro_en) or None,
         opens_at=opens_at,
         closes_at=closes_at,
         eligibility=eligibility,
@@ -100,6 +104,8 @@ def update_survey(
     closes_at: dt.datetime | None,
     eligibility: Eligibility,
     project_ids: Iterable[int] = (),
+    title_en: str = "",
+    intro_en: str = "",
 ) -> None:
     """Change a survey's settings; eligibility is fixed once someone has answered."""
     title = _clean(title)
@@ -112,6 +118,8 @@ def update_survey(
         )
     survey.title = title
     survey.intro = _clean(intro)
+    survey.title_en = _clean(title_en) or None
+    survey.intro_en = _clean(intro_en) or None
     survey.opens_at = opens_at
     survey.closes_at = closes_at
     survey.eligibility = eligibility
@@ -220,6 +228,23 @@ def _place(question: Question | None, survey: Survey, section: SurveySection, ki
     return question
 
 
+def _english_labels(labels: list[str], options_en: Sequence[str]) -> list[str | None]:
+    """Return one English label per option, or none at all; refuse a list that does not match."""
+    english = [_clean(line)[:200] for line in options_en if _clean(line)]
+    if not labels:  # no options (scale, yes/no, text): nothing to translate
+        return []
+    if english and len(english) != len(labels):
+        raise RuleViolation(
+            _l(
+                "Please give one English option per option, in the same order "
+                "(%(count)d), or none.",
+                count=len(labels),
+            ),
+            field="options_en",
+        )
+    return list(english)
+
+
 def save_question(
     actor: User,
     survey: Survey,
@@ -237,8 +262,10 @@ def save_question(
     has_other: bool = False,
     is_randomised: bool = False,
     options: Sequence[str] = (),
+    text_en: str = "",
+    options_en: Sequence[str] = (),
 ) -> Question:
-    """Add a question, or change one, with its options (one per line)."""
+    """Add a question, or change one, with its options (one per line), optionally in English."""
     _editable(survey)
     text = _clean(text)
     if not text:
@@ -247,6 +274,7 @@ def save_question(
     if section is None:
         raise RuleViolation(_l("Please choose a page of this survey."), field="section_id")
     labels = _option_labels(kind, options)
+    labels_en = _english_labels(labels, options_en)
     min_choices, max_choices = _choice_limits(kind, labels, has_other, min_choices, max_choices)
     has_other = has_other and kind in (QuestionKind.single, QuestionKind.multiple)
     _check_randomised(kind, is_randomised, is_required)
@@ -254,6 +282,7 @@ def save_question(
     question = _place(question, survey, section, kind, text)
     question.kind = kind
     question.text = text
+    question.text_en = _clean(text_en) or None
     question.help_text = _clean(help_text)
     question.is_required = is_required
     question.min_choices = min_choices
@@ -268,6 +297,8 @@ def save_question(
         question.options.extend(
             Option(position=position, label=label) for position, label in enumerate(labels)
         )
+    for option, label_en in zip(question.options, labels_en or [None] * len(labels), strict=True):
+        option.label_en = label_en
     db.session.flush()
     audit(actor, action, "survey", survey.id, question=question.id)
     db.session.commit()
@@ -340,6 +371,8 @@ def copy_survey(actor: User, survey: Survey) -> Survey:
     copy = Survey(
         title=survey.title,
         intro=survey.intro,
+        title_en=survey.title_en,
+        intro_en=survey.intro_en,
         opens_at=opens,
         closes_at=closes,
         eligibility=survey.eligibility,
@@ -357,6 +390,7 @@ def copy_survey(actor: User, survey: Survey) -> Survey:
                     survey_id=copy.id,
                     kind=question.kind,
                     text=question.text,
+                    text_en=question.text_en,
                     help_text=question.help_text,
                     is_required=question.is_required,
                     min_choices=question.min_choices,
@@ -366,7 +400,10 @@ def copy_survey(actor: User, survey: Survey) -> Survey:
                     has_other=question.has_other,
                     is_randomised=question.is_randomised,
                     position=question.position,
-                    options=[Option(position=o.position, label=o.label) for o in question.options],
+                    options=[
+                        Option(position=o.position, label=o.label, label_en=o.label_en)
+                        for o in question.options
+                    ],
                 )
             )
     audit(actor, "survey.new_version", "survey", copy.id, previous=survey.id)

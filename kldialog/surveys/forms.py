@@ -52,6 +52,18 @@ class SurveyForm(FlaskForm):
         validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
         description=_l("Why the city asks and what happens with the answers."),
     )
+    title_en = StringField(
+        _l("Title (English)"),
+        validators=[Optional(), Length(max=200, message=at_most_characters(200))],
+        description=_l(
+            "Shown on the English pages. Leave empty to show the German text there "
+            "(marked as German)."
+        ),
+    )
+    intro_en = TextAreaField(
+        _l("Introduction (English)"),
+        validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
+    )
     opens_at, closes_at = window_fields(
         start="opens_at",
         start_label=_l("Opens (local time)"),
@@ -94,6 +106,14 @@ class QuestionForm(FlaskForm):
             Length(max=1000, message=at_most_characters(1000)),
         ],
     )
+    text_en = TextAreaField(
+        _l("Question (English)"),
+        validators=[Optional(), Length(max=1000, message=at_most_characters(1000))],
+        description=_l(
+            "Shown on the English pages. Leave empty to show the German text there "
+            "(marked as German)."
+        ),
+    )
     help_text = TextAreaField(
         _l("Help text"),
         validators=[Optional(), Length(max=1000, message=at_most_characters(1000))],
@@ -103,6 +123,14 @@ class QuestionForm(FlaskForm):
         _l("Options"),
         validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
         description=_l("Single choice, multiple choice and ranking: one option per line."),
+    )
+    options_en = TextAreaField(
+        _l("Options (English)"),
+        validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
+        description=_l(
+            "One per line, in the same order as the options above. Leave empty to show the "
+            "German options."
+        ),
     )
     is_required = BooleanField(_l("An answer is required"))
     has_other = BooleanField(

@@ -69,6 +69,9 @@ class Survey(WindowMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     intro: Mapped[str] = mapped_column(sa.Text, default="")
+    # English texts for the English pages; None means "not translated", shown in German.
+    title_en: Mapped[str | None] = mapped_column(sa.String(200))
+    intro_en: Mapped[str | None] = mapped_column(sa.Text)
     # opens_at, closes_at, eligibility and state come from WindowMixin.
     # People who took part; kept here because participation rows leave with deleted accounts.
     participant_count: Mapped[int] = mapped_column(default=0)
@@ -92,6 +95,8 @@ class Survey(WindowMixin, Model):
 
     __table_args__ = (
         sa.CheckConstraint("length(title) > 0", name="title_not_empty"),
+        sa.CheckConstraint("title_en IS NULL OR length(title_en) > 0", name="title_en_not_empty"),
+        sa.CheckConstraint("intro_en IS NULL OR length(intro_en) > 0", name="intro_en_not_empty"),
         sa.CheckConstraint("closes_at > opens_at", name="window_positive"),
         sa.CheckConstraint("participant_count >= 0", name="participant_count_positive"),
         sa.Index("ix_survey_state_closes", "state", "closes_at"),
@@ -142,6 +147,8 @@ class Question(Model):
     position: Mapped[int] = mapped_column(default=0)
     kind: Mapped[QuestionKind] = mapped_column(enum_column(QuestionKind, "kind"))
     text: Mapped[str] = mapped_column(sa.Text)
+    # The question on English pages; None means "not translated", shown in German.
+    text_en: Mapped[str | None] = mapped_column(sa.Text)
     help_text: Mapped[str] = mapped_column(sa.Text, default="")
     is_required: Mapped[bool] = mapped_column(default=False)
     min_choices: Mapped[int | None]
@@ -161,6 +168,7 @@ class Question(Model):
         sa.Index("ix_survey_question_section", "section_id", "position"),
         sa.Index("ix_survey_question_survey", "survey_id"),
         sa.CheckConstraint("length(text) > 0", name="text_not_empty"),
+        sa.CheckConstraint("text_en IS NULL OR length(text_en) > 0", name="text_en_not_empty"),
         sa.CheckConstraint(
             "min_choices IS NULL OR max_choices IS NULL OR min_choices <= max_choices",
             name="choices_range",
@@ -189,12 +197,14 @@ class Option(Model):
     )
     position: Mapped[int] = mapped_column(default=0)
     label: Mapped[str] = mapped_column(sa.String(200))
+    label_en: Mapped[str | None] = mapped_column(sa.String(200))  # None: shown in German
 
     question: Mapped[Question] = relationship(back_populates="options")
 
     __table_args__ = (
         sa.Index("ix_survey_option_question", "question_id", "position"),
         sa.CheckConstraint("length(label) > 0", name="label_not_empty"),
+        sa.CheckConstraint("label_en IS NULL OR length(label_en) > 0", name="label_en_not_empty"),
     )
 
     def __repr__(self) -> str:

@@ -75,6 +75,8 @@ def staff_new() -> str | BaseResponse:
                 current_user,
                 title=form.title.data,
                 intro=form.intro.data or "",
+                title_en=form.title_en.data or "",
+                intro_en=form.intro_en.data or "",
                 opens_at=opens_at,
                 closes_at=closes_at,
                 eligibility=Eligibility(form.eligibility.data),
@@ -97,6 +99,8 @@ def staff_edit(survey_id: int) -> str | BaseResponse:
         data={
             "title": survey.title,
             "intro": survey.intro,
+            "title_en": survey.title_en or "",
+            "intro_en": survey.intro_en or "",
             "opens_at": local_input_value(survey.opens_at),
             "closes_at": local_input_value(survey.closes_at),
             "eligibility": survey.eligibility.value,
@@ -112,6 +116,8 @@ def staff_edit(survey_id: int) -> str | BaseResponse:
                 survey,
                 title=form.title.data,
                 intro=form.intro.data or "",
+                title_en=form.title_en.data or "",
+                intro_en=form.intro_en.data or "",
                 opens_at=opens_at,
                 closes_at=closes_at,
                 eligibility=Eligibility(form.eligibility.data),
@@ -138,8 +144,10 @@ def _question_data(question: Question) -> dict[str, Any]:
         "section_id": question.section_id,
         "kind": question.kind.value,
         "text": question.text,
+        "text_en": question.text_en or "",
         "help_text": question.help_text,
         "options": "\n".join(option.label for option in question.options),
+        "options_en": "\n".join(option.label_en or "" for option in question.options).strip(),
         "is_required": question.is_required,
         "has_other": question.has_other,
         "min_choices": question.min_choices,
@@ -194,6 +202,8 @@ def staff_question(survey_id: int, question_id: int | None = None) -> str | Base
                 has_other=form.has_other.data,
                 is_randomised=form.is_randomised.data,
                 options=(form.options.data or "").splitlines(),
+                text_en=form.text_en.data or "",
+                options_en=(form.options_en.data or "").splitlines(),
             )
         except RuleViolation as error:
             show_rule_violation(form, error)

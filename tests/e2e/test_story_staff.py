@@ -112,7 +112,7 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
     # In German, she adds a category.
     page.get_by_role("button", name="Deutsch").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Kategorien")
-    page.get_by_label("Name").fill(CATEGORY)
+    page.get_by_label("Name", exact=True).fill(CATEGORY)
     page.get_by_role("button", name="Kategorie hinzufügen").click()
     expect(flash(page)).to_contain_text(f"Die Kategorie „{CATEGORY}“ wurde hinzugefügt.")
     check_axe(page, "Kategorien")
@@ -121,8 +121,8 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
     console = page.get_by_role("navigation", name="Roadmap-Verwaltung")
     console.get_by_role("link", name="Neues Projekt").click()
     check_axe(page, "Neues Projekt")
-    page.get_by_label("Titel").fill(PROJECT)
-    page.get_by_label(re.compile("^Kurzbeschreibung")).fill(
+    page.get_by_label("Titel", exact=True).fill(PROJECT)
+    page.get_by_label(re.compile("^Kurzbeschreibung –")).fill(
         "Hilfe bei Online-Anträgen, jede Woche im Stadtteilbüro."
     )
     page.get_by_label("Kategorie").select_option(label=CATEGORY)
@@ -174,8 +174,8 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
     page.get_by_role("link", name="Neue Runde").click()
     check_axe(page, "Neue Runde")
     now = dt.datetime.now(dt.UTC)
-    page.get_by_label("Titel").fill(ROUND)
-    page.get_by_label(re.compile("^Erläuterung")).fill(
+    page.get_by_label("Titel", exact=True).fill(ROUND)
+    page.get_by_label(re.compile("^Erläuterung –")).fill(
         "Welche drei Projekte soll die Stadt 2027 zuerst angehen?"
     )
     page.get_by_label("Beginnt (Ortszeit)").fill(local(now - dt.timedelta(minutes=5), live_app))
@@ -211,8 +211,8 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
     check_axe(page, "Umfragen verwalten")
     page.get_by_role("link", name="Neue Umfrage").click()
     check_axe(page, "Neue Umfrage")
-    page.get_by_label("Titel").fill(SURVEY)
-    page.get_by_label(re.compile("^Einleitung")).fill("Wann passt Ihnen eine Sprechstunde?")
+    page.get_by_label("Titel", exact=True).fill(SURVEY)
+    page.get_by_label(re.compile("^Einleitung –")).fill("Wann passt Ihnen eine Sprechstunde?")
     page.get_by_label("Beginnt (Ortszeit)").fill(local(now - dt.timedelta(minutes=5), live_app))
     page.get_by_label("Endet (Ortszeit)").fill(local(now + dt.timedelta(days=14), live_app))
     page.get_by_role("group", name=re.compile("^Zugehörige Projekte")).get_by_label(PROJECT).check()
@@ -232,7 +232,7 @@ def test_staff_keep_the_roadmap_and_run_a_round_and_a_survey(
         page.get_by_label("Frage", exact=True).fill(text)
         page.get_by_role("group", name="Fragetyp").get_by_label(kind, exact=True).check()
         if options:
-            page.get_by_label(re.compile("^Antwortmöglichkeiten")).fill(options)
+            page.get_by_label(re.compile("^Antwortmöglichkeiten –")).fill(options)
         page.get_by_label("Antwort erforderlich").check()
         check_axe(page, f"Neue Frage: {kind}")
         page.get_by_role("button", name="Frage speichern").click()
