@@ -96,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.notices.views import bp as notices_bp
     from kldialog.pages.views import bp as pages_bp
     from kldialog.personal_data.views import bp as personal_data_bp
+    from kldialog.priorities.paper_views import bp as paper_bp
     from kldialog.priorities.views import bp as priorities_bp
     from kldialog.projects import staff_views as _projects_staff  # noqa: F401  (on projects_bp)
     from kldialog.projects.views import bp as projects_bp
@@ -114,6 +115,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(moderation_bp)
     app.register_blueprint(comments_bp)
     app.register_blueprint(priorities_bp)
+    app.register_blueprint(paper_bp)
     app.register_blueprint(council_bp)
     app.register_blueprint(surveys_bp)
     app.register_blueprint(branding_bp)
