@@ -59,8 +59,8 @@ class EntryBatch(Model):
     second_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
-    first_entry: Mapped[list[Sheet] | None] = mapped_column(sa.JSON)
-    second_entry: Mapped[list[Sheet] | None] = mapped_column(sa.JSON)
+    first_entry: Mapped[list[Sheet] | None] = mapped_column(sa.JSON(none_as_null=True))
+    second_entry: Mapped[list[Sheet] | None] = mapped_column(sa.JSON(none_as_null=True))
     accepted: Mapped[int] = mapped_column(default=0)
     invalid: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -153,16 +153,10 @@ class RoundForm(FlaskForm):
                 _l("The maximum per project cannot be more than the points to distribute.")
             )
 
-    def validate_paper_until(self, field: Any) -> None:
-        """Ask for the deadline when paper is offered."""
-        if self.paper_offered.data and field.data is None and not field.errors:
-            raise ValidationError(_l("Please enter until when paper sheets are accepted."))
-
     def paper(self) -> tuple[bool, dt.datetime | None]:
-        """Return whether paper is offered and its deadline in UTC."""
-        if not self.paper_offered.data or self.paper_until.data is None:
-            return False, None
-        return True, local_to_utc(self.paper_until.data)
+        """Return whether paper is offered and its deadline in UTC (the service checks both)."""
+        until = self.paper_until.data
+        return bool(self.paper_offered.data), None if until is None else local_to_utc(until)
 
     def numbers(self) -> tuple[int, int, int]:
         """Return max_choices, budget and max_per_project (call after the form validated)."""

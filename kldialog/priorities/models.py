@@ -47,7 +47,8 @@ class PriorityRound(WindowMixin, Model):
     max_per_project: Mapped[int] = mapped_column(default=3)  # points: M
     show_running_totals: Mapped[bool] = mapped_column(default=False)
     # Paper ballots: offered or not, and until when returned sheets are entered (UTC).
-    paper_offered: Mapped[bool] = mapped_column(default=False)
+    # A server default too: rows inserted without it (bulk loaders, old scripts) get no paper.
+    paper_offered: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     paper_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # opens_at, closes_at, eligibility and state come from WindowMixin.
     closes_at_index = True
@@ -217,7 +218,9 @@ class PaperBallot(Model):
     code_hash: Mapped[str | None] = mapped_column(
         sa.ForeignKey("paper_code.code_hash", ondelete="CASCADE"), unique=True
     )
-    choices: Mapped[dict[str, int] | None] = mapped_column(sa.JSON)  # {project_id: points}
+    choices: Mapped[dict[str, int] | None] = mapped_column(
+        sa.JSON(none_as_null=True)
+    )  # {id: points}
     invalid_reason: Mapped[InvalidReason | None] = mapped_column(
         enum_column(InvalidReason, "invalid_reason")
     )

@@ -86,8 +86,6 @@ def upgrade():
             op.f('ck_priority_round_paper_deadline_after_opening'),
             'paper_until IS NULL OR paper_until > opens_at',
         )
-    with op.batch_alter_table('priority_round', schema=None) as batch_op:
-        batch_op.alter_column('paper_offered', server_default=None)
 
 
 
