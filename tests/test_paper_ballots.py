@@ -466,3 +466,33 @@ def test_unfinished_batches_lose_their_contents_at_close(
     assert "nicht gezählt" in client.get(
         f"/staff/rounds/{round_id}/paper/batches/{batch.id}"
     ).get_data(as_text=True)
+
+
+def test_counting_checks_the_ballot_rules_again(
+    app: Flask, make_user: Any, projects: list[Project]
+) -> None:
+    # The entry checks run first; counting runs the same rules once more, in case a sheet
+    # reached it another way (a batch settled against a changed round, say).
+    staff = make_user(Role.staff)
+    round_id = paper_round(app, projects)
+    with app.app_context():
+        round_ = db.session.get(PriorityRound, round_id)
+        [code] = paper.print_ballots(staff, round_, 1)
+        everything = {p.id: 1 for p in projects[:3]}  # three projects, two allowed
+        sheet = paper.make_sheet(code, "", everything)
+        batch = double_entry.start(staff, "round", round_id, "x", [sheet])
+        with pytest.raises(services.BallotRejected):
+            paper._count(staff, round_, batch, [sheet])
+
+
+def test_a_finished_batch_keeps_no_contents(
+    app: Flask, make_user: Any, projects: list[Project]
+) -> None:
+    staff = make_user(Role.staff)
+    round_id = paper_round(app, projects)
+    with app.app_context():
+        sheet = {"code": "", "invalid": "blank", "choices": {}}
+        batch = double_entry.start(staff, "round", round_id, "x", [sheet])
+        batch.state = BatchState.agreed
+        with pytest.raises(IntegrityError):
+            db.session.flush()
