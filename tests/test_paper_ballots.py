@@ -402,6 +402,8 @@ def test_closing_counts_paper_with_its_channel_and_recounts(
     recount = runner.invoke(args=["rounds", "recount", str(path), "--expect", digest, "--json"])
     assert recount.exit_code == 0, recount.output
     assert json.loads(recount.output)["channels"] == {"online": 6, "paper": 5}
+    table = runner.invoke(args=["rounds", "recount", str(path)])
+    assert "channels: 6 online, 5 paper" in table.output
 
 
 def test_few_paper_ballots_are_not_marked_one_by_one(
