@@ -47,6 +47,7 @@ def print_codes(client: Any, round_id: int, count: int = 3) -> list[str]:
         data={"count": str(count), "language": "de", "once": once},
     )
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert "Stimmzettel: " in response.get_data(as_text=True)  # printed in German
     return CODE.findall(response.get_data(as_text=True))
 
 
