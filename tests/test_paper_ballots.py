@@ -25,9 +25,18 @@ from kldialog.priorities.models import PaperBallot, PaperCode, PriorityRound, Ro
 from kldialog.projects.models import Project
 
 from .conftest import login
-from .test_priorities import NOW, end_round, make_round, projects, round_form, vote_many
+from .test_priorities import (
+    NOW,
+    _projects,
+    end_round,
+    make_round,
+    projects,
+    round_form,
+    shared_app,
+    vote_many,
+)
 
-__all__ = ["projects"]  # the fixture, imported for pytest
+__all__ = ["projects", "shared_app"]  # the fixtures, imported for pytest
 
 CODE = re.compile(r'code-sheet__code-text">([A-Z0-9-]{14})<')
 
@@ -499,3 +508,59 @@ def test_a_finished_batch_keeps_no_contents(
         batch.state = BatchState.agreed
         with pytest.raises(IntegrityError):
             db.session.flush()
+
+
+def test_two_batches_with_one_code_agreeing_at_once_count_it_once(shared_app: Flask) -> None:
+    """Both batches passed the entry checks; the unique code decides, the loser changes nothing."""
+    import threading
+
+    from kldialog.auth import services as accounts
+    from kldialog.auth.models import User
+
+    app = shared_app
+    ids = _projects(app, 3)
+    round_id = make_round(app, ids, paper_offered=True, paper_until=NOW + dt.timedelta(days=8))
+    with app.app_context():
+        first, second = (
+            accounts.create_confirmed_user(
+                email=f"zaehler{n}@example.org", password="correct horse battery staple",
+                display_name=f"Zähler {n}", roles=[Role.staff],
+            ).id
+            for n in (1, 2)
+        )  # fmt: skip
+        round_ = db.session.get(PriorityRound, round_id)
+        [code] = paper.print_ballots(db.session.get(User, first), round_, 1)
+        sheet = paper.make_sheet(code, "", {ids[0]: 1})
+        batches = [
+            paper.enter_first(db.session.get(User, first), round_, f"Kasten {n}", [sheet]).id
+            for n in (1, 2)
+        ]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def work(batch_id: int) -> None:
+        barrier.wait(timeout=30)
+        with app.app_context():
+            try:
+                paper.enter_second(
+                    db.session.get(User, second),
+                    db.session.get(PriorityRound, round_id),
+                    batch_id,
+                    [sheet],
+                )
+                outcomes.append("counted")
+            except RuleViolation as error:
+                outcomes.append(str(error.message))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(b,)) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes)[0] != "counted" and sorted(outcomes).count("counted") == 1, outcomes
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PaperBallot)) == 1
+        states = sorted(db.session.scalars(sa.select(EntryBatch.state)))
+        assert states == [BatchState.agreed, BatchState.first]  # the loser waits, unchanged
