@@ -101,6 +101,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from kldialog.projects import staff_views as _projects_staff  # noqa: F401  (on projects_bp)
     from kldialog.projects.views import bp as projects_bp
     from kldialog.surveys import staff_views  # noqa: F401  (the builder's routes, on surveys_bp)
+    from kldialog.surveys.paper_views import bp as survey_paper_bp
     from kldialog.surveys.views import bp as surveys_bp
 
     login_manager.user_loader(load_user)
@@ -116,6 +117,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(comments_bp)
     app.register_blueprint(priorities_bp)
     app.register_blueprint(paper_bp)
+    app.register_blueprint(survey_paper_bp)
     app.register_blueprint(council_bp)
     app.register_blueprint(surveys_bp)
     app.register_blueprint(branding_bp)

@@ -296,6 +296,11 @@ def can_view_survey(user: Any, survey: Any) -> bool:
     return survey.state.value == "published" or can_manage_surveys(user)
 
 
+def can_enter_survey_paper(user: Any, survey: Any) -> bool:
+    """Return whether the person may print and enter paper questionnaires of a published survey."""
+    return is_staff(user) and survey is not None and survey.state.value == "published"
+
+
 def can_answer_survey(user: Any, survey: Any) -> bool:
     """Return whether the person may answer now (one submission is checked by the service)."""
     if not (is_resident(user) and survey is not None and survey.is_open()):

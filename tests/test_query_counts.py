@@ -187,6 +187,11 @@ CASES = [
     Case("staff", "/staff/rounds/{open_round}/paper/batches/new?label=Kasten&sheets=20"),
     Case("staff", "/staff/rounds/{open_round}/paper/batches/{paper_batch}"),
     Case("staff", "/staff/rounds/{open_round}/paper/batches/{paper_mismatch}"),
+    Case("staff", "/staff/surveys/{open_survey}/paper"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/print?language=en"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/batches/new?label=Kasten&sheets=10"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/batches/{survey_batch}"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/batches/{survey_mismatch}"),
     Case("staff", "/staff/surveys"),
     Case("staff", "/staff/surveys/new"),
     Case("staff", "/staff/surveys/{closed_survey}"),
@@ -278,6 +283,8 @@ def _paper_batches(facts: Any) -> dict[str, int]:
     from kldialog.auth.models import User
     from kldialog.priorities import paper
     from kldialog.priorities.models import PriorityRound
+    from kldialog.surveys import paper as survey_paper
+    from kldialog.surveys.models import Survey
 
     round_ = db.session.get(PriorityRound, facts.open_round)
     round_.paper_offered, round_.paper_until = True, round_.closes_at + dt.timedelta(days=3)
@@ -297,7 +304,21 @@ def _paper_batches(facts: Any) -> dict[str, int]:
             sheets[1] = paper.make_sheet(sheets[1]["code"], "unclear", {})
             paper.enter_second(staff, round_, batch.id, sheets)
         ids.append(batch.id)
-    return {"paper_batch": ids[0], "paper_mismatch": ids[1]}
+    survey = db.session.get(Survey, facts.open_survey)
+    unusable, blank = {"unusable": True, "answers": []}, {"unusable": False, "answers": []}
+    sheets = [unusable, blank, unusable]
+    survey_ids = []
+    for number in range(scale):
+        batch = survey_paper.enter_first(admin, survey, f"Kasten {number}", sheets, {})
+        if number % 2:
+            survey_paper.enter_second(staff, survey, batch.id, [unusable] * 3, {})
+        survey_ids.append(batch.id)
+    return {
+        "paper_batch": ids[0],
+        "paper_mismatch": ids[1],
+        "survey_batch": survey_ids[0],
+        "survey_mismatch": survey_ids[1],
+    }
 
 
 def _question_id(survey_id: int, kind: str) -> int:

@@ -17,10 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from sqlalchemy.orm import Mapped, mapped_column
+from wtforms import StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from kldialog.kernel.db import Model, UTCDateTime, db, enum_column
-from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.errors import RuleViolation, at_most_characters, number_range
+from kldialog.kernel.params import BoundedIntegerField
 from kldialog.kernel.time import utcnow
 
 if TYPE_CHECKING:
@@ -80,6 +84,31 @@ class EntryBatch(Model):
         ),
         sa.CheckConstraint("accepted >= 0 AND invalid >= 0", name="counts_positive"),
         sa.CheckConstraint("length(label) > 0", name="label_not_empty"),
+    )
+
+
+class BatchForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF is untyped
+    """Start a batch: its label and how many sheets it has (sent with GET, no CSRF needed)."""
+
+    class Meta:
+        """A GET form: it changes nothing."""
+
+        csrf = False
+
+    label = StringField(
+        _l("Label of the batch"),
+        validators=[
+            DataRequired(_l("Please name the batch, e.g. “Bürgerbüro, 3 March, box 1”.")),
+            Length(max=BATCH_LABEL_MAX, message=at_most_characters(BATCH_LABEL_MAX)),
+        ],
+        description=_l("Write it on the stack of sheets too, so both entries use the same one."),
+    )
+    sheets = BoundedIntegerField(
+        _l("Number of sheets in the batch"),
+        validators=[
+            InputRequired(number_range(1, BATCH_MAX_SHEETS)),
+            NumberRange(1, BATCH_MAX_SHEETS, number_range(1, BATCH_MAX_SHEETS)),
+        ],
     )
 
 

@@ -11,16 +11,18 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import HiddenField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms import HiddenField, SelectChoice, SelectField
+from wtforms.validators import InputRequired, NumberRange
 
-from kldialog.kernel.double_entry import BATCH_LABEL_MAX, BATCH_MAX_SHEETS, Sheet
-from kldialog.kernel.errors import at_most_characters, number_range
+from kldialog.kernel.double_entry import BatchForm, Sheet
+from kldialog.kernel.errors import number_range
 from kldialog.kernel.params import BoundedIntegerField, parse_int
 from kldialog.priorities.forms import MAX_TYPED_POINTS
 from kldialog.priorities.models import InvalidReason, Method
 from kldialog.priorities.paper import PRINT_MAX, make_sheet
 from kldialog.templating import LANGUAGE_NAMES
+
+__all__ = ["BatchForm", "EntryForm", "PrintForm", "read_sheets", "typed_of"]
 
 INVALID_LABELS = {
     InvalidReason.unclear: _l("Marks cannot be read with certainty"),
@@ -58,31 +60,6 @@ class PrintForm(FlaskForm):
         ]
         if not self.language.data:
             self.language.data = current_app.config["BABEL_DEFAULT_LOCALE"]
-
-
-class BatchForm(FlaskForm):
-    """Start a batch: its label and how many sheets it has (sent with GET, no CSRF needed)."""
-
-    class Meta:
-        """A GET form: it changes nothing."""
-
-        csrf = False
-
-    label = StringField(
-        _l("Label of the batch"),
-        validators=[
-            DataRequired(_l("Please name the batch, e.g. “Bürgerbüro, 3 March, box 1”.")),
-            Length(max=BATCH_LABEL_MAX, message=at_most_characters(BATCH_LABEL_MAX)),
-        ],
-        description=_l("Write it on the stack of sheets too, so both entries use the same one."),
-    )
-    sheets = BoundedIntegerField(
-        _l("Number of sheets in the batch"),
-        validators=[
-            InputRequired(number_range(1, BATCH_MAX_SHEETS)),
-            NumberRange(1, BATCH_MAX_SHEETS, number_range(1, BATCH_MAX_SHEETS)),
-        ],
-    )
 
 
 class EntryForm(FlaskForm):
@@ -129,8 +106,3 @@ def typed_of(sheet: Sheet) -> dict[str, str]:
     typed = {"code": sheet["code"], "invalid": sheet["invalid"]}
     typed.update({pid: str(points) for pid, points in sheet["choices"].items()})
     return typed
-
-
-def parse_count(value: Any) -> int | None:
-    """Return a batch's sheet count from a query string, or None."""
-    return parse_int(value, 1, BATCH_MAX_SHEETS)
