@@ -152,3 +152,98 @@ def test_paper_ballots_from_print_to_recount(
     supporters = {p["key"]: p["supporters"] for p in counted["projects"]}
     # Online a×4, b+c×2; paper a, a+c, b.
     assert (supporters[slugs[a]], supporters[slugs[b]], supporters[slugs[c]]) == (6, 3, 3)
+
+
+def test_paper_questionnaires_from_print_to_the_staged_answers(
+    browser: Browser, base_url: str, live_app: Flask
+) -> None:
+    from kldialog.kernel.time import utcnow
+    from kldialog.surveys import builder, sealing
+    from kldialog.surveys.models import QuestionKind, StagedResponse
+    from kldialog.windows.models import Eligibility
+
+    with live_app.app_context():
+        owner = accounts.find_user_by_email(person(live_app, Role.staff))
+        now = utcnow()
+        survey = builder.create_survey(
+            owner, title="Papier: Leben in der Stadt", intro="Ihre Meinung zählt.",
+            opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=5),
+            eligibility=Eligibility.resident,
+        )  # fmt: skip
+        section = survey.sections[0].id
+        ask = {"actor": owner, "survey": survey, "question": None, "section_id": section}
+        single = builder.save_question(**ask, kind=QuestionKind.single, text="Wie wohnen Sie?",
+                                       options=["Miete", "Eigentum"], has_other=True)  # fmt: skip
+        multiple = builder.save_question(**ask, kind=QuestionKind.multiple, max_choices=2,
+                                         text="Was nutzen Sie?", options=["Bus", "Rad", "Auto"])  # fmt: skip
+        scale = builder.save_question(**ask, kind=QuestionKind.scale, text="Wie zufrieden?",
+                                      is_required=True)  # fmt: skip
+        ranking = builder.save_question(**ask, kind=QuestionKind.ranking, text="Was zuerst?",
+                                        options=["Schule", "Straße"])  # fmt: skip
+        coin = builder.save_question(**ask, kind=QuestionKind.yes_no, is_randomised=True,
+                                     text="Haben Sie je schwarzgeparkt?")  # fmt: skip
+        builder.save_question(**ask, kind=QuestionKind.long_text, text="Was noch?")
+        builder.publish_survey(owner, survey)
+        survey_id = survey.id
+        ids = {
+            "single": (single.id, single.options[0].id), "multiple": (multiple.id, multiple.options),
+            "scale": scale.id, "ranking": (ranking.id, ranking.options), "coin": coin.id,
+        }  # fmt: skip
+        multiple_ids = [o.id for o in multiple.options]
+        ranking_ids = [o.id for o in ranking.options]
+
+    first = new_page(browser, base_url, "de")
+    log_in(first, person(live_app, Role.staff))
+    first.goto(f"/staff/surveys/{survey_id}")
+    first.get_by_role("link", name="Papier-Fragebögen: drucken").click()
+    axe_both_widths(first, "questionnaire overview")
+    first.get_by_role("link", name="Fragebogen auf Deutsch").click()
+    expect(first.locator(".paper-question")).to_have_count(6)
+    expect(first.locator(".paper-coin")).to_contain_text("Münze")
+    axe_both_widths(first, "printed questionnaire")
+    first.emulate_media(media="print")
+    expect(first.locator(".site-header")).to_be_hidden()
+    first.emulate_media(media="screen")
+
+    first.goto(f"/staff/surveys/{survey_id}/paper")
+    first.locator("#label").fill("Bibliothek 1")
+    first.locator("#sheets").fill("2")
+    first.get_by_role("button", name="Erste Eingabe beginnen").click()
+    axe_both_widths(first, "questionnaire first entry")
+
+    def fill(page: Page, satisfaction: str, *, whole_stack: bool = True) -> None:
+        page.locator(f"#s0-q{ids['single'][0]}-{ids['single'][1]}").check()
+        page.locator(f"#s0-q{ids['multiple'][0]}-{multiple_ids[1]}").check()
+        page.locator(f"#s0-q{ids['scale']}-{satisfaction}").check()
+        page.locator(f"#s0-q{ids['ranking'][0]}_o{ranking_ids[0]}").fill("2")
+        page.locator(f"#s0-q{ids['ranking'][0]}_o{ranking_ids[1]}").fill("1")
+        page.locator(f"#s0-q{ids['coin']}-1").check()
+        if whole_stack:
+            page.locator("#s1-unusable").check()
+
+    fill(first, "4")
+    first.get_by_role("button", name="Erste Eingabe speichern").click()
+    expect(first.locator(".flash-messages .kern-alert--success")).to_be_visible()
+    first.get_by_role("link", name="Bibliothek 1").click()
+    batch_url = first.url
+
+    second = new_page(browser, base_url, "de")
+    log_in(second, person(live_app, Role.staff))
+    second.goto(batch_url)
+    axe_both_widths(second, "questionnaire second entry")
+    fill(second, "5")  # reads the scale differently
+    second.get_by_role("button", name="Zweite Eingabe speichern").click()
+    table = second.locator("table").filter(has_text="Erste Eingabe")
+    expect(table).to_contain_text("Wie zufrieden?: 4")
+    expect(table).to_contain_text("Wie zufrieden?: 5")
+    axe_both_widths(second, "questionnaire differences")
+    expect(second.locator("#s1-unusable")).to_have_count(0)  # only the differing sheet
+    fill(second, "4", whole_stack=False)  # as on the paper
+    second.get_by_role("button", name="Klären und den Stapel zählen").click()
+    expect(second.locator(".flash-messages .kern-alert--success")).to_contain_text("gezählt")
+    with live_app.app_context():
+        staged = db.session.scalars(
+            sa.select(StagedResponse.sealed).where(StagedResponse.survey_id == survey_id)
+        ).all()
+        [content] = [sealing.unseal(survey_id, sealed) for sealed in staged]
+        assert content["c"] == "p" and len(content["a"]) == 6  # one sheet; the other unusable
