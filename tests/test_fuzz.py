@@ -329,9 +329,10 @@ def _survey_batches(facts: Any) -> list[int]:
         db.session.scalar(sa.select(User).where(User.email == facts.emails[role]))
         for role in ("admin", "staff")
     )
-    unusable = {"unusable": True, "answers": []}
-    ids = [paper.enter_first(admin, survey, "Kasten", [unusable] * 2, {}).id for _n in (1, 2)]
-    paper.enter_second(staff, survey, ids[1], [unusable, {"unusable": False, "answers": []}], {})
+    unusable, blank = {"unusable": True, "answers": []}, {"unusable": False, "answers": []}
+    stack = [unusable] + [blank] * 5
+    ids = [paper.enter_first(admin, survey, "Kasten", stack, {}).id for _n in (1, 2)]
+    paper.enter_second(staff, survey, ids[1], [blank] * 5 + [unusable], {})
     return ids
 
 

@@ -141,6 +141,18 @@ def test_bad_questionnaires_get_a_message_and_change_nothing(
     assert count(app, EntryBatch) == 0 and count(app, StagedResponse) == 0
 
 
+def test_a_batch_needs_k_usable_questionnaires(
+    app: Flask, client: Any, staff: Any, make_survey: Callable[..., int]
+) -> None:
+    survey_id = make_survey()
+    login(client, staff)
+    few = first(client, survey_id, [answers(app, survey_id)] * 4 + [None], label="klein")
+    assert few.status_code == 303  # back to the overview, which says why
+    page = client.get(f"/staff/surveys/{survey_id}/paper").get_data(as_text=True)
+    assert "mindestens 5 brauchbare Fragebögen" in page
+    assert count(app, EntryBatch) == 0 and count(app, StagedResponse) == 0
+
+
 def test_no_entries_once_the_survey_is_closed(
     app: Flask, client: Any, staff: Any, make_user: Any, make_survey: Callable[..., int]
 ) -> None:
@@ -148,7 +160,7 @@ def test_no_entries_once_the_survey_is_closed(
     login(client, staff)
     other = app.test_client()
     login(other, make_user(Role.staff))
-    sheets = [answers(app, survey_id)]
+    sheets = [answers(app, survey_id)] * 5
     first(client, survey_id, sheets)
     batch = last_batch(app)
     with app.app_context():

@@ -306,12 +306,12 @@ def _paper_batches(facts: Any) -> dict[str, int]:
         ids.append(batch.id)
     survey = db.session.get(Survey, facts.open_survey)
     unusable, blank = {"unusable": True, "answers": []}, {"unusable": False, "answers": []}
-    sheets = [unusable, blank, unusable]
+    sheets = [unusable] + [blank] * 5
     survey_ids = []
     for number in range(scale):
         batch = survey_paper.enter_first(admin, survey, f"Kasten {number}", sheets, {})
         if number % 2:
-            survey_paper.enter_second(staff, survey, batch.id, [unusable] * 3, {})
+            survey_paper.enter_second(staff, survey, batch.id, [blank] * 5 + [unusable], {})
         survey_ids.append(batch.id)
     return {
         "paper_batch": ids[0],

@@ -26,6 +26,7 @@ from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.time import utcnow
 from kldialog.surveys import answering, storage
 from kldialog.surveys.models import Channel, Survey
+from kldialog.surveys.settings import min_group_size
 
 log = logging.getLogger(__name__)
 _random = random.SystemRandom()
@@ -95,11 +96,30 @@ def _refuse(survey: Survey, errors: dict[int, dict[int, str]]) -> None:
         raise SheetsRejected(errors)
 
 
+def _refuse_small(sheets: list[Sheet]) -> None:
+    """Refuse a batch with fewer than k usable questionnaires.
+
+    The channel is stored with each answer set; fewer than k paper sets could be told apart
+    by whoever knows who answered on paper. So paper answers arrive k or more at a time.
+    """
+    k = min_group_size()
+    if sum(1 for sheet in sheets if not sheet["unusable"]) < k:
+        db.session.rollback()
+        raise RuleViolation(
+            _l(
+                "A batch needs at least %(k)d usable questionnaires, so that paper answers "
+                "hide among each other. Collect more before entering them.",
+                k=k,
+            )
+        )
+
+
 def enter_first(
     actor: User, survey: Survey, label: str, sheets: list[Sheet], errors: dict[int, dict[int, str]]
 ) -> EntryBatch:
     """Store the first entry of a new batch of questionnaires."""
     _refuse(survey, errors)
+    _refuse_small(sheets)
     batch = double_entry.start(actor, KIND, survey.id, label, sheets)
     audit(actor, "survey_paper.first_entry", "entry_batch", batch.id, survey=survey.id,
           sheets=len(sheets))  # fmt: skip
@@ -155,6 +175,7 @@ def correct_batch(
 
 def _count(actor: User, survey: Survey, batch: EntryBatch, sheets: list[Sheet]) -> None:
     """Stage every usable sheet as a sealed paper answer set, close the batch, commit, flush."""
+    _refuse_small(sheets)  # a correction may have made a sheet unusable
     now = utcnow()
     size = answering.sealed_size(survey)
     usable = [sheet for sheet in sheets if not sheet["unusable"]]

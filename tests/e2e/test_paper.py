@@ -158,8 +158,8 @@ def test_paper_questionnaires_from_print_to_the_staged_answers(
     browser: Browser, base_url: str, live_app: Flask
 ) -> None:
     from kldialog.kernel.time import utcnow
-    from kldialog.surveys import builder, sealing
-    from kldialog.surveys.models import QuestionKind, StagedResponse
+    from kldialog.surveys import builder
+    from kldialog.surveys.models import Channel, QuestionKind, StagedResponse, SurveyResponse
     from kldialog.windows.models import Eligibility
 
     with live_app.app_context():
@@ -207,19 +207,22 @@ def test_paper_questionnaires_from_print_to_the_staged_answers(
 
     first.goto(f"/staff/surveys/{survey_id}/paper")
     first.locator("#label").fill("Bibliothek 1")
-    first.locator("#sheets").fill("2")
+    first.locator("#sheets").fill("6")
     first.get_by_role("button", name="Erste Eingabe beginnen").click()
     axe_both_widths(first, "questionnaire first entry")
 
     def fill(page: Page, satisfaction: str, *, whole_stack: bool = True) -> None:
-        page.locator(f"#s0-q{ids['single'][0]}-{ids['single'][1]}").check()
-        page.locator(f"#s0-q{ids['multiple'][0]}-{multiple_ids[1]}").check()
-        page.locator(f"#s0-q{ids['scale']}-{satisfaction}").check()
-        page.locator(f"#s0-q{ids['ranking'][0]}_o{ranking_ids[0]}").fill("2")
-        page.locator(f"#s0-q{ids['ranking'][0]}_o{ranking_ids[1]}").fill("1")
-        page.locator(f"#s0-q{ids['coin']}-1").check()
+        """Type sheet 1 (its satisfaction as given), and the rest of the stack unless settling."""
+        for index in range(5) if whole_stack else [0]:
+            level = satisfaction if index == 0 else "3"
+            page.locator(f"#s{index}-q{ids['single'][0]}-{ids['single'][1]}").check()
+            page.locator(f"#s{index}-q{ids['multiple'][0]}-{multiple_ids[1]}").check()
+            page.locator(f"#s{index}-q{ids['scale']}-{level}").check()
+            page.locator(f"#s{index}-q{ids['ranking'][0]}_o{ranking_ids[0]}").fill("2")
+            page.locator(f"#s{index}-q{ids['ranking'][0]}_o{ranking_ids[1]}").fill("1")
+            page.locator(f"#s{index}-q{ids['coin']}-1").check()
         if whole_stack:
-            page.locator("#s1-unusable").check()
+            page.locator("#s5-unusable").check()
 
     fill(first, "4")
     first.get_by_role("button", name="Erste Eingabe speichern").click()
@@ -237,13 +240,18 @@ def test_paper_questionnaires_from_print_to_the_staged_answers(
     expect(table).to_contain_text("Wie zufrieden?: 4")
     expect(table).to_contain_text("Wie zufrieden?: 5")
     axe_both_widths(second, "questionnaire differences")
-    expect(second.locator("#s1-unusable")).to_have_count(0)  # only the differing sheet
+    expect(second.locator("#s5-unusable")).to_have_count(0)  # only the differing sheet
     fill(second, "4", whole_stack=False)  # as on the paper
     second.get_by_role("button", name="Klären und den Stapel zählen").click()
     expect(second.locator(".flash-messages .kern-alert--success")).to_contain_text("gezählt")
+    row = second.locator("tr", has_text="Bibliothek 1")
+    expect(row.locator("td")).to_have_text(["Bibliothek 1", "6", "gezählt", "5", "1"])
     with live_app.app_context():
-        staged = db.session.scalars(
+        # Five answer sets: a full batch, moved at once into the answer tables, all paper.
+        assert not db.session.scalars(
             sa.select(StagedResponse.sealed).where(StagedResponse.survey_id == survey_id)
         ).all()
-        [content] = [sealing.unseal(survey_id, sealed) for sealed in staged]
-        assert content["c"] == "p" and len(content["a"]) == 6  # one sheet; the other unusable
+        channels = db.session.scalars(
+            sa.select(SurveyResponse.channel).where(SurveyResponse.survey_id == survey_id)
+        ).all()
+        assert channels == [Channel.paper] * 5
