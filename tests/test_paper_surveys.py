@@ -123,6 +123,11 @@ def test_two_accounts_enter_questionnaires_into_the_staged_path_as_paper(
         dumped = json.dumps([a.details for a in audit])
         assert "Papier" not in dumped and '"accepted": 5' in dumped
         assert [a.action for a in audit][-1] == "survey_paper.counted"
+        # A whole-set rewrite (at close, or a short time-based flush) keeps the channel.
+        from kldialog.surveys import storage
+
+        storage.rewrite_answer_set(survey_id)
+        assert list(db.session.scalars(sa.select(SurveyResponse.channel))) == [Channel.paper] * 5
 
 
 def test_bad_questionnaires_get_a_message_and_change_nothing(
