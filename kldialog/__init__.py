@@ -125,10 +125,12 @@ def _register_blueprints(app: Flask) -> None:
     from kldialog.notices.views import bp as notices_bp
     from kldialog.pages.views import bp as pages_bp
     from kldialog.personal_data.views import bp as personal_data_bp
+    from kldialog.priorities.paper_views import bp as paper_bp
     from kldialog.priorities.views import bp as priorities_bp
     from kldialog.projects import staff_views as _projects_staff  # noqa: F401  (on projects_bp)
     from kldialog.projects.views import bp as projects_bp
     from kldialog.surveys import staff_views  # noqa: F401  (the builder's routes, on surveys_bp)
+    from kldialog.surveys.paper_views import bp as survey_paper_bp
     from kldialog.surveys.views import bp as surveys_bp
 
     login_manager.user_loader(load_user)
@@ -144,6 +146,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(moderation_bp)
     app.register_blueprint(comments_bp)
     app.register_blueprint(priorities_bp)
+    app.register_blueprint(paper_bp)
+    app.register_blueprint(survey_paper_bp)
     app.register_blueprint(council_bp)
     app.register_blueprint(surveys_bp)
     app.register_blueprint(branding_bp)

@@ -210,6 +210,11 @@ def can_manage_rounds(user: Any) -> bool:
     return is_staff(user)
 
 
+def can_enter_paper(user: Any, round_: Any) -> bool:
+    """Return whether the person may print and enter paper ballots of a round that offers them."""
+    return is_staff(user) and round_ is not None and bool(round_.paper_offered)
+
+
 def can_view_round(user: Any, round_: Any) -> bool:
     """Return whether the person may see a round: published ones are public, drafts staff."""
     if round_ is None:
@@ -289,6 +294,11 @@ def can_view_survey(user: Any, survey: Any) -> bool:
     if survey is None:
         return False
     return survey.state.value == "published" or can_manage_surveys(user)
+
+
+def can_enter_survey_paper(user: Any, survey: Any) -> bool:
+    """Return whether the person may print and enter paper questionnaires of a published survey."""
+    return is_staff(user) and survey is not None and survey.state.value == "published"
 
 
 def can_answer_survey(user: Any, survey: Any) -> bool:

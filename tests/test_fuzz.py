@@ -272,6 +272,71 @@ def _token_values(facts: Any, victim: Any) -> dict[str, list[str]]:
     }
 
 
+def _paper_batches(facts: Any) -> list[int]:
+    """Offer paper in the open round; return a waiting batch and one whose entries differ.
+
+    The admin makes both first entries, so the staff account may go on with them.
+    """
+    import datetime as dt
+
+    from kldialog.auth.models import User
+    from kldialog.kernel.double_entry import EntryBatch
+    from kldialog.priorities import paper
+    from kldialog.priorities.models import PriorityRound
+
+    existing = list(
+        db.session.scalars(
+            sa.select(EntryBatch.id).where(EntryBatch.kind == "round").order_by(EntryBatch.id)
+        )
+    )
+    if existing:
+        return existing
+    round_ = db.session.get(PriorityRound, facts.open_round)
+    round_.paper_offered, round_.paper_until = True, round_.closes_at + dt.timedelta(days=3)
+    db.session.commit()
+    admin, staff = (
+        db.session.scalar(sa.select(User).where(User.email == facts.emails[role]))
+        for role in ("admin", "staff")
+    )
+    codes = paper.print_ballots(admin, round_, 4)
+    project = round_.entries[0].project_id
+    ids = []
+    for pair in (codes[:2], codes[2:]):
+        sheets = [paper.make_sheet(code, "", {project: 1}) for code in pair]
+        ids.append(paper.enter_first(admin, round_, "Kasten", sheets).id)
+    paper.enter_second(staff, round_, ids[1], [sheets[0], paper.make_sheet("", "blank", {})])
+    return ids
+
+
+def _survey_batches(facts: Any) -> list[int]:
+    """Return a waiting questionnaire batch of the open survey and one whose entries differ.
+
+    The admin makes both first entries, so the staff account may go on with them.
+    """
+    from kldialog.auth.models import User
+    from kldialog.kernel.double_entry import EntryBatch
+    from kldialog.surveys import paper
+    from kldialog.surveys.models import Survey
+
+    existing = list(
+        db.session.scalars(
+            sa.select(EntryBatch.id).where(EntryBatch.kind == paper.KIND).order_by(EntryBatch.id)
+        )
+    )
+    if existing:
+        return existing
+    survey = db.session.get(Survey, facts.open_survey)
+    admin, staff = (
+        db.session.scalar(sa.select(User).where(User.email == facts.emails[role]))
+        for role in ("admin", "staff")
+    )
+    unusable, blank = {"unusable": True, "answers": []}, {"unusable": False, "answers": []}
+    stack = [unusable] + [blank] * 5
+    ids = [paper.enter_first(admin, survey, "Kasten", stack, {}).id for _n in (1, 2)]
+    paper.enter_second(staff, survey, ids[1], [blank] * 5 + [unusable], {})
+    return ids
+
+
 def _candidates(  # noqa: C901  (one table of every URL variable kind, read top to bottom)
     app: Flask, facts: Any, rules: list[Rule]
 ) -> dict[str, list[dict[str, str]]]:
@@ -321,7 +386,13 @@ def _candidates(  # noqa: C901  (one table of every URL variable kind, read top 
     for rule in rules:
         variables = sorted(rule.arguments)
         bases: list[dict[str, Any]] = [{}]
-        if "survey_id" in variables:  # a survey's questions and pages belong to it
+        if "batch_id" in variables and "round_id" in variables:  # a batch belongs to its round
+            bases = [{"round_id": facts.open_round, "batch_id": b} for b in _paper_batches(facts)]
+        if "batch_id" in variables and "survey_id" in variables:  # ... or to its survey
+            bases = [
+                {"survey_id": facts.open_survey, "batch_id": b} for b in _survey_batches(facts)
+            ]
+        if "survey_id" in variables and "batch_id" not in variables:  # its questions, pages
             per_survey = []
             for survey in surveys:
                 questions = _ids("survey_question", survey_id=survey) or [0]

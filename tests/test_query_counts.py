@@ -183,6 +183,15 @@ CASES = [
     Case("staff", "/staff/rounds/new"),
     Case("staff", "/staff/rounds/{open_round}"),
     Case("staff", "/staff/rounds/{draft_round}"),
+    Case("staff", "/staff/rounds/{open_round}/paper"),
+    Case("staff", "/staff/rounds/{open_round}/paper/batches/new?label=Kasten&sheets=20"),
+    Case("staff", "/staff/rounds/{open_round}/paper/batches/{paper_batch}"),
+    Case("staff", "/staff/rounds/{open_round}/paper/batches/{paper_mismatch}"),
+    Case("staff", "/staff/surveys/{open_survey}/paper"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/print?language=en"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/batches/new?label=Kasten&sheets=10"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/batches/{survey_batch}"),
+    Case("staff", "/staff/surveys/{open_survey}/paper/batches/{survey_mismatch}"),
     Case("staff", "/staff/surveys"),
     Case("staff", "/staff/surveys/new"),
     Case("staff", "/staff/surveys/{closed_survey}"),
@@ -272,10 +281,58 @@ def _placeholders(app: Flask, facts: Any) -> dict[str, Any]:
         event_cancel_token=event_links.cancel_token(
             db.session.get(EventRegistration, facts.email_registration)
         ),
+        **_paper_batches(facts),
         crosstab_first=_question_id(facts.closed_survey, "single"),
         crosstab_second=_question_id(facts.closed_survey, "scale"),
     )
     return values
+
+
+def _paper_batches(facts: Any) -> dict[str, int]:
+    """Offer paper in the open round and enter batches, more at the larger scale."""
+    import datetime as dt
+
+    from kldialog.auth.models import User
+    from kldialog.priorities import paper
+    from kldialog.priorities.models import PriorityRound
+    from kldialog.surveys import paper as survey_paper
+    from kldialog.surveys.models import Survey
+
+    round_ = db.session.get(PriorityRound, facts.open_round)
+    round_.paper_offered, round_.paper_until = True, round_.closes_at + dt.timedelta(days=3)
+    db.session.commit()
+    admin, staff = (
+        db.session.scalar(sa.select(User).where(User.email == facts.emails[role]))
+        for role in ("admin", "staff")
+    )
+    # At least 30 batches at either scale: their audit entries then fill the audit log's first
+    # page at both, so /admin/audit shows the same kinds of entries (and statements) at both.
+    scale = 30 + (db.session.scalar(sa.select(sa.func.count()).select_from(User)) or 0) // 100
+    codes = paper.print_ballots(admin, round_, 6 * scale)
+    project = round_.entries[0].project_id
+    ids = []
+    for number in range(scale):
+        sheets = [paper.make_sheet(c, "", {project: 1}) for c in codes[3 * number : 3 * number + 3]]
+        batch = paper.enter_first(admin, round_, f"Kasten {number}", sheets)
+        if number % 2:
+            sheets[1] = paper.make_sheet(sheets[1]["code"], "unclear", {})
+            paper.enter_second(staff, round_, batch.id, sheets)
+        ids.append(batch.id)
+    survey = db.session.get(Survey, facts.open_survey)
+    unusable, blank = {"unusable": True, "answers": []}, {"unusable": False, "answers": []}
+    sheets = [unusable] + [blank] * 5
+    survey_ids = []
+    for number in range(scale):
+        batch = survey_paper.enter_first(admin, survey, f"Kasten {number}", sheets, {})
+        if number % 2:
+            survey_paper.enter_second(staff, survey, batch.id, [blank] * 5 + [unusable], {})
+        survey_ids.append(batch.id)
+    return {
+        "paper_batch": ids[0],
+        "paper_mismatch": ids[1],
+        "survey_batch": survey_ids[0],
+        "survey_mismatch": survey_ids[1],
+    }
 
 
 def _question_id(survey_id: int, kind: str) -> int:

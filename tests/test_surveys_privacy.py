@@ -49,7 +49,7 @@ from .conftest import TEST_DATABASE_URL, base_config
 
 ANONYMOUS_TABLES = {"survey_response", "survey_answer", "survey_staged_response"}
 EXPECTED_COLUMNS = {
-    "survey_response": {"id", "survey_id"},
+    "survey_response": {"id", "survey_id", "channel"},  # channel: online or paper, no more
     "survey_answer": {"id", "response_id", "question_id", "option_id", "number", "text", "review"},
     "survey_staged_response": {"id", "survey_id", "sealed"},
 }

@@ -37,6 +37,9 @@ def _summary_fields(round_: PriorityRound, data: dict[str, Any]) -> dict[str, An
         "opens_at": round_.opens_at,
         "closes_at": round_.closes_at,
         "ballots": data["n"],
+        # Results frozen before paper ballots existed have no channels: all came online.
+        "ballots_online": data.get("channels", {}).get("online", data["n"]),
+        "ballots_paper": data.get("channels", {}).get("paper", 0),
         "suppressed": bool(data["suppressed"]),
         "url": url_for("api.v1.round", round_id=round_.id, _external=True),
         "html_url": url_for("priorities.results", round_id=round_.id, _external=True),

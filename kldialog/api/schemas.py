@@ -200,6 +200,8 @@ class RoundSummary(Model):
     opens_at: dt.datetime
     closes_at: dt.datetime
     ballots: int = Field(ge=0, description="Ballots counted.")
+    ballots_online: int = Field(ge=0, description="Of these, ballots cast online.")
+    ballots_paper: int = Field(ge=0, description="Of these, paper ballots entered by staff.")
     suppressed: bool = Field(description="Too few ballots: only their number is published.")
     url: AnyUrl
     html_url: AnyUrl

@@ -75,6 +75,9 @@ def rounds_recount(
         return
     click.echo(f"sha256 {digest}" + (" (as expected)" if expect is not None else ""))
     click.echo(f"method {results['method']}, n = {results['n']} ballots")
+    channels = results.get("channels") or {}
+    if channels.get("paper"):
+        click.echo(f"channels: {channels['online']} online, {channels['paper']} paper")
     if results["suppressed"]:
         click.echo("fewer ballots than the minimum group size: no shares published")
         return

@@ -27,6 +27,7 @@ from kldialog.priorities.models import (
     RoundResult,
     RoundState,
 )
+from kldialog.priorities.paper import erase_paper, paper_ballot_rows
 from kldialog.priorities.results import ballot_file_text, compute_results
 from kldialog.priorities.rounds import round_entries
 from kldialog.priorities.totals import totals_key
@@ -40,6 +41,9 @@ CLOSE_REWRITES = (
     "round_project",
     "priority_round",
     "disclosure_release",
+    "paper_ballot",
+    "paper_code",
+    "entry_batch",
 )
 
 
@@ -55,6 +59,8 @@ def rounds_due() -> list[PriorityRound]:
             .where(
                 PriorityRound.state == RoundState.published,
                 PriorityRound.closes_at <= utcnow(),
+                # Paper sheets are entered until their own deadline, which may come later.
+                sa.or_(PriorityRound.paper_until.is_(None), PriorityRound.paper_until <= utcnow()),
                 RoundResult.round_id.is_(None),
             )
             .order_by(PriorityRound.closes_at)
@@ -78,6 +84,8 @@ def close_ended_round(actor: User, round_: PriorityRound) -> RoundResult:
     """Close a round whose window has ended now, at a staff member's request."""
     if not round_.is_closed():
         raise RuleViolation(_l("The round can be closed only after its closing time."))
+    if round_.paper_until is not None and round_.paper_until > utcnow():
+        raise RuleViolation(_l("The round can be closed only after the deadline for paper sheets."))
     return close_round(round_, actor=actor)
 
 
@@ -117,13 +125,22 @@ def close_round(round_: PriorityRound, *, actor: User | None = None) -> RoundRes
             .group_by(Ballot.cast_on)
         ).all()
     )
-    result = publish_result(round_, entries, ballots, days)
+    paper_ballots = (
+        paper_ballot_rows(round_id, {e.project_id: e.project.slug for e in entries})
+        if round_.paper_offered
+        else None
+    )
+    result = publish_result(round_, entries, ballots, days, paper=paper_ballots)
     db.session.execute(sa.delete(BallotChoice).where(BallotChoice.round_id == round_id))
     db.session.execute(sa.delete(Ballot).where(Ballot.round_id == round_id))
+    erase_paper(round_id)
     # The final result replaces the interim totals; the unpublished (lagging) snapshot goes
     # too, so nobody reading the database later can difference the result against it.
     forget_releases(totals_key(round_id))
-    audit(actor, "round.closed", "priority_round", round_id, ballots=len(ballots))
+    audit(
+        actor, "round.closed", "priority_round", round_id,
+        ballots=len(ballots), paper=len(paper_ballots or []),
+    )  # fmt: skip
     db.session.commit()
     erase_dead_ballots()
     return result
@@ -148,11 +165,27 @@ def publish_result(
     entries: list[RoundProject],
     ballots: list[dict[str, int]],
     days: Mapping[dt.date, int],
+    *,
+    paper: list[dict[str, int]] | None = None,
 ) -> RoundResult:
-    """Write the shuffled ballot file, its hash and the computed results (no commit)."""
-    secrets.SystemRandom().shuffle(ballots)
-    text = ballot_file_text(round_, entries, ballots)
+    """Write the shuffled ballot file, its hash and the computed results (no commit).
+
+    With `paper` (a round that offers paper, even if none came back) the file carries the
+    channels. Each ballot is marked with its channel only when every channel that has ballots
+    has at least k: two paper sheets marked as such could be read off by whoever knows who
+    voted at the counter.
+    """
     k = current_app.config["ROUND_MIN_GROUP_SIZE"]
+    if paper is None:
+        secrets.SystemRandom().shuffle(ballots)
+        text = ballot_file_text(round_, entries, ballots)
+    else:
+        pairs = [("online", b) for b in ballots] + [("paper", b) for b in paper]
+        secrets.SystemRandom().shuffle(pairs)
+        mark = all(count == 0 or count >= k for count in (len(ballots), len(paper)))
+        text = ballot_file_text(
+            round_, entries, [b for _c, b in pairs], [c for c, _b in pairs], mark_channels=mark
+        )
     results = compute_results(
         text,
         samples=current_app.config["ROUND_BOOTSTRAP_SAMPLES"],

@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
+    DateTimeLocalField,
     RadioField,
     SelectChoice,
     StringField,
@@ -29,8 +30,16 @@ from wtforms.validators import (
 
 from kldialog.kernel.errors import at_most_characters, number_range
 from kldialog.kernel.params import BoundedIntegerField, IdsField, parse_int
+from kldialog.kernel.time import local_to_utc
 from kldialog.priorities.models import Indicator, Method
-from kldialog.windows.forms import ELIGIBILITY_CHOICES, window_fields, window_utc
+from kldialog.windows.forms import (
+    ELIGIBILITY_CHOICES,
+    INPUT_FORMAT,
+    EndsAfter,
+    real_local_time,
+    window_fields,
+    window_utc,
+)
 from kldialog.windows.models import Eligibility
 
 METHOD_CHOICES = [
@@ -124,6 +133,24 @@ class RoundForm(FlaskForm):
         end_example=_l("Please enter date and time, e.g. 2026-12-21 18:00."),
         order_message=_l("The round must close after it opens."),
     )
+    paper_offered = BooleanField(
+        _l("Offer paper ballots"),
+        description=_l(
+            "Staff print sheets with one-time codes and enter the returned sheets twice."
+        ),
+    )
+    paper_until = DateTimeLocalField(
+        _l("Paper sheets accepted until (local time)"),
+        format=INPUT_FORMAT,
+        validators=[
+            Optional(),
+            real_local_time,
+            EndsAfter(
+                "opens_at", _l("Paper sheets can be accepted only until a time after the opening.")
+            ),
+        ],  # fmt: skip
+        description=_l("Sheets are entered until then; the results follow after it."),
+    )
     projects = IdsField(
         _l("Projects on the ballot"),
         validate_choice=False,  # the service says which projects may not be on a ballot
@@ -137,6 +164,11 @@ class RoundForm(FlaskForm):
             raise ValidationError(
                 _l("The maximum per project cannot be more than the points to distribute.")
             )
+
+    def paper(self) -> tuple[bool, dt.datetime | None]:
+        """Return whether paper is offered and its deadline in UTC (the service checks both)."""
+        until = self.paper_until.data
+        return bool(self.paper_offered.data), None if until is None else local_to_utc(until)
 
     def numbers(self) -> tuple[int, int, int]:
         """Return max_choices, budget and max_per_project (call after the form validated)."""

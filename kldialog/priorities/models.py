@@ -8,6 +8,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
+from kldialog.kernel import double_entry  # noqa: F401  (registers entry_batch with the models)
 from kldialog.kernel.db import Model, UTCDateTime, enum_column
 from kldialog.kernel.time import utcnow
 from kldialog.projects.models import Project
@@ -48,6 +49,10 @@ class PriorityRound(WindowMixin, Model):
     budget: Mapped[int] = mapped_column(default=10)  # points: N
     max_per_project: Mapped[int] = mapped_column(default=3)  # points: M
     show_running_totals: Mapped[bool] = mapped_column(default=False)
+    # Paper ballots: offered or not, and until when returned sheets are entered (UTC).
+    # A server default too: rows inserted without it (bulk loaders, old scripts) get no paper.
+    paper_offered: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    paper_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # opens_at, closes_at, eligibility and state come from WindowMixin.
     closes_at_index = True
     # Kept by the services (one UPDATE per ballot) so pages never count ballots.
@@ -75,6 +80,12 @@ class PriorityRound(WindowMixin, Model):
             "max_per_project >= 1 AND max_per_project <= budget", name="max_per_project_range"
         ),
         sa.CheckConstraint("ballot_count >= 0", name="ballot_count_positive"),
+        sa.CheckConstraint(
+            "(paper_until IS NOT NULL) = paper_offered", name="paper_deadline_when_offered"
+        ),
+        sa.CheckConstraint(
+            "paper_until IS NULL OR paper_until > opens_at", name="paper_deadline_after_opening"
+        ),
     )
 
     # Filled by services.public_rounds for lists (not a column).
@@ -173,6 +184,62 @@ class RoundResult(Model):
 
     __table_args__ = (
         sa.CheckConstraint("length(ballot_sha256) = 64", name="ballot_sha256_is_hex"),
+    )
+
+
+class InvalidReason(enum.StrEnum):
+    """Why a returned paper sheet does not count."""
+
+    unclear = "unclear"  # the marks cannot be read with certainty
+    rules = "rules"  # more projects or points than the rules allow
+    blank = "blank"  # nothing marked
+    no_code = "no_code"  # the ballot code is missing or unreadable
+    other = "other"
+
+
+class PaperCode(Model):
+    """The keyed hash of a printed one-time ballot code; linked to no one. Deleted at close."""
+
+    __tablename__ = "paper_code"
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    round_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("priority_round.id", ondelete="CASCADE"), index=True
+    )
+
+    __table_args__ = (sa.CheckConstraint("length(code_hash) = 64", name="code_hash_is_hex"),)
+
+
+class PaperBallot(Model):
+    """A returned paper sheet whose two entries agreed: valid (choices) or invalid (reason).
+
+    No batch, no time, no staff account: only what the ballot file needs. Deleted at close.
+    """
+
+    __tablename__ = "paper_ballot"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("priority_round.id", ondelete="CASCADE"), index=True
+    )
+    # Each code counts once: the database, not the code, guarantees it.
+    code_hash: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("paper_code.code_hash", ondelete="CASCADE"), unique=True
+    )
+    choices: Mapped[dict[str, int] | None] = mapped_column(
+        sa.JSON(none_as_null=True)
+    )  # {id: points}
+    invalid_reason: Mapped[InvalidReason | None] = mapped_column(
+        enum_column(InvalidReason, "invalid_reason")
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(invalid_reason IS NULL) = (choices IS NOT NULL)", name="valid_or_reason"
+        ),
+        sa.CheckConstraint(
+            "invalid_reason IS NOT NULL OR code_hash IS NOT NULL", name="valid_needs_code"
+        ),
     )
 
 

@@ -24,19 +24,28 @@ from kldialog.priorities.models import (
 )
 from kldialog.projects.models import Category, Project
 
-BALLOT_FORMAT = "kldialog-ballots-1"
+BALLOT_FORMAT = "kldialog-ballots-1"  # online ballots only
+CHANNEL_FORMAT = "kldialog-ballots-2"  # a round that offers paper: ballots carry their channel
+CHANNELS = ("online", "paper")
 
 
 def ballot_file_text(
-    round_: PriorityRound, entries: list[RoundProject], ballots: list[dict[str, int]]
+    round_: PriorityRound,
+    entries: list[RoundProject],
+    ballots: list[dict[str, int]],
+    channels: list[str] | None = None,
+    *,
+    mark_channels: bool = True,
 ) -> str:
     """Return the published ballot file: rules, projects, then one anonymous ballot per line.
 
     No ids, no times, no order that means anything: the ballots were shuffled by the caller.
-    Everything a recount needs is in the file itself.
+    Everything a recount needs is in the file itself. With `channels` (a round that offers
+    paper) the file says how many ballots came by each channel and, when `mark_channels`,
+    which channel each ballot came by; nothing else about them.
     """
-    header = {
-        "format": BALLOT_FORMAT,
+    header: dict[str, Any] = {
+        "format": BALLOT_FORMAT if channels is None else CHANNEL_FORMAT,
         "round": {
             "title": round_.title,
             "method": round_.method.value,
@@ -56,8 +65,15 @@ def ballot_file_text(
             for entry in sorted(entries, key=lambda entry: entry.project.slug)
         ],
     }
+    items: list[Any] = list(ballots)
+    if channels is not None:
+        header["channels"] = {name: channels.count(name) for name in CHANNELS}
+        items = [
+            {"channel": channel, "choices": b} if mark_channels else {"choices": b}
+            for channel, b in zip(channels, ballots, strict=True)
+        ]
     head = json.dumps(header, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    lines = [json.dumps(b, sort_keys=True, separators=(",", ":")) for b in ballots]
+    lines = [json.dumps(b, sort_keys=True, separators=(",", ":")) for b in items]
     body = ",\n".join(lines)
     return head[:-1] + ',"ballots":[\n' + body + ("\n" if lines else "") + "]}\n"
 
@@ -66,13 +82,48 @@ class BallotFileError(ValueError):
     """The ballot file is not one KL.dialog published (or was changed)."""
 
 
+def _read_channels(document: dict[str, Any]) -> dict[str, int]:
+    """Check a channel file's counts and marks; leave plain {project: points} ballots behind."""
+    ballots = document["ballots"]
+    if document["format"] == BALLOT_FORMAT:
+        return {"online": len(ballots), "paper": 0}
+    counts = document.get("channels")
+    if (
+        not isinstance(counts, dict)
+        or set(counts) != set(CHANNELS)
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
+        )
+        or sum(counts.values()) != len(ballots)
+    ):
+        raise BallotFileError("'channels' must count the ballots of each channel")
+    marks: list[Any] = []
+    for number, item in enumerate(ballots, start=1):
+        if (
+            not isinstance(item, dict)
+            or set(item) - {"channel", "choices"}
+            or "choices" not in item
+        ):
+            raise BallotFileError(f"ballot {number} needs 'choices' (and at most a 'channel')")
+        marks.append(item.get("channel"))
+    if any(mark is not None for mark in marks):
+        found = {name: marks.count(name) for name in CHANNELS}
+        if None in marks or sum(found.values()) != len(marks) or found != counts:
+            raise BallotFileError("the ballots' channels do not match the counts")
+    document["ballots"] = [item["choices"] for item in ballots]
+    return dict(counts)
+
+
 def read_ballot_file(text: str) -> dict[str, Any]:
     """Parse and check a ballot file; raise BallotFileError saying what is wrong."""
     try:
         document = json.loads(text)
     except ValueError as error:
         raise BallotFileError(f"not JSON: {error}") from None
-    if not isinstance(document, dict) or document.get("format") != BALLOT_FORMAT:
+    if not isinstance(document, dict) or document.get("format") not in {
+        BALLOT_FORMAT,
+        CHANNEL_FORMAT,
+    }:
         raise BallotFileError(f"not a {BALLOT_FORMAT} file")
     rules = document.get("round")
     projects = document.get("projects")
@@ -85,6 +136,8 @@ def read_ballot_file(text: str) -> dict[str, Any]:
         raise BallotFileError("the file needs 'round', 'projects' and 'ballots'")
     if rules.get("method") not in {m.value for m in Method}:
         raise BallotFileError("unknown method")
+    document["channels"] = _read_channels(document)
+    ballots = document["ballots"]
     keys = [p.get("key") for p in projects if isinstance(p, dict)]
     if len(keys) != len(projects) or len(set(keys)) != len(keys):
         raise BallotFileError("projects need unique keys")
@@ -121,9 +174,10 @@ def compute_results(text: str, *, samples: int = 200, min_group_size: int = 5) -
     points = matrix.sum(axis=0).astype(int)
     metric = supporters if method == Method.approval else points
     summary: dict[str, Any] = {
-        "format": BALLOT_FORMAT,
+        "format": document["format"],
         "method": method.value,
         "n": n,
+        "channels": document["channels"],
         "min_group_size": min_group_size,
         "suppressed": n < min_group_size,
         "bootstrap_samples": samples,

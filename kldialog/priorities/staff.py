@@ -16,6 +16,7 @@ from kldialog.kernel.time import as_utc, utcnow
 from kldialog.priorities.models import (
     Ballot,
     Method,
+    PaperBallot,
     PriorityRound,
     RoundProject,
     RoundState,
@@ -42,6 +43,8 @@ class RoundFields:
     # Optional English texts; None shows the German ones on English pages.
     title_en: str | None = None
     explanation_en: str | None = None
+    paper_offered: bool = False
+    paper_until: dt.datetime | None = None
 
 
 def default_project_ids() -> list[int]:
@@ -73,7 +76,14 @@ def is_frozen(round_: PriorityRound) -> bool:
     """Return whether method and project list can no longer change (a ballot was cast)."""
     if round_.ballot_count > 0 or round_.result is not None:
         return True
-    return db.session.scalar(sa.select(sa.exists().where(Ballot.round_id == round_.id))) or False
+    return bool(
+        db.session.scalar(
+            sa.select(
+                sa.exists().where(Ballot.round_id == round_.id)
+                | sa.exists().where(PaperBallot.round_id == round_.id)
+            )
+        )
+    )
 
 
 def _check_fields(fields: RoundFields, round_: PriorityRound | None) -> None:
@@ -88,6 +98,7 @@ def _check_fields(fields: RoundFields, round_: PriorityRound | None) -> None:
             _l("The maximum per project cannot be more than the points to distribute."),
             field="max_per_project",
         )
+    _check_paper(fields, round_)
     if not fields.project_ids:
         raise RuleViolation(_l("Choose at least two projects for the ballot."), field="projects")
     published = set(
@@ -101,6 +112,31 @@ def _check_fields(fields: RoundFields, round_: PriorityRound | None) -> None:
         raise RuleViolation(_l("Only published projects can be on a ballot."), field="projects")
     if len(published) < 2:
         raise RuleViolation(_l("Choose at least two projects for the ballot."), field="projects")
+
+
+def _check_paper(fields: RoundFields, round_: PriorityRound | None) -> None:
+    """Check the paper rules: a deadline after the opening when offered, none otherwise."""
+    if not fields.paper_offered:
+        fields.paper_until = None
+        counted = round_ is not None and db.session.scalar(
+            sa.select(sa.exists().where(PaperBallot.round_id == round_.id))
+        )
+        if counted:
+            raise RuleViolation(
+                _l("Paper ballots have been counted, so paper cannot be switched off."),
+                field="paper_offered",
+            )
+        return
+    if fields.paper_until is None:
+        raise RuleViolation(
+            _l("Please enter until when paper sheets are accepted."), field="paper_until"
+        )
+    fields.paper_until = as_utc(fields.paper_until)
+    if fields.paper_until <= fields.opens_at:
+        raise RuleViolation(
+            _l("Paper sheets can be accepted only until a time after the opening."),
+            field="paper_until",
+        )
 
 
 def create_round(actor: User, fields: RoundFields) -> PriorityRound:
@@ -150,6 +186,8 @@ def _apply(round_: PriorityRound, fields: RoundFields, *, frozen: bool) -> None:
     round_.show_running_totals = fields.show_running_totals
     round_.opens_at = fields.opens_at
     round_.closes_at = fields.closes_at
+    round_.paper_offered = fields.paper_offered
+    round_.paper_until = fields.paper_until
     if frozen:
         return
     round_.method = fields.method

@@ -327,6 +327,7 @@ def _round_form_choices(form: RoundForm) -> list[Any]:
 def _fields(form: RoundForm) -> services.RoundFields:
     opens_at, closes_at = form.window()
     max_choices, budget, max_per_project = form.numbers()
+    paper_offered, paper_until = form.paper()
     return services.RoundFields(
         title=form.title.data.strip(),
         explanation=(form.explanation.data or "").strip(),
@@ -341,6 +342,8 @@ def _fields(form: RoundForm) -> services.RoundFields:
         project_ids=list(dict.fromkeys(form.projects.data or [])),
         title_en=(form.title_en.data or "").strip() or None,
         explanation_en=(form.explanation_en.data or "").strip() or None,
+        paper_offered=paper_offered,
+        paper_until=paper_until,
     )
 
 
@@ -395,6 +398,8 @@ def staff_edit_round(round_id: int) -> BaseResponse | tuple[str, int]:
         form.eligibility.data = round_.eligibility.value
         form.opens_at.data = local_input_value(round_.opens_at)
         form.closes_at.data = local_input_value(round_.closes_at)
+        if round_.paper_until is not None:
+            form.paper_until.data = local_input_value(round_.paper_until)
         form.projects.data = [entry.project_id for entry in round_.entries]
     if form.validate_on_submit():
         try:

@@ -39,6 +39,13 @@ class QuestionKind(enum.StrEnum):
     long_text = "long_text"
 
 
+class Channel(enum.StrEnum):
+    """How an answer set came in."""
+
+    online = "online"
+    paper = "paper"
+
+
 CHOICE_KINDS = (QuestionKind.single, QuestionKind.multiple, QuestionKind.ranking)
 TEXT_KINDS = (QuestionKind.short_text, QuestionKind.long_text)
 
@@ -258,6 +265,10 @@ class SurveyResponse(Model):
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     survey_id: Mapped[int] = mapped_column(sa.ForeignKey("survey.id", ondelete="CASCADE"))
+    # How the answer set came in: online, or a paper questionnaire entered twice by staff.
+    channel: Mapped[Channel] = mapped_column(
+        enum_column(Channel, "channel"), default=Channel.online, server_default="online"
+    )
 
     __table_args__ = (
         sa.Index("ix_survey_response_survey", "survey_id"),

@@ -35,6 +35,7 @@ from kldialog.kernel.db import db, rewrite_tables
 from kldialog.kernel.time import utcnow
 from kldialog.surveys import sealing
 from kldialog.surveys.models import (
+    Channel,
     StagedResponse,
     Survey,
     SurveyAnswer,
@@ -51,15 +52,27 @@ STAGING_TABLE = "survey_staged_response"
 
 # One stored answer: (question_id, option_id, number, text, review).
 Row = tuple[int, int | None, int | None, str | None, TextReview | None]
+# An answer set: how it came in, and its answers.
+AnswerSet = tuple[Channel, list[Row]]
+CHANNEL_LETTERS = {Channel.online: "o", Channel.paper: "p"}
 
 
 def _hour(moment: dt.datetime) -> int:
     return int(moment.timestamp() // 3600)
 
 
-def stage(survey_id: int, records: list[dict[str, Any]], size: int, now: dt.datetime) -> None:
-    """Add a sealed answer set to the session (the caller's transaction commits it)."""
-    content = {"h": _hour(now), "a": records}
+def stage(
+    survey_id: int,
+    records: list[dict[str, Any]],
+    size: int,
+    now: dt.datetime,
+    channel: Channel = Channel.online,
+) -> None:
+    """Add a sealed answer set to the session (the caller's transaction commits it).
+
+    The channel is sealed too, as one letter for either, so the length never tells it.
+    """
+    content = {"h": _hour(now), "a": records, "c": CHANNEL_LETTERS[channel]}
     db.session.add(
         StagedResponse(
             id=uuid.uuid4(), survey_id=survey_id, sealed=sealing.seal(survey_id, content, size)
@@ -109,9 +122,11 @@ def _open_staged(survey_id: int) -> tuple[list[uuid.UUID], list[dict[str, Any]]]
     return [key for key, _sealed in rows], [sealing.unseal(survey_id, s) for _k, s in rows]
 
 
-def _rows_of(content: dict[str, Any]) -> list[Row]:
-    """Return the answer rows of a staged answer set's content."""
-    return [
+def _rows_of(content: dict[str, Any]) -> AnswerSet:
+    """Return the channel and answer rows of a staged answer set's content."""
+    # Sets staged before channels existed came in online.
+    channel = Channel.paper if content.get("c") == "p" else Channel.online
+    return channel, [
         (r["q"], r["o"], r["n"], r["t"], TextReview.pending if r["t"] is not None else None)
         for r in content["a"]
     ]
@@ -123,14 +138,14 @@ def _write_rows(table: sa.Table, rows: list[dict[str, Any]]) -> None:
         db.session.execute(sa.insert(table), rows)
 
 
-def _insert_answer_sets(survey_id: int, sets: list[list[Row]]) -> None:
+def _insert_answer_sets(survey_id: int, sets: list[AnswerSet]) -> None:
     """Insert answer sets with fresh random keys, sets and answers each in shuffled order."""
     _random.shuffle(sets)
     responses: list[dict[str, Any]] = []
     answers: list[dict[str, Any]] = []
-    for rows in sets:
+    for channel, rows in sets:
         response_id = uuid.uuid4()  # fresh: nothing ties it to a staged row or an older key
-        responses.append({"id": response_id, "survey_id": survey_id})
+        responses.append({"id": response_id, "survey_id": survey_id, "channel": channel})
         answers.extend(
             {
                 "id": uuid.uuid4(),
@@ -188,14 +203,16 @@ def flush_staged(survey_id: int) -> int:
     return len(keys)
 
 
-def _stored_answer_sets(survey_id: int) -> list[list[Row]]:
+def _stored_answer_sets(survey_id: int) -> list[AnswerSet]:
     """Return every answer set in the answer tables, answer sets without answers included."""
-    sets: dict[uuid.UUID, list[Row]] = {
-        response_id: []
-        for response_id in db.session.scalars(
-            sa.select(SurveyResponse.id).where(SurveyResponse.survey_id == survey_id)
-        )
-    }
+    channels: dict[uuid.UUID, Channel] = dict(
+        db.session.execute(
+            sa.select(SurveyResponse.id, SurveyResponse.channel).where(
+                SurveyResponse.survey_id == survey_id
+            )
+        ).all()
+    )
+    sets: dict[uuid.UUID, list[Row]] = {response_id: [] for response_id in channels}
     answers = db.session.execute(
         sa.select(
             SurveyAnswer.response_id,
@@ -210,7 +227,7 @@ def _stored_answer_sets(survey_id: int) -> list[list[Row]]:
     )
     for response_id, *row in answers:
         sets[response_id].append(tuple(row))  # type: ignore[arg-type]
-    return list(sets.values())
+    return [(channels[response_id], rows) for response_id, rows in sets.items()]
 
 
 def rewrite_answer_set(

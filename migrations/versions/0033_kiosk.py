@@ -1,7 +1,7 @@
 """Residency codes carry their channel: posted by letter, or handed out at the counter.
 
 Revision ID: 0033_kiosk
-Revises: 0030_english
+Revises: 0032_paper_surveys
 Create Date: 2026-12-03
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0033_kiosk"
-down_revision = "0030_english"
+down_revision = "0032_paper_surveys"
 branch_labels = None
 depends_on = None
 
