@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,34 @@ def test_english_texts_migrate_with_data_in_place(empty_database_app: Flask) -> 
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM project")).scalar() == 1
             assert "name_en" not in {c["name"] for c in sa.inspect(conn).get_columns("category")}
+
+
+def _row_counts(conn: sa.Connection) -> dict[str, int]:
+    tables = [t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"]
+    return {t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in tables}
+
+
+def test_down_and_up_again_keep_every_row_the_older_schema_has(tmp_path: Path) -> None:
+    """No migration loses rows it does not mean to drop, with the demo data in place.
+
+    On SQLite, batch mode rebuilds tables by copy, DROP and rename; with foreign keys on, the
+    DROP cascaded into the rows that point at the table (every ballot of a rebuilt round).
+    """
+    url = f"sqlite:///{tmp_path}/d.sqlite"
+    with own_postgres_database(TEST_DATABASE_URL) if TEST_DATABASE_URL else nullcontext(url) as url:
+        app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url, DEMO=True))
+        with app.app_context():
+            upgrade()
+        assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+        with app.app_context():
+            with db.engine.connect() as conn:
+                at_head = _row_counts(conn)
+            assert min(at_head[t] for t in ("ballot_choice", "round_project", "comment_support")) > 0
+            downgrade(revision="0028_release_lag")
+            with db.engine.connect() as conn:
+                older = _row_counts(conn)
+            assert older == {t: n for t, n in at_head.items() if t in older}
+            upgrade()
+            with db.engine.connect() as conn:
+                assert _row_counts(conn) == at_head
+            db.engine.dispose()

@@ -45,9 +45,10 @@ def _check(table, name):
     return f"ck_{table}_{name}_not_empty", f"{name} IS NULL OR length({name}) > 0"
 
 
-# SQLite: ALTER TABLE ADD/DROP COLUMN with the check on the column itself. Batch mode would
-# rebuild the tables, and dropping the old "category" with foreign keys on would fail (or
-# cascade into the projects); these tables are referenced by much of the schema.
+# SQLite: ALTER TABLE ADD COLUMN with the check on the column itself, which rebuilds nothing.
+# Going down, a later batch migration may have turned that check into a table constraint,
+# which DROP COLUMN refuses; batch mode rebuilds the table without both (migrations/env.py
+# turns foreign keys off for it, so no rows cascade away).
 def upgrade():
     sqlite = op.get_bind().dialect.name == "sqlite"
     for table, columns in COLUMNS.items():
@@ -68,8 +69,11 @@ def downgrade():
     sqlite = op.get_bind().dialect.name == "sqlite"
     for table, columns in COLUMNS.items():
         for name, _type in reversed(columns):
+            constraint = _check(table, name)[0]
             if sqlite:
-                op.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
+                with op.batch_alter_table(table) as batch_op:
+                    batch_op.drop_constraint(op.f(constraint), type_="check")
+                    batch_op.drop_column(name)
             else:
-                op.drop_constraint(op.f(_check(table, name)[0]), table, type_="check")
+                op.drop_constraint(op.f(constraint), table, type_="check")
                 op.drop_column(table, name)
