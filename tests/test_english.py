@@ -641,3 +641,56 @@ def _staff(app: Flask) -> Any:
     from kldialog.auth.models import User
 
     return db.session.scalar(sa.select(User).where(User.display_name == "Staff Member"))
+
+
+def test_english_survey_results_show_english_options_and_mark_german_ones(app: Flask) -> None:
+    from werkzeug.datastructures import MultiDict
+
+    from kldialog.auth import services as accounts
+    from kldialog.kernel.time import utcnow
+    from kldialog.surveys import answering, builder, results, services
+    from kldialog.surveys.models import QuestionKind
+    from kldialog.windows.models import Eligibility
+
+    with app.app_context():
+        owner = accounts.create_confirmed_user(
+            email="ergebnis-staff@example.org", password="correct horse battery staple",
+            display_name="Ergebnis Team", roles=[Role.staff],
+        )  # fmt: skip
+        now = utcnow()
+        survey = builder.create_survey(
+            owner, title="Parken", intro="", opens_at=now - dt.timedelta(days=2),
+            closes_at=now + dt.timedelta(days=1), eligibility=Eligibility.resident,
+        )  # fmt: skip
+        section = survey.sections[0].id
+        translated = builder.save_question(
+            owner, survey, None, section_id=section, kind=QuestionKind.single,
+            text="Wo parken Sie?", text_en="Where do you park?", is_required=True,
+            options=["Parkhaus", "Straße"], options_en=["car park", "street"],
+        )  # fmt: skip
+        german = builder.save_question(
+            owner, survey, None, section_id=section, kind=QuestionKind.single,
+            text="Wie oft?", is_required=True, options=["täglich", "selten"],
+        )  # fmt: skip
+        builder.publish_survey(owner, survey)
+        first, second = [o.id for o in translated.options], [o.id for o in german.options]
+        for number in range(12):
+            person = accounts.create_confirmed_user(
+                email=f"ergebnis-{number}@example.org", password="correct horse battery staple",
+                display_name=f"Ergebnis {number}", roles=[Role.resident],
+            )  # fmt: skip
+            answers = [(f"q{translated.id}", str(first[number % 2]))]
+            answers.append((f"q{german.id}", str(second[number % 2])))
+            answering.parse_and_submit(person, services.get_survey(survey.id), MultiDict(answers))
+        survey = db.session.get(Survey, survey.id)
+        survey.closes_at = utcnow() - dt.timedelta(minutes=1)
+        db.session.commit()
+        results.close_survey(survey)
+        survey_id = survey.id
+    page = body(english(app.test_client()).get(f"/surveys/{survey_id}/results"))
+    assert 'scope="row">car park</th>' in page and 'scope="row">street</th>' in page
+    assert 'scope="row"><span lang="de">täglich</span></th>' in page
+    assert '<span class="bar-list__label"><span lang="de">selten</span>' in page
+    assert '<span lang="de">Parkhaus' not in page and 'lang="de">1<' not in page
+    german_page = body(app.test_client().get(f"/surveys/{survey_id}/results"))
+    assert 'scope="row">Parkhaus</th>' in german_page and '<span lang="de">' not in german_page

@@ -156,6 +156,8 @@ def _ranking_entry(entry: dict[str, Any], question: Question, bucket: Bucket, k:
         rows.append(
             {
                 "label": option.label,
+                "label_en": option.label_en,
+                "option": True,
                 "mean": estimate.mean,
                 "low": estimate.low,
                 "high": estimate.high,
@@ -182,6 +184,20 @@ def _category_entry(
         _row(label, value, n, flag)
         for (_key, label), value, flag in zip(keys, values, hidden, strict=True)
     ]
+    _mark_option_rows(entry["rows"], [key for key, _label in keys], question)
+
+
+def _mark_option_rows(rows: list[dict[str, Any]], keys: list[Any], question: Question) -> None:
+    """Give rows that show an option's own text its English text (`label_en`, maybe None).
+
+    Only those are staff's German texts; numbers and words like "Yes" or "Other" are already in
+    the page's language, so the results page marks only option rows lang="de" on fallback.
+    """
+    english = {option.id: option.label_en for option in question.options}
+    for row, key in zip(rows, keys, strict=True):
+        if key[0] == "o" and key[1] is not None:
+            row["option"] = True
+            row["label_en"] = english.get(key[1])
 
 
 def _counts_of(
