@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import EnvironBuilder as FlaskEnvironBuilder
 from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import AnyConverter, Rule
@@ -537,7 +538,17 @@ def _send(
         if method == "GET":
             response = session.client.get(url)
         else:
-            response = session.client.post(url, data=body, content_type="multipart/form-data")
+            # Built here so its body can be closed: werkzeug spools a body over 500 KB (the
+            # huge values) to a temporary file that the test client never closes.
+            builder = FlaskEnvironBuilder(
+                world.app, path=url, method="POST", data=body, content_type="multipart/form-data"
+            )
+            environ = builder.get_environ()
+            try:
+                response = session.client.open(environ)
+            finally:
+                environ["wsgi.input"].close()
+                builder.close()
         response.close()
     except Exception as error:
         where = traceback.extract_tb(error.__traceback__)

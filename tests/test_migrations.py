@@ -139,7 +139,9 @@ def test_down_and_up_again_keep_every_row_the_older_schema_has(tmp_path: Path) -
         with app.app_context():
             with db.engine.connect() as conn:
                 at_head = _row_counts(conn)
-            assert min(at_head[t] for t in ("ballot_choice", "round_project", "comment_support")) > 0
+            assert (
+                min(at_head[t] for t in ("ballot_choice", "round_project", "comment_support")) > 0
+            )
             downgrade(revision="0028_release_lag")
             with db.engine.connect() as conn:
                 older = _row_counts(conn)

@@ -485,6 +485,18 @@ def test_staff_generate_a_printable_sheet_shown_once(
     assert re.search(r"Nord &lt;Brief&gt; 1</th>\s*<td[^>]*>3</td>", html)
 
 
+@pytest.mark.parametrize("once", ["²", "ä" * 40, "\u202e"])
+def test_a_one_time_value_with_any_characters_is_refused_not_a_500(
+    staff_client: FlaskClient, once: str
+) -> None:
+    open_form(staff_client)
+    response = staff_client.post(
+        "/admin/codes", data={"count": "1", "batch": "B", "language": "de", "once": once}
+    )
+    assert response.status_code == 200
+    assert "Ihr Wohnsitz-Code" not in response.get_data(as_text=True)  # no sheet issued
+
+
 def test_the_sheet_in_english(staff_client: FlaskClient) -> None:
     once = open_form(staff_client)
     response = staff_client.post(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Any
 
@@ -29,6 +28,7 @@ from kldialog.admin.code_sheet import render_code_sheet
 from kldialog.auth import blocking, mfa, residency
 from kldialog.auth.models import Role, User
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.secretbox import same_secret
 from kldialog.templating import ROLE_LABELS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -301,7 +301,7 @@ def codes() -> str | BaseResponse:
         form.batch.data = forms.city_today().isoformat()
     if form.validate_on_submit():
         expected = session.pop(CODES_FORM_KEY, "")
-        if not expected or not hmac.compare_digest(str(form.once.data or ""), str(expected)):
+        if not expected or not same_secret(form.once.data or "", str(expected)):
             flash(
                 _(
                     "This form was already sent or opened again in another window, so no codes "

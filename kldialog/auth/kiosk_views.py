@@ -7,7 +7,6 @@ after it.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from flask import (
@@ -36,6 +35,7 @@ from kldialog.kernel.audit import audit
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.params import choice
+from kldialog.kernel.secretbox import same_secret
 
 bp = Blueprint("kiosk", __name__)
 
@@ -223,7 +223,7 @@ def counter_code() -> str | BaseResponse:
     form = forms.CounterCodeForm()
     if form.validate_on_submit():
         expected = session.pop(COUNTER_FORM_KEY, "")
-        if not expected or not hmac.compare_digest(str(form.once.data or ""), str(expected)):
+        if not expected or not same_secret(form.once.data or "", str(expected)):
             flash(
                 _("This form was already sent, so no code was issued. Press the button again."),
                 "warning",

@@ -34,6 +34,7 @@ from kldialog.kernel import secretbox
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.secretbox import same_secret
 from kldialog.kernel.time import utcnow
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
     for step in range(now - TOLERANCE_STEPS, now + TOLERANCE_STEPS + 1):
         if last_step is not None and step <= last_step:
             continue  # used already (or older than a code used already): no replay
-        if hmac.compare_digest(code_at(secret, step), code):
+        if same_secret(code, code_at(secret, step)):
             return step
     return None
 

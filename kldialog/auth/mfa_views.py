@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import (
@@ -24,6 +23,7 @@ from kldialog.auth import forms, mfa, services, throttle
 from kldialog.auth.views import MFA_PENDING, _login, after_login
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
+from kldialog.kernel.secretbox import same_secret
 from kldialog.kernel.time import utcnow
 
 bp = Blueprint("mfa", __name__)
@@ -78,7 +78,7 @@ def _pending() -> tuple[services.User, dict[str, Any]] | None:
     user = services.db.session.get(services.User, user_id)
     if user is None or user.deleted_at is not None:
         return None
-    if not hmac.compare_digest(user.session_token, token):  # the password changed meanwhile
+    if not same_secret(token, user.session_token):  # the password changed meanwhile
         return None
     if not user.has_mfa:
         return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import re
 import unicodedata
 from functools import cache
@@ -25,6 +24,7 @@ from kldialog.kernel.audit import audit
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.mail import send_mail
+from kldialog.kernel.secretbox import same_secret
 from kldialog.kernel.time import utcnow
 
 
@@ -163,7 +163,7 @@ def read_token(purpose: str, token: str, max_age: int | None, state_of: Any) -> 
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or user.deleted_at is not None:
         raise RuleViolation(_l("This link is not valid. Please check that it is complete."))
-    if not hmac.compare_digest(str(fingerprint), _fingerprint(state_of(user))):
+    if not same_secret(str(fingerprint), _fingerprint(state_of(user))):
         raise RuleViolation(_l("This link has already been used."))
     return user
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import (
@@ -27,6 +26,7 @@ from kldialog.auth import residency as residency_codes
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.http import local_path
+from kldialog.kernel.secretbox import same_secret
 from kldialog.kernel.time import utcnow
 
 bp = Blueprint("auth", __name__)
@@ -40,7 +40,7 @@ def load_user(login_id: str) -> services.User | None:
     user = services.db.session.get(services.User, int(user_id))
     if user is None or user.deleted_at is not None:
         return None
-    if not hmac.compare_digest(user.session_token, token):
+    if not same_secret(token, user.session_token):
         return None  # the password changed since: this session is over
     if sessions.session_expired():
         return None  # absolute lifetime: a login lasts SESSION_ABSOLUTE_HOURS, then ends

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 from typing import Any
 
 from flask import current_app
@@ -17,6 +16,7 @@ from kldialog.events.models import (
 from kldialog.events.rules import LINK_INVALID, MAX_ID
 from kldialog.kernel.db import db
 from kldialog.kernel.errors import RuleViolation
+from kldialog.kernel.secretbox import same_secret
 from kldialog.kernel.time import as_utc
 
 
@@ -82,9 +82,7 @@ def registration_for(purpose: str, token: str, max_age: int | None) -> EventRegi
     moment = None
     if registration is not None:
         moment = registration.created_at if purpose == "confirm" else registration.joined_at
-    if registration is None or not hmac.compare_digest(
-        data[1], fingerprint(registration.event_id, moment)
-    ):
+    if registration is None or not same_secret(data[1], fingerprint(registration.event_id, moment)):
         raise RuleViolation(
             _l(
                 "This link no longer works: the registration was cancelled or has been deleted "

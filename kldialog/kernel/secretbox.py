@@ -9,7 +9,9 @@ SECRET_KEY_FALLBACKS still open values sealed before a key rotation.
 
 from __future__ import annotations
 
+import hmac
 import os
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -55,3 +57,14 @@ def unseal(purpose: bytes, sealed: bytes, aad: bytes) -> bytes:
         except InvalidTag:
             continue
     raise SecretBoxError("no key opens this value")
+
+
+def same_secret(given: Any, expected: str) -> bool:
+    """Compare a secret someone sent with the expected one in constant time, for any input.
+
+    hmac.compare_digest refuses str with non-ASCII characters (a TypeError, so a 500 for a
+    typed "²"); both sides are compared as UTF-8 bytes, and anything but a str is unequal.
+    """
+    if not isinstance(given, str):
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))

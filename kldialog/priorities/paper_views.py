@@ -6,7 +6,6 @@ Every view reads top to bottom: load → authorize (permissions) → validate (f
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Any
 
@@ -30,6 +29,7 @@ from kldialog import permissions
 from kldialog.kernel import double_entry
 from kldialog.kernel.double_entry import BatchState, EntryBatch
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
+from kldialog.kernel.secretbox import same_secret
 from kldialog.permissions import require
 from kldialog.priorities import paper
 from kldialog.priorities import rounds as reading
@@ -109,7 +109,7 @@ def print_sheets(round_id: int) -> BaseResponse | tuple[str, int]:
     if not form.validate_on_submit():
         return _overview(round_, print_form=form, status=400)
     expected = session.pop(PRINT_FORM_KEY, "")
-    if not expected or not hmac.compare_digest(str(form.once.data or ""), str(expected)):
+    if not expected or not same_secret(form.once.data or "", str(expected)):
         flash(_("This form was already sent, so no sheets were printed. Send it again."), "warning")
         return _overview(round_, print_form=form, status=400)
     try:

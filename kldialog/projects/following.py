@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import logging
 from typing import Any
 
@@ -18,6 +17,7 @@ from kldialog.auth.models import User
 from kldialog.kernel.db import affected_rows, db
 from kldialog.kernel.errors import RuleViolation
 from kldialog.kernel.mail import send_mail
+from kldialog.kernel.secretbox import same_secret
 from kldialog.kernel.time import utcnow
 from kldialog.projects.models import (
     Project,
@@ -147,9 +147,7 @@ def follow_for_token(token: str) -> ProjectFollow:
         raise invalid
     user_id, project_id, fingerprint = data
     follow = db.session.get(ProjectFollow, (user_id, project_id))
-    if follow is None or not hmac.compare_digest(
-        fingerprint, _follow_fingerprint(follow.created_at)
-    ):
+    if follow is None or not same_secret(fingerprint, _follow_fingerprint(follow.created_at)):
         raise RuleViolation(
             _l("This link has already been used: you get no more e-mail about this project.")
         )
