@@ -101,12 +101,49 @@ def app_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Fla
             db.engine.dispose()
 
 
+_SCHEMA_CHECKED: set[str] = set()
+
+
+def _schema_matches_the_models() -> None:
+    """Once per process and database: rebuild the schema if its tables lack a model's column.
+
+    The tables outlive a run (create_all only adds missing tables), so a run of older code on
+    the same server would otherwise leave this one tables without its new columns. An advisory
+    lock keeps the xdist workers from rebuilding at the same time.
+    """
+    url = str(db.engine.url)
+    if url in _SCHEMA_CHECKED:
+        return
+    with db.engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(20261203)"))
+        try:
+            inspector = sa.inspect(conn)
+            existing = set(inspector.get_table_names())
+            stale = any(
+                {c.name for c in table.columns}
+                != {c["name"] for c in inspector.get_columns(table.name)}
+                for table in db.metadata.sorted_tables
+                if table.name in existing
+            )
+            if stale:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+                conn.commit()
+                db.metadata.create_all(conn)
+                conn.commit()
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(20261203)"))
+            conn.commit()
+    _SCHEMA_CHECKED.add(url)
+
+
 def empty_postgres_database() -> None:
     """Give the test empty tables: create what is missing, then truncate everything.
 
     Dropping and creating ~40 tables with their indexes and triggers for every test made the
     PostgreSQL run several times slower than one TRUNCATE of all tables.
     """
+    _schema_matches_the_models()
     db.create_all()  # checks first: only after a test dropped the schema does it create tables
     names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
     db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
