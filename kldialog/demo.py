@@ -358,25 +358,39 @@ def _load_demo_survey() -> None:
         ),
     )
     first = survey.sections[0]
-    first.title = "Ihre Wege"
+    first.title, first.title_en = "Ihre Wege", "Your journeys"
     ask = surveys.save_question
     ask(staff, survey, None, section_id=first.id, kind=QuestionKind.single, is_required=True,
         text="Wie kommen Sie meistens in die Innenstadt?", has_other=True,
-        options=["zu Fuß", "mit dem Rad", "mit Bus oder Bahn", "mit dem Auto"])  # fmt: skip
+        text_en="How do you usually get to the city centre?",
+        options=["zu Fuß", "mit dem Rad", "mit Bus oder Bahn", "mit dem Auto"],
+        options_en=["on foot", "by bike", "by bus or train", "by car"])  # fmt: skip
     ask(staff, survey, None, section_id=first.id, kind=QuestionKind.multiple, max_choices=2,
         text="Was stört Sie im Verkehr am meisten?", help_text="Denken Sie an Ihre üblichen Wege.",
-        options=["Staus", "Parkplatzsuche", "lange Ampelphasen", "Lärm", "Abgase"])  # fmt: skip
+        text_en="What bothers you most about traffic?",
+        help_text_en="Think of the journeys you usually make.",
+        options=["Staus", "Parkplatzsuche", "lange Ampelphasen", "Lärm", "Abgase"],
+        options_en=["traffic jams", "looking for parking", "long red lights", "noise",
+                    "exhaust fumes"])  # fmt: skip
     ask(staff, survey, None, section_id=first.id, kind=QuestionKind.scale, is_required=True,
         text="Wie zufrieden sind Sie mit dem Verkehr in der Innenstadt?",
-        scale_low_label="gar nicht zufrieden", scale_high_label="sehr zufrieden")  # fmt: skip
-    second = surveys.add_section(staff, survey, "Daten und Datenschutz")
+        text_en="How satisfied are you with traffic in the city centre?",
+        scale_low_label="gar nicht zufrieden", scale_high_label="sehr zufrieden",
+        scale_low_label_en="not satisfied at all",
+        scale_high_label_en="very satisfied")  # fmt: skip
+    second = surveys.add_section(staff, survey, "Daten und Datenschutz", "Data and privacy")
     ask(staff, survey, None, section_id=second.id, kind=QuestionKind.ranking,
         text="Was ist Ihnen bei der Verkehrslenkung am wichtigsten?",
-        options=["Sicherheit", "schnelles Vorankommen", "Umwelt", "Datenschutz"])  # fmt: skip
+        text_en="What matters most to you in traffic management?",
+        options=["Sicherheit", "schnelles Vorankommen", "Umwelt", "Datenschutz"],
+        options_en=["safety", "getting through quickly", "the environment",
+                    "data protection"])  # fmt: skip
     ask(staff, survey, None, section_id=second.id, kind=QuestionKind.yes_no, is_randomised=True,
-        text="Sind Sie im letzten Jahr bewusst über eine rote Ampel gefahren?")  # fmt: skip
+        text="Sind Sie im letzten Jahr bewusst über eine rote Ampel gefahren?",
+        text_en="In the past year, did you knowingly go through a red light?")  # fmt: skip
     ask(staff, survey, None, section_id=second.id, kind=QuestionKind.long_text,
-        text="Was sollte die Stadt bei der Verkehrslenkung noch bedenken?")  # fmt: skip
+        text="Was sollte die Stadt bei der Verkehrslenkung noch bedenken?",
+        text_en="What else should the city consider in traffic management?")  # fmt: skip
     surveys.publish_survey(staff, survey)
     click.echo("Demo: loaded an open survey about the intelligent traffic guidance.")
 

@@ -117,6 +117,20 @@ class Localized:
         """Return whether there is any text."""
         return bool(self.text)
 
+    def __eq__(self, other: object) -> bool:
+        """Compare as a value: the same text in the same language on the same page."""
+        if not isinstance(other, Localized):
+            return NotImplemented
+        return (self.text, self.lang, self.page_lang) == (other.text, other.lang, other.page_lang)
+
+    def __hash__(self) -> int:
+        """Hash as the value it is (see __eq__)."""
+        return hash((self.text, self.lang, self.page_lang))
+
+    def __repr__(self) -> str:
+        """Show the text and its language (stable, so tables that hold it compare as text)."""
+        return f"Localized({self.text!r}, {self.lang!r})"
+
 
 def page_language() -> str:
     """Return the language pages and mails are rendered in right now."""
@@ -132,6 +146,11 @@ def localized(item: Any, field: str) -> Localized:
         if translated:
             return Localized(translated, language, language)
     return Localized(read(field, None) or "", CONTENT_LANGUAGE, language)
+
+
+def written_in(text: str, lang: str) -> Localized:
+    """Return a text known to be in `lang` (an event's own language), marked where it differs."""
+    return Localized(text or "", lang, page_language())
 
 
 def localized_text(item: Any, field: str) -> str:
@@ -175,6 +194,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         history_date=history_date,
         localized=localized,
+        written_in=written_in,
         iso_date=iso_date,
         role_names=role_names,
         language_names=LANGUAGE_NAMES,

@@ -777,7 +777,8 @@ def test_audit_log_links_projects_and_names_unknown_targets(
         accounts.audit(actor, "thing.do", "gadget", 7, "unbekannter Typ")
         db.session.commit()
     html = admin_client.get("/admin/audit").get_data(as_text=True)
-    assert f'href="/projects/{project.slug}">Handyparken</a>' in html
+    # The admin reads English; the project has no English title, so its German one is marked.
+    assert f'href="/projects/{project.slug}"><span lang="de">Handyparken</span></a>' in html
     assert "<code>project</code> #999999" in html
     assert "<code>gadget</code> #7" in html
 

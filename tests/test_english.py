@@ -636,6 +636,80 @@ def test_survey_questions_and_options_in_english_stored_shown_and_copied(
         )
 
 
+def test_page_headings_help_texts_and_scale_labels_in_english_stored_shown_and_copied(
+    app: Flask, staff_client: FlaskClient, make_user: Callable[..., Any]
+) -> None:
+    from kldialog.surveys import builder
+    from kldialog.surveys.models import Question, SurveySection
+
+    response = staff_client.post(
+        "/staff/surveys/new",
+        data={"title": "Umfrage", "opens_at": "2026-01-01T09:00", "closes_at": "2099-01-01T09:00",
+              "eligibility": "resident"},
+    )  # fmt: skip
+    survey_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    added = staff_client.post(
+        f"/staff/surveys/{survey_id}/sections",
+        data={"section-title": "Ihr Viertel", "section-title_en": "Your neighbourhood"},
+    )
+    assert added.status_code == 303
+    with app.app_context():
+        sections = db.session.get(Survey, survey_id).sections
+        assert [(s.title, s.title_en) for s in sections][-1] == (
+            "Ihr Viertel",
+            "Your neighbourhood",
+        )
+        first_id, section_id = sections[0].id, sections[-1].id
+    # The new page alone: the first (empty) one goes, so the survey opens on it.
+    assert (
+        staff_client.post(f"/staff/surveys/{survey_id}/sections/{first_id}/delete").status_code
+        == 303
+    )
+    too_long = staff_client.post(
+        f"/staff/surveys/{survey_id}/questions/new",
+        data={"section_id": section_id, "kind": "scale", "text": "Wie gern wohnen Sie hier?",
+              "scale_low_label_en": "x" * 81},
+    )  # fmt: skip
+    assert too_long.status_code == 200 and "x" * 81 in too_long.text  # kept for correcting
+    assert stored(app, Question, "id") == []
+    saved = staff_client.post(
+        f"/staff/surveys/{survey_id}/questions/new",
+        data={"section_id": section_id, "kind": "scale", "text": "Wie gern wohnen Sie hier?",
+              "text_en": "How much do you like living here?",
+              "help_text": "Denken Sie an Ihre Straße.", "help_text_en": "Think of your street.",
+              "scale_low_label": "gar nicht", "scale_low_label_en": "not at all",
+              "scale_high_label": "sehr", "scale_high_label_en": "very much"},
+    )  # fmt: skip
+    assert saved.status_code == 303
+    assert stored(app, Question, "help_text_en", "scale_low_label_en", "scale_high_label_en") == [
+        ("Think of your street.", "not at all", "very much")
+    ]
+    with app.app_context():
+        builder.publish_survey(_staff(app), db.session.get(Survey, survey_id))
+    resident = english(app.test_client())
+    login(resident, make_user(Role.resident))
+    page = body(resident.get(f"/surveys/{survey_id}"))
+    assert "Your neighbourhood" in page and "Think of your street." in page
+    assert "1 – not at all" in page and "5 – very much" in page
+    assert "Denken Sie" not in page and "gar nicht" not in page and "Ihr Viertel" not in page
+    german_client = app.test_client()
+    login(german_client, make_user(Role.resident))
+    german = body(german_client.get(f"/surveys/{survey_id}"))
+    assert "Ihr Viertel" in german and "Denken Sie an Ihre Straße." in german
+    assert "1 – gar nicht" in german and "Think of your street." not in german
+    # A new version keeps the English texts.
+    with app.app_context():
+        question = db.session.scalars(sa.select(Question)).one()
+        copy = builder.copy_survey(_staff(app), db.session.get(Survey, survey_id))
+        copied = copy.questions()[0]
+        assert (copied.help_text_en, copied.scale_low_label_en, copied.scale_high_label_en) == (
+            "Think of your street.", "not at all", "very much"
+        )  # fmt: skip
+        assert copy.sections[-1].title_en == "Your neighbourhood"
+        assert question.section_id == section_id
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SurveySection)) == 2
+
+
 def _staff(app: Flask) -> Any:
     """Return the staff account of the staff_client fixture."""
     from kldialog.auth.models import User

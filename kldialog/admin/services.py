@@ -160,7 +160,9 @@ def audit_targets(entries: list[AuditEntry]) -> AuditTargets:
         targets.users = {row.id: row for row in rows}
     if project_ids := ids("project"):
         rows = db.session.execute(
-            sa.select(Project.id, Project.slug, Project.title).where(Project.id.in_(project_ids))
+            sa.select(Project.id, Project.slug, Project.title, Project.title_en).where(
+                Project.id.in_(project_ids)
+            )
         )
         targets.projects = {row.id: row for row in rows}
     return targets

@@ -20,7 +20,6 @@ from kldialog.kernel.db import db
 from kldialog.kernel.pagination import Page, paginate
 from kldialog.kernel.time import city_zone, utcnow
 from kldialog.projects import panels
-from kldialog.projects.models import Project
 
 
 def get_event(event_id: int) -> Event | None:
@@ -121,6 +120,7 @@ class EventSummary:
 
     published_on: dt.date  # the day of the event: what happened when
     title: str
+    language: str  # the event's own language, for lang on its title and summary
     body: str
     event_id: int
     author: str = ""
@@ -148,6 +148,7 @@ def project_event_context(project: Any) -> dict[str, Any]:
             EventSummary(
                 published_on=event.starts_at.astimezone(zone).date(),
                 title=event.title,
+                language=event.language,
                 body=event.summary,
                 event_id=event.id,
             )
@@ -155,11 +156,3 @@ def project_event_context(project: Any) -> dict[str, Any]:
             if event.summary_published_at is not None and event.state == EventState.published
         ],
     }
-
-
-def project_choices() -> list[tuple[int, str]]:
-    """Return (id, title) of every project, for the related-projects checkboxes."""
-    return [
-        (row.id, row.title)
-        for row in db.session.execute(sa.select(Project.id, Project.title).order_by(Project.title))
-    ]

@@ -40,6 +40,7 @@ from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.extensions import limiter
 from kldialog.kernel.params import page_number
 from kldialog.kernel.time import as_utc, local_input_value
+from kldialog.projects.reading import project_choices
 from kldialog.windows.staff import staff_button
 
 bp = Blueprint("events", __name__)
@@ -389,7 +390,7 @@ def staff_new() -> str | BaseResponse:
     """Create a draft event."""
     permissions.require(permissions.can_manage_events(current_user))
     form = EventForm()
-    form.project_ids.choices = reading.project_choices()
+    form.project_ids.choices = project_choices()
     if form.validate_on_submit():
         try:
             event = staff.create_event(current_user, _fields(form))
@@ -407,7 +408,7 @@ def staff_edit(event_id: int) -> str | BaseResponse:
     """Change an event; shows its state, registrations and actions."""
     event = _staff_event_or_404(event_id)
     form = EventForm(data=_form_data(event))
-    form.project_ids.choices = reading.project_choices()
+    form.project_ids.choices = project_choices()
     if form.validate_on_submit():
         try:
             changed = staff.update_event(current_user, event, _fields(form))

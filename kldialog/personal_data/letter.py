@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from kldialog.kernel.db import db
 from kldialog.kernel.time import as_utc
 from kldialog.projects.models import Project
+from kldialog.templating import CONTENT_LANGUAGE, Localized, localized, written_in
 
 NOT_SET = _l("not stored")
 
@@ -184,14 +185,16 @@ VALUES: dict[str, dict[str, Any]] = {
 }
 # Keys whose title says what an entry is about (shown as its heading).
 TITLE_KEYS = ("title", "project", "round")
+# Titles of rounds, events and projects (where no slug) are the city's German content: marked so.
+CONTENT_KEYS = ("title", "round", "project")
 
 
 @dataclass
 class Entry:
     """One thing stored (a comment, a follow, ...): a heading and its details."""
 
-    title: str
-    fields: list[tuple[Any, str]] = field(default_factory=list)
+    title: str | Localized
+    fields: list[tuple[Any, str | Localized]] = field(default_factory=list)
     text: str | None = None  # a comment's own words, shown as a quotation
 
 
@@ -202,7 +205,7 @@ class Section:
     key: str
     heading: Any
     intro: Any
-    fields: list[tuple[Any, str]] = field(default_factory=list)
+    fields: list[tuple[Any, str | Localized]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     empty: bool = False
 
@@ -227,16 +230,23 @@ def readable(data: Mapping[str, Any]) -> list[Section]:
     return sections
 
 
-def _fields(record: Mapping[str, Any], skip: tuple[str, ...] = ()) -> list[tuple[Any, str]]:
+def _fields(
+    record: Mapping[str, Any], skip: tuple[str, ...] = ()
+) -> list[tuple[Any, str | Localized]]:
     return [
-        (LABELS.get(key, key.replace("_", " ")), show(key, value))
+        (
+            LABELS.get(key, key.replace("_", " ")),
+            written_in(value, CONTENT_LANGUAGE)
+            if key in CONTENT_KEYS and value
+            else show(key, value),
+        )
         for key, value in record.items()
         if key not in skip
     ]
 
 
-def _project_titles(data: Mapping[str, Any]) -> dict[str, str]:
-    """Return slug → title for the projects the export names (the export keeps slugs)."""
+def _project_titles(data: Mapping[str, Any]) -> dict[str, Localized]:
+    """Return slug → title in the page's language for the projects the export names (slugs)."""
     slugs = {
         item["project"]
         for value in data.values()
@@ -246,19 +256,23 @@ def _project_titles(data: Mapping[str, Any]) -> dict[str, str]:
     }
     if not slugs:
         return {}
-    rows = db.session.execute(sa.select(Project.slug, Project.title).where(Project.slug.in_(slugs)))
-    return {slug: title for slug, title in rows}
+    rows = db.session.execute(
+        sa.select(Project.slug, Project.title, Project.title_en).where(Project.slug.in_(slugs))
+    )
+    return {row.slug: localized(row._mapping, "title") for row in rows}
 
 
-def _entry(item: Any, titles: Mapping[str, str]) -> Entry:
+def _entry(item: Any, titles: Mapping[str, Localized]) -> Entry:
     if not isinstance(item, Mapping):
         return Entry(title=show("", item))
     title_key = next((key for key in TITLE_KEYS if item.get(key)), None)
     text = item.get("text") if isinstance(item.get("text"), str) else None
     skip = tuple(key for key in (title_key, "text") if key)
-    title = show(title_key, item[title_key]) if title_key else ""
+    title: str | Localized = show(title_key, item[title_key]) if title_key else ""
     if title_key == "project" and item[title_key] in titles:
         title = titles[item[title_key]]  # a person reads the project's name, not its address
+    elif title_key in CONTENT_KEYS:
+        title = written_in(str(title), CONTENT_LANGUAGE)
     return Entry(
         title=title,
         fields=_fields(item, skip),

@@ -35,7 +35,7 @@ from wtforms.validators import (
 from kldialog.kernel.errors import at_most_characters
 from kldialog.kernel.params import BoundedIntegerField, ChoiceField, parse_int
 from kldialog.projects.models import Status, Visibility
-from kldialog.templating import localized_text
+from kldialog.templating import localized
 
 SORT_CHOICES = [
     SelectChoice("title", _l("Title (A–Z)")),
@@ -66,7 +66,7 @@ class ProjectFilterForm(FlaskForm):
     def set_choices(self, categories: list, status_labels: dict) -> None:
         """Fill category and status choices; the empty value means "all"."""
         self.category.choices = [SelectChoice("", _l("All categories"))] + [
-            SelectChoice(category.slug, localized_text(category, "name")) for category in categories
+            SelectChoice(category.slug, localized(category, "name")) for category in categories
         ]
         self.status.choices = [SelectChoice("", _l("All statuses"))] + [
             SelectChoice(status.value, status_labels[status]) for status in Status
@@ -229,7 +229,7 @@ class ProjectForm(FlaskForm):
     def set_choices(self, categories: list, status_labels: dict) -> None:
         """Fill the category (and, when creating, status) choices."""
         self.category.choices = [SelectChoice("", _l("Please choose"))] + [
-            SelectChoice(str(category.id), category.name) for category in categories
+            SelectChoice(str(category.id), localized(category, "name")) for category in categories
         ]
         if "status" in self:
             self.status.choices = [

@@ -20,6 +20,7 @@ from kldialog.projects.models import (
     search_key,
 )
 from kldialog.projects.rules import MAX_ID
+from kldialog.templating import Localized, localized
 
 SORTS = ("title", "status", "category", "recent")
 
@@ -177,6 +178,13 @@ def find_projects_for_staff(
         conditions.append(Project.state == visibility)
     order = (Project.title,) if sort == "title" else (Project.updated_at.desc(), Project.title)
     return _project_page(conditions, order, page, per_page)
+
+
+def project_choices() -> list[tuple[int, Localized]]:
+    """Return (id, title in the page's language) of every project, for a related-projects list."""
+    rows = db.session.execute(sa.select(Project.id, Project.title, Project.title_en))
+    choices = [(row.id, localized(row._mapping, "title")) for row in rows]
+    return sorted(choices, key=lambda choice: choice[1].text.casefold())
 
 
 def get_project(project_id: int) -> Project | None:

@@ -138,11 +138,13 @@ def _editable(survey: Survey) -> None:
         )
 
 
-def add_section(actor: User, survey: Survey, title: str) -> SurveySection:
-    """Add a page at the end of the survey."""
+def add_section(actor: User, survey: Survey, title: str, title_en: str = "") -> SurveySection:
+    """Add a page at the end of the survey, its heading optionally in English too."""
     _editable(survey)
     section = SurveySection(
-        position=max((s.position for s in survey.sections), default=-1) + 1, title=_clean(title)
+        position=max((s.position for s in survey.sections), default=-1) + 1,
+        title=_clean(title)[:200],
+        title_en=_clean(title_en)[:200] or None,
     )
     survey.sections.append(section)
     audit(actor, "survey.add_section", "survey", survey.id)
@@ -264,6 +266,9 @@ def save_question(
     options: Sequence[str] = (),
     text_en: str = "",
     options_en: Sequence[str] = (),
+    help_text_en: str = "",
+    scale_low_label_en: str = "",
+    scale_high_label_en: str = "",
 ) -> Question:
     """Add a question, or change one, with its options (one per line), optionally in English."""
     _editable(survey)
@@ -284,11 +289,14 @@ def save_question(
     question.text = text
     question.text_en = _clean(text_en) or None
     question.help_text = _clean(help_text)
+    question.help_text_en = _clean(help_text_en) or None
     question.is_required = is_required
     question.min_choices = min_choices
     question.max_choices = max_choices
     question.scale_low_label = _clean(scale_low_label)[:80] if kind == QuestionKind.scale else ""
     question.scale_high_label = _clean(scale_high_label)[:80] if kind == QuestionKind.scale else ""
+    question.scale_low_label_en = _scale_label_en(kind, scale_low_label_en)
+    question.scale_high_label_en = _scale_label_en(kind, scale_high_label_en)
     question.has_other = has_other
     question.is_randomised = is_randomised
     if [option.label for option in question.options] != labels:
@@ -303,6 +311,11 @@ def save_question(
     audit(actor, action, "survey", survey.id, question=question.id)
     db.session.commit()
     return question
+
+
+def _scale_label_en(kind: QuestionKind, label: str) -> str | None:
+    """Return the English label of a scale's end, or None (not a scale, or not translated)."""
+    return (_clean(label)[:80] or None) if kind == QuestionKind.scale else None
 
 
 def move_question(actor: User, survey: Survey, question: Question, direction: int) -> None:
@@ -382,7 +395,9 @@ def copy_survey(actor: User, survey: Survey) -> Survey:
     db.session.add(copy)
     db.session.flush()
     for section in survey.sections:
-        new_section = SurveySection(position=section.position, title=section.title)
+        new_section = SurveySection(
+            position=section.position, title=section.title, title_en=section.title_en
+        )
         copy.sections.append(new_section)
         for question in section.questions:
             new_section.questions.append(
@@ -392,11 +407,14 @@ def copy_survey(actor: User, survey: Survey) -> Survey:
                     text=question.text,
                     text_en=question.text_en,
                     help_text=question.help_text,
+                    help_text_en=question.help_text_en,
                     is_required=question.is_required,
                     min_choices=question.min_choices,
                     max_choices=question.max_choices,
                     scale_low_label=question.scale_low_label,
                     scale_high_label=question.scale_high_label,
+                    scale_low_label_en=question.scale_low_label_en,
+                    scale_high_label_en=question.scale_high_label_en,
                     has_other=question.has_other,
                     is_randomised=question.is_randomised,
                     position=question.position,

@@ -26,6 +26,13 @@ from kldialog.surveys.results import (
     release_prefix,
 )
 from kldialog.surveys.settings import dp_budget, dp_epsilon, min_group_size
+from kldialog.templating import Localized, localized
+
+
+def _labels(question: Question) -> list[Localized | str]:
+    """Return the labels of a question's categories, options in the page's language."""
+    options: dict[Any, Localized] = {("o", o.id): localized(o, "label") for o in question.options}
+    return [options.get(key, label) for key, label in category_keys(question)]
 
 
 @dataclass
@@ -35,9 +42,9 @@ class Crosstab:
     # "ok", "suppressed" (results below k), "wait" (open: fewer than k new answer sets since
     # the last release), "withheld" (closed with withheld answer sets), "budget" (ε spent).
     status: str
-    first: str = ""
-    second: str = ""
-    columns: list[str] = field(default_factory=list)
+    first: Localized | str = ""
+    second: Localized | str = ""
+    columns: list[Localized | str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     suppressed: bool = False
     dp_epsilon: float | None = None
@@ -144,13 +151,10 @@ def crosstab(survey: Survey, first: Question, second: Question) -> Crosstab:
         cells = [list(line) for line in zip(*cells, strict=True)] if cells else []
     return Crosstab(
         status="ok",
-        first=first.text,
-        second=second.text,
-        columns=[label for _key, label in category_keys(second)],
-        rows=[
-            {"label": label, "cells": cells[i]}
-            for i, (_key, label) in enumerate(category_keys(first))
-        ],
+        first=localized(first, "text"),
+        second=localized(second, "text"),
+        columns=_labels(second),
+        rows=[{"label": label, "cells": cells[i]} for i, label in enumerate(_labels(first))],
         suppressed=bool(stored.payload["suppressed"]),
         dp_epsilon=stored.payload.get("dp_epsilon"),
     )

@@ -119,6 +119,14 @@ class QuestionForm(FlaskForm):
         validators=[Optional(), Length(max=1000, message=at_most_characters(1000))],
         description=_l("Shown below the question."),
     )
+    help_text_en = TextAreaField(
+        _l("Help text (English)"),
+        validators=[Optional(), Length(max=1000, message=at_most_characters(1000))],
+        description=_l(
+            "Shown on the English pages. Leave empty to show the German text there "
+            "(marked as German)."
+        ),
+    )
     options = TextAreaField(
         _l("Options"),
         validators=[Optional(), Length(max=5000, message=at_most_characters(5000))],
@@ -153,6 +161,14 @@ class QuestionForm(FlaskForm):
         _l("Scale: label of 5"),
         validators=[Optional(), Length(max=80, message=at_most_characters(80))],
     )
+    scale_low_label_en = StringField(
+        _l("Scale: label of 1 (English)"),
+        validators=[Optional(), Length(max=80, message=at_most_characters(80))],
+    )
+    scale_high_label_en = StringField(
+        _l("Scale: label of 5 (English)"),
+        validators=[Optional(), Length(max=80, message=at_most_characters(80))],
+    )
     is_randomised = BooleanField(
         _l("Randomised response (sensitive yes/no questions)"),
         description=_l(
@@ -169,6 +185,10 @@ class SectionForm(FlaskForm):
 
     title = StringField(
         _l("Heading of the page"),
+        validators=[Optional(), Length(max=200, message=at_most_characters(200))],
+    )
+    title_en = StringField(
+        _l("Heading of the page (English)"),
         validators=[Optional(), Length(max=200, message=at_most_characters(200))],
     )
 

@@ -131,13 +131,17 @@ class SurveySection(Model):
     survey_id: Mapped[int] = mapped_column(sa.ForeignKey("survey.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(default=0)
     title: Mapped[str] = mapped_column(sa.String(200), default="")
+    title_en: Mapped[str | None] = mapped_column(sa.String(200))  # None: shown in German
 
     survey: Mapped[Survey] = relationship(back_populates="sections")
     questions: Mapped[list[Question]] = relationship(
         back_populates="section", order_by="Question.position", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (sa.Index("ix_survey_section_survey", "survey_id", "position"),)
+    __table_args__ = (
+        sa.Index("ix_survey_section_survey", "survey_id", "position"),
+        sa.CheckConstraint("title_en IS NULL OR length(title_en) > 0", name="title_en_not_empty"),
+    )
 
     def __repr__(self) -> str:
         return f"<SurveySection {self.id}>"
@@ -157,11 +161,14 @@ class Question(Model):
     # The question on English pages; None means "not translated", shown in German.
     text_en: Mapped[str | None] = mapped_column(sa.Text)
     help_text: Mapped[str] = mapped_column(sa.Text, default="")
+    help_text_en: Mapped[str | None] = mapped_column(sa.Text)
     is_required: Mapped[bool] = mapped_column(default=False)
     min_choices: Mapped[int | None]
     max_choices: Mapped[int | None]
     scale_low_label: Mapped[str] = mapped_column(sa.String(80), default="")
     scale_high_label: Mapped[str] = mapped_column(sa.String(80), default="")
+    scale_low_label_en: Mapped[str | None] = mapped_column(sa.String(80))
+    scale_high_label_en: Mapped[str | None] = mapped_column(sa.String(80))
     has_other: Mapped[bool] = mapped_column(default=False)
     # Randomised response (yes/no only): the browser may replace the answer by a coin toss.
     is_randomised: Mapped[bool] = mapped_column(default=False)
@@ -176,6 +183,17 @@ class Question(Model):
         sa.Index("ix_survey_question_survey", "survey_id"),
         sa.CheckConstraint("length(text) > 0", name="text_not_empty"),
         sa.CheckConstraint("text_en IS NULL OR length(text_en) > 0", name="text_en_not_empty"),
+        sa.CheckConstraint(
+            "help_text_en IS NULL OR length(help_text_en) > 0", name="help_text_en_not_empty"
+        ),
+        sa.CheckConstraint(
+            "scale_low_label_en IS NULL OR length(scale_low_label_en) > 0",
+            name="scale_low_label_en_not_empty",
+        ),
+        sa.CheckConstraint(
+            "scale_high_label_en IS NULL OR length(scale_high_label_en) > 0",
+            name="scale_high_label_en_not_empty",
+        ),
         sa.CheckConstraint(
             "min_choices IS NULL OR max_choices IS NULL OR min_choices <= max_choices",
             name="choices_range",

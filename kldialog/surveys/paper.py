@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
 from kldialog.auth.models import User
@@ -27,6 +28,7 @@ from kldialog.kernel.time import utcnow
 from kldialog.surveys import answering, storage
 from kldialog.surveys.models import Channel, Survey
 from kldialog.surveys.settings import min_group_size
+from kldialog.templating import Localized, localized
 
 log = logging.getLogger(__name__)
 _random = random.SystemRandom()
@@ -201,20 +203,21 @@ def _count(actor: User, survey: Survey, batch: EntryBatch, sheets: list[Sheet]) 
         log.exception("Flushing staged survey answers failed; they stay staged.")
 
 
-def describe(survey: Survey, sheet: Sheet) -> list[tuple[str, str]]:
+def describe(survey: Survey, sheet: Sheet) -> list[tuple[Localized | str, Markup | str]]:
     """Return a sheet as (question, answer) lines, to show two readings side by side."""
     questions = {q.id: q for q in survey.questions()}
-    options = {o.id: o.label for q in questions.values() for o in q.options}
-    lines: list[tuple[str, str]] = []
+    options = {o.id: localized(o, "label") for q in questions.values() for o in q.options}
+    lines: list[tuple[Localized | str, Markup | str]] = []
     for q, o, n, t in sheet["answers"]:
         question = questions.get(q)
-        title = question.text if question is not None else str(q)
+        title = localized(question, "text") if question is not None else str(q)
+        value: Markup | str
         if t is not None:
             value = t
         elif o is not None and n is not None:
-            value = f"{options.get(o, o)}: {n}"
+            value = escape("%s: %s") % (options.get(o, o), n)  # keeps a German label's lang
         elif o is not None:
-            value = str(options.get(o, o))
+            value = escape(options.get(o, o))
         else:
             value = str(n)
         lines.append((title, value))

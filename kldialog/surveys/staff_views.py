@@ -18,6 +18,7 @@ from kldialog import permissions
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
 from kldialog.kernel.params import parse_int
 from kldialog.kernel.time import local_input_value
+from kldialog.projects.reading import project_choices
 from kldialog.surveys import builder, export, results, retention, review, services, settings
 from kldialog.surveys.forms import (
     KIND_LABELS,
@@ -28,6 +29,7 @@ from kldialog.surveys.forms import (
 )
 from kldialog.surveys.models import Question, QuestionKind, Survey
 from kldialog.surveys.views import PageState, _answer_page, _navigate, bp
+from kldialog.templating import localized
 from kldialog.windows.models import Eligibility
 from kldialog.windows.staff import staff_button
 
@@ -40,15 +42,6 @@ def _staff_survey_or_404(survey_id: int) -> Survey:
     if survey is None:
         abort(404)
     return survey
-
-
-def _project_choices() -> list[tuple[int, str]]:
-    import sqlalchemy as sa
-
-    from kldialog.kernel.db import db
-    from kldialog.projects.models import Project
-
-    return list(db.session.execute(sa.select(Project.id, Project.title).order_by(Project.title)))
 
 
 @bp.get("/staff/surveys")
@@ -67,7 +60,7 @@ def staff_new() -> str | BaseResponse:
     """Create a draft survey."""
     permissions.require(permissions.can_manage_surveys(current_user))
     form = SurveyForm()
-    form.project_ids.choices = _project_choices()
+    form.project_ids.choices = project_choices()
     if form.validate_on_submit():
         opens_at, closes_at = form.window()
         try:
@@ -107,7 +100,7 @@ def staff_edit(survey_id: int) -> str | BaseResponse:
             "project_ids": [p.id for p in survey.projects],
         }
     )
-    form.project_ids.choices = _project_choices()
+    form.project_ids.choices = project_choices()
     if form.validate_on_submit():
         opens_at, closes_at = form.window()
         try:
@@ -146,6 +139,7 @@ def _question_data(question: Question) -> dict[str, Any]:
         "text": question.text,
         "text_en": question.text_en or "",
         "help_text": question.help_text,
+        "help_text_en": question.help_text_en or "",
         "options": "\n".join(option.label for option in question.options),
         "options_en": "\n".join(option.label_en or "" for option in question.options).strip(),
         "is_required": question.is_required,
@@ -154,6 +148,8 @@ def _question_data(question: Question) -> dict[str, Any]:
         "max_choices": question.max_choices,
         "scale_low_label": question.scale_low_label,
         "scale_high_label": question.scale_high_label,
+        "scale_low_label_en": question.scale_low_label_en or "",
+        "scale_high_label_en": question.scale_high_label_en or "",
         "is_randomised": question.is_randomised,
     }
 
@@ -181,7 +177,7 @@ def staff_question(survey_id: int, question_id: int | None = None) -> str | Base
         section = parse_int(request.args.get("section"), 1) or survey.sections[-1].id
         form = QuestionForm(data={"section_id": section})
     form.section_id.choices = [
-        (s.id, s.title or _("Page %(number)d", number=n))
+        (s.id, localized(s, "title") if s.title else _("Page %(number)d", number=n))
         for n, s in enumerate(survey.sections, start=1)
     ]
     if form.validate_on_submit():
@@ -204,6 +200,9 @@ def staff_question(survey_id: int, question_id: int | None = None) -> str | Base
                 options=(form.options.data or "").splitlines(),
                 text_en=form.text_en.data or "",
                 options_en=(form.options_en.data or "").splitlines(),
+                help_text_en=form.help_text_en.data or "",
+                scale_low_label_en=form.scale_low_label_en.data or "",
+                scale_high_label_en=form.scale_high_label_en.data or "",
             )
         except RuleViolation as error:
             show_rule_violation(form, error)
@@ -274,7 +273,9 @@ def staff_add_section(survey_id: int) -> BaseResponse:
     form = SectionForm(prefix="section")
     if form.validate_on_submit():
         try:
-            builder.add_section(current_user, survey, form.title.data or "")
+            builder.add_section(
+                current_user, survey, form.title.data or "", form.title_en.data or ""
+            )
         except RuleViolation as error:
             flash(error.message, "danger")
         else:

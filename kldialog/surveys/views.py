@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -39,6 +40,7 @@ from kldialog.surveys.forms import (
     CrosstabForm,
 )
 from kldialog.surveys.models import Question, QuestionKind, Survey, SurveySection
+from kldialog.templating import Localized, localized
 
 bp = Blueprint("surveys", __name__)
 
@@ -219,6 +221,16 @@ def _percent(share: float | None) -> str:
     return "" if share is None else format_percent(share, format="#,##0 %")
 
 
+def _label(row: dict[str, Any]) -> Localized | str:
+    """Return a result row's label: an option's own text in the page's language, or ours."""
+    return localized(row, "label") if row.get("option") else row["label"]
+
+
+def _with_content(message: str, **values: Any) -> Markup:
+    """Fill a translated sentence with content that may be German on an English page (lang)."""
+    return escape(message) % values  # escape() gives Markup, whose % escapes each value
+
+
 def _summary(entry: dict[str, Any]) -> str:
     """Return the one-sentence finding of a question's results in the reader's language."""
     if entry["suppressed"]:
@@ -240,7 +252,7 @@ def _summary(entry: dict[str, Any]) -> str:
         )
     rows = entry["rows"]
     if entry["kind"] == QuestionKind.ranking.value and rows:
-        return _("Ranked highest on average: “%(label)s”.", label=rows[0]["label"])
+        return _with_content(_("Ranked highest on average: “%(label)s”."), label=_label(rows[0]))
     if entry["mean"] is not None and entry["kind"] == QuestionKind.scale.value:
         return _(
             "Average %(mean)s on the scale from 1 to 5.",
@@ -249,9 +261,9 @@ def _summary(entry: dict[str, Any]) -> str:
     visible = [row for row in rows if row["count"] is not None]
     if visible:
         top = max(visible, key=lambda row: row["count"])
-        return _(
-            "Chosen most often: “%(label)s” (%(share)s).",
-            label=top["label"],
+        return _with_content(
+            _("Chosen most often: “%(label)s” (%(share)s)."),
+            label=_label(top),
             share=_percent(top["share"]),
         )
     if entry["kind"] in (QuestionKind.short_text.value, QuestionKind.long_text.value):
@@ -263,7 +275,7 @@ def _crosstab_form(survey: Survey) -> tuple[CrosstabForm, dict[int, Question]]:
     """Return the cross-tab form with its choices, and the questions it may use by id."""
     form = CrosstabForm(request.args)
     usable = {q.id: q for q in crosstabs.crosstab_questions(survey)}
-    choices = [(q.id, q.text) for q in usable.values()]
+    choices = [(q.id, localized(q, "text")) for q in usable.values()]
     form.first.choices = choices
     form.second.choices = choices
     return form, usable
