@@ -120,7 +120,11 @@ class DefaultConfig:
     # lock it for the rest of the window; the owner gets one mail and can reset the password.
     LOGIN_THROTTLE_ENABLED = True
     LOGIN_ACCOUNT_LIMIT = "5 per 15 minutes;20 per day"
-    RATELIMIT_CODE = "10 per hour"  # residency codes: slows down guessing
+    # Residency codes: wrong codes only, so a counter or library (one address, many residents)
+    # is not stopped by the people it helped. Per account against guessing, and per address
+    # against one person guessing with many accounts.
+    RATELIMIT_CODE = "10 per hour"
+    RATELIMIT_CODE_ADDRESS = "30 per hour"
 
     # Comments and moderation
     COMMENT_MAX_LENGTH = 2000

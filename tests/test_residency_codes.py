@@ -417,6 +417,65 @@ def test_redeeming_is_rate_limited(app_factory: Callable[..., Flask]) -> None:
     assert not is_verified(app, user_id)
 
 
+def _residents(app: Flask, count: int) -> list[int]:
+    with app.app_context():
+        return [
+            accounts.create_confirmed_user(
+                email=f"counter{n}@example.org", password="correct horse battery staple",
+                display_name=f"Person {n}", roles=[],
+            ).id
+            for n in range(count)
+        ]  # fmt: skip
+
+
+def _at(address: str, app: Flask, number: int) -> FlaskClient:
+    """Return a client logged in as counter<number>@ from this address."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    login(client, SimpleNamespace(email=f"counter{number}@example.org"))
+    return client
+
+
+def test_a_counter_address_serves_more_residents_than_the_limit(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Only wrong codes count: one library address, many residents with their letters."""
+    app = app_factory(RATELIMIT_ENABLED=True, RATELIMIT_CODE="2 per hour",
+                      RATELIMIT_CODE_ADDRESS="3 per hour")  # fmt: skip
+    user_ids = _residents(app, 5)
+    with app.app_context():
+        codes = residency.generate_residency_codes(None, 5, "Schalter")
+    for number, code in enumerate(codes):
+        client = _at("10.0.0.7", app, number)
+        assert client.post("/account/residency", data={"code": code}).status_code == 303
+    assert all(is_verified(app, user_id) for user_id in user_ids)
+
+
+def test_wrong_codes_are_limited_per_account_and_per_address(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(RATELIMIT_ENABLED=True, RATELIMIT_CODE="2 per hour",
+                      RATELIMIT_CODE_ADDRESS="3 per hour")  # fmt: skip
+    user_ids = _residents(app, 3)
+    with app.app_context():
+        (code,) = residency.generate_residency_codes(None, 1, "B")
+    wrong = {"code": "ABCD-EFGH-JKMN"}
+    # One account, two addresses: the account's limit follows it.
+    for address in ("10.0.0.1", "10.0.0.2"):
+        assert _at(address, app, 0).post("/account/residency", data=wrong).status_code == 200
+    assert (
+        _at("10.0.0.3", app, 0).post("/account/residency", data={"code": code}).status_code == 429
+    )
+    # Other accounts from one address: the address's limit (3) catches the third wrong code.
+    guesser = _at("10.0.0.9", app, 1)
+    assert guesser.post("/account/residency", data=wrong).status_code == 200
+    assert guesser.post("/account/residency", data=wrong).status_code == 200
+    other = _at("10.0.0.9", app, 2)
+    assert other.post("/account/residency", data=wrong).status_code == 200
+    assert other.post("/account/residency", data={"code": code}).status_code == 429
+    assert not any(is_verified(app, user_id) for user_id in user_ids)
+
+
 def test_redeeming_without_csrf_token_is_refused(app_factory: Callable[..., Flask]) -> None:
     app = app_factory(WTF_CSRF_ENABLED=True)
     with app.app_context():

@@ -24,7 +24,7 @@ from kldialog import permissions
 from kldialog.auth import forms, kiosk, services, sessions, throttle
 from kldialog.auth import residency as residency_codes
 from kldialog.kernel.errors import RuleViolation, show_rule_violation
-from kldialog.kernel.extensions import limiter
+from kldialog.kernel.extensions import account_key, limiter
 from kldialog.kernel.http import local_path
 from kldialog.kernel.secretbox import same_secret
 from kldialog.kernel.time import utcnow
@@ -461,7 +461,17 @@ def accept_terms() -> str | BaseResponse:
 
 @bp.route("/account/residency", methods=["GET", "POST"])
 @login_required
-@_limit("RATELIMIT_CODE")
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_CODE"],
+    methods=["POST"],
+    key_func=account_key,
+    deduct_when=lambda response: response.status_code != 303,  # a redeemed code is no guess
+)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_CODE_ADDRESS"],
+    methods=["POST"],
+    deduct_when=lambda response: response.status_code != 303,
+)
 def residency() -> str | BaseResponse:
     """Verify residency with the one-time code the city posted (rate limited against guessing)."""
     permissions.require(permissions.can_manage_account(current_user))
