@@ -93,6 +93,12 @@ def counts(app: Flask) -> tuple[int, int, int]:
 
 
 @pytest.fixture
+def round_id(app: Flask, projects: list[Project]) -> int:
+    """An open approval round over three projects that offers paper for 8 days."""
+    return paper_round(app, projects)
+
+
+@pytest.fixture
 def staff_pair(client: Any, app: Flask, make_user: Any) -> tuple[Any, Any, Any]:
     """Two staff accounts and a second client (logged in as the second)."""
     first, second = make_user(Role.staff), make_user(Role.staff)
@@ -145,9 +151,8 @@ def test_the_database_ties_the_deadline_to_the_offer(app: Flask, projects: list[
 
 
 def test_only_staff_reach_the_paper_pages(
-    app: Flask, client: Any, make_user: Any, projects: list[Project]
+    app: Flask, client: Any, make_user: Any, round_id: int
 ) -> None:
-    round_id = paper_round(app, projects)
     login(client, make_user(Role.council))
     for path in ("", "/batches/new?label=x&sheets=2", "/batches/1"):
         assert client.get(f"/staff/rounds/{round_id}/paper{path}").status_code == 403
@@ -158,9 +163,8 @@ def test_only_staff_reach_the_paper_pages(
 
 
 def test_printing_stores_only_keyed_hashes_and_shows_codes_once(
-    app: Flask, client: Any, make_user: Any, projects: list[Project]
+    app: Flask, client: Any, make_user: Any, projects: list[Project], round_id: int
 ) -> None:
-    round_id = paper_round(app, projects)
     login(client, make_user(Role.staff))
     page = client.get(f"/staff/rounds/{round_id}/paper").get_data(as_text=True)
     once = re.search(r'name="once" type="hidden" value="([^"]+)"', page).group(1)
@@ -200,10 +204,9 @@ def test_printing_stores_only_keyed_hashes_and_shows_codes_once(
 
 
 def test_two_accounts_enter_a_batch_and_a_mismatch_is_settled(
-    app: Flask, client: Any, staff_pair: Any, projects: list[Project]
+    app: Flask, client: Any, staff_pair: Any, projects: list[Project], round_id: int
 ) -> None:
     first, second, other = staff_pair
-    round_id = paper_round(app, projects)
     a, b, c = (p.id for p in projects[:3])
     codes = print_codes(client, round_id, 3)
     sheets = [(codes[0], "", [a]), (codes[1], "", [a, b]), ("", "no_code", [])]
@@ -252,10 +255,9 @@ def test_two_accounts_enter_a_batch_and_a_mismatch_is_settled(
 
 
 def test_agreeing_entries_count_at_once(
-    app: Flask, client: Any, staff_pair: Any, projects: list[Project]
+    app: Flask, client: Any, staff_pair: Any, projects: list[Project], round_id: int
 ) -> None:
     _first, _second, other = staff_pair
-    round_id = paper_round(app, projects)
     a = projects[0].id
     codes = print_codes(client, round_id, 2)
     sheets = [(codes[0], "", [a]), (codes[1], "unclear", [a])]
@@ -282,9 +284,14 @@ def test_agreeing_entries_count_at_once(
     ],
 )
 def test_bad_sheets_get_a_message_and_change_nothing(
-    app: Flask, client: Any, make_user: Any, projects: list[Project], make_sheets: Any, message: str
+    app: Flask,
+    client: Any,
+    make_user: Any,
+    projects: list[Project],
+    make_sheets: Any,
+    message: str,
+    round_id: int,
 ) -> None:
-    round_id = paper_round(app, projects)
     login(client, make_user(Role.staff))
     codes = print_codes(client, round_id, 2)
     response = first_entry(client, round_id, make_sheets(codes, *(p.id for p in projects[:3])))
@@ -296,10 +303,9 @@ def test_bad_sheets_get_a_message_and_change_nothing(
 
 
 def test_a_code_counts_once_across_batches(
-    app: Flask, client: Any, staff_pair: Any, projects: list[Project]
+    app: Flask, client: Any, staff_pair: Any, projects: list[Project], round_id: int
 ) -> None:
     _first, _second, other = staff_pair
-    round_id = paper_round(app, projects)
     a = projects[0].id
     codes = print_codes(client, round_id, 1)
     first_entry(client, round_id, [(codes[0], "", [a])])
@@ -319,10 +325,9 @@ def test_a_code_counts_once_across_batches(
 
 
 def test_the_database_refuses_one_account_making_both_entries(
-    app: Flask, make_user: Any, projects: list[Project]
+    app: Flask, make_user: Any, round_id: int
 ) -> None:
     staff = make_user(Role.staff)
-    round_id = paper_round(app, projects)
     with app.app_context():
         batch = double_entry.start(staff, "round", round_id, "x", [{"code": "", "invalid": "blank",
                                                                    "choices": {}}])  # fmt: skip
@@ -332,10 +337,9 @@ def test_the_database_refuses_one_account_making_both_entries(
 
 
 def test_no_entries_after_the_paper_deadline(
-    app: Flask, client: Any, staff_pair: Any, projects: list[Project]
+    app: Flask, client: Any, staff_pair: Any, projects: list[Project], round_id: int
 ) -> None:
     _first, _second, other = staff_pair
-    round_id = paper_round(app, projects)
     a = projects[0].id
     codes = print_codes(client, round_id, 1)
     first_entry(client, round_id, [(codes[0], "", [a])])
@@ -372,10 +376,15 @@ def enter_agreed(app: Flask, round_id: int, supported: list[list[int]], staff: l
 
 
 def test_closing_counts_paper_with_its_channel_and_recounts(
-    app: Flask, client: Any, make_user: Any, projects: list[Project], runner: Any, tmp_path: Path
+    app: Flask,
+    client: Any,
+    make_user: Any,
+    projects: list[Project],
+    runner: Any,
+    tmp_path: Path,
+    round_id: int,
 ) -> None:
     staff = [make_user(Role.staff), make_user(Role.staff)]
-    round_id = paper_round(app, projects)
     a, b, c = (p.id for p in projects[:3])
     vote_many(app, round_id, [{a: 1}] * 5 + [{b: 1}])
     enter_agreed(app, round_id, [[c]] * 3 + [[a, c]] * 2, staff)
@@ -417,10 +426,9 @@ def test_closing_counts_paper_with_its_channel_and_recounts(
 
 
 def test_few_paper_ballots_are_not_marked_one_by_one(
-    app: Flask, make_user: Any, projects: list[Project]
+    app: Flask, make_user: Any, projects: list[Project], round_id: int
 ) -> None:
     staff = [make_user(Role.staff), make_user(Role.staff)]
-    round_id = paper_round(app, projects)
     a, b = projects[0].id, projects[1].id
     vote_many(app, round_id, [{a: 1}] * 6)
     enter_agreed(app, round_id, [[b], [a, b]], staff)  # two paper ballots: fewer than k = 5
@@ -461,10 +469,9 @@ def test_recount_refuses_channel_files_that_do_not_add_up(change: Any) -> None:
 
 
 def test_unfinished_batches_lose_their_contents_at_close(
-    app: Flask, client: Any, make_user: Any, projects: list[Project]
+    app: Flask, client: Any, make_user: Any, projects: list[Project], round_id: int
 ) -> None:
     login(client, make_user(Role.staff))
-    round_id = paper_round(app, projects)
     codes = print_codes(client, round_id, 1)
     first_entry(client, round_id, [(codes[0], "", [projects[0].id])])
     end_round(app, round_id)
@@ -481,12 +488,11 @@ def test_unfinished_batches_lose_their_contents_at_close(
 
 
 def test_counting_checks_the_ballot_rules_again(
-    app: Flask, make_user: Any, projects: list[Project]
+    app: Flask, make_user: Any, projects: list[Project], round_id: int
 ) -> None:
     # The entry checks run first; counting runs the same rules once more, in case a sheet
     # reached it another way (a batch settled against a changed round, say).
     staff = make_user(Role.staff)
-    round_id = paper_round(app, projects)
     with app.app_context():
         round_ = db.session.get(PriorityRound, round_id)
         [code] = paper.print_ballots(staff, round_, 1)
@@ -497,11 +503,8 @@ def test_counting_checks_the_ballot_rules_again(
             paper._count(staff, round_, batch, [sheet])
 
 
-def test_a_finished_batch_keeps_no_contents(
-    app: Flask, make_user: Any, projects: list[Project]
-) -> None:
+def test_a_finished_batch_keeps_no_contents(app: Flask, make_user: Any, round_id: int) -> None:
     staff = make_user(Role.staff)
-    round_id = paper_round(app, projects)
     with app.app_context():
         sheet = {"code": "", "invalid": "blank", "choices": {}}
         batch = double_entry.start(staff, "round", round_id, "x", [sheet])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +16,7 @@ from kldialog.auth.models import Role
 from kldialog.kernel.audit import AuditEntry
 from kldialog.kernel.db import db
 from kldialog.kernel.double_entry import BatchState, EntryBatch
-from kldialog.surveys import services
+from kldialog.surveys import results, services
 from kldialog.surveys.models import (
     Channel,
     StagedResponse,
@@ -191,3 +193,120 @@ def test_online_answer_sets_stay_online_through_a_rewrite(
     with app.app_context():
         storage.rewrite_answer_set(survey_id)
         assert set(db.session.scalars(sa.select(SurveyResponse.channel))) == {Channel.online}
+
+
+# --- results by channel -------------------------------------------------------------------------
+
+
+def enter_paper_batch(app: Flask, make_user: Any, survey_id: int, sheets: list[Any]) -> None:
+    """Enter a stack of questionnaires twice, by two staff accounts, until it is counted."""
+    typists = []
+    for _ in range(2):
+        typist = app.test_client()
+        login(typist, make_user(Role.staff))
+        typists.append(typist)
+    assert first(typists[0], survey_id, sheets).status_code == 303
+    path = f"/staff/surveys/{survey_id}/paper/batches/{last_batch(app).id}"
+    assert typists[1].post(path, data=entry(sheets)).status_code == 303
+    assert last_batch(app).state == BatchState.agreed
+
+
+def online_and_paper(app: Flask, make_user: Any, survey_id: int, online: int, paper: int) -> None:
+    """Let `online` residents answer online and enter `paper` questionnaires in one batch."""
+    from kldialog.surveys import storage
+
+    from .test_surveys import submit
+
+    for number in range(online):
+        submit(app, survey_id, make_user(Role.resident), answers(app, survey_id, text=f"O{number}"))
+    with app.app_context():
+        storage.rewrite_answer_set(survey_id)  # the online sets into the answer tables now
+    enter_paper_batch(app, make_user, survey_id, [answers(app, survey_id)] * paper)
+
+
+def channel_column(body: str) -> list[str] | None:
+    """Return the CSV's channel column (None if it has none)."""
+    header, *rows = list(csv.reader(io.StringIO(body)))
+    if "Weg" not in header:
+        return None
+    return [row[header.index("Weg")] for row in rows]
+
+
+def test_results_and_csv_say_how_many_answer_sets_came_online_and_on_paper(
+    app: Flask, client: Any, staff: Any, make_user: Any, make_survey: Callable[..., int]
+) -> None:
+    survey_id = make_survey()
+    online_and_paper(app, make_user, survey_id, online=6, paper=5)
+    login(client, staff)
+    page = client.get(f"/surveys/{survey_id}/results").get_data(as_text=True)
+    assert "n = 11 Teilnehmende" in page
+    assert "Davon 6 online und 5 auf Papier-Fragebögen" in page
+    with app.app_context():
+        data = results.survey_results(services.get_survey(survey_id))
+        assert data["channels"] == {"online": 6, "paper": 5}
+    body = client.get(f"/staff/surveys/{survey_id}/answers.csv").get_data(as_text=True)
+    assert sorted(channel_column(body) or []) == ["Papier"] * 5 + ["online"] * 6
+
+
+def test_a_channel_with_fewer_than_k_answer_sets_is_not_shown_nor_the_other(
+    app: Flask, client: Any, staff: Any, make_user: Any, make_survey: Callable[..., int]
+) -> None:
+    survey_id = make_survey()
+    online_and_paper(app, make_user, survey_id, online=2, paper=5)
+    login(client, staff)
+    page = client.get(f"/surveys/{survey_id}/results").get_data(as_text=True)
+    assert "n = 7 Teilnehmende" in page
+    assert "Davon" not in page and "auf Papier-Fragebögen" in page
+    assert "eine der beiden Zahlen ist kleiner als 5" in page
+    with app.app_context():
+        data = results.survey_results(services.get_survey(survey_id))
+        assert data["channels"] == {"online": None, "paper": None}
+    body = client.get(f"/staff/surveys/{survey_id}/answers.csv").get_data(as_text=True)
+    assert channel_column(body) == ["suppressed"] * 7
+
+
+def test_without_paper_or_with_noise_there_is_no_channel_split(
+    app: Flask, client: Any, staff: Any, make_user: Any, make_survey: Callable[..., int]
+) -> None:
+    from kldialog.surveys.noise import Noise
+
+    from .test_surveys import submit
+
+    online_only = make_survey()
+    for number in range(5):
+        submit(
+            app, online_only, make_user(Role.resident), answers(app, online_only, text=f"{number}")
+        )
+    login(client, staff)
+    page = client.get(f"/surveys/{online_only}/results").get_data(as_text=True)
+    assert "n = 5 Teilnehmende" in page and "Papier" not in page
+    body = client.get(f"/staff/surveys/{online_only}/answers.csv").get_data(as_text=True)
+    assert channel_column(body) is None  # the columns of an online survey stay as they were
+    mixed = make_survey(title="Gemischt")
+    online_and_paper(app, make_user, mixed, online=5, paper=5)
+    with app.app_context():
+        survey = services.get_survey(mixed)
+        assert results.compute_results(survey)["channels"] == {"online": 5, "paper": 5}
+        # Under differential privacy the split would need noise (and ε) of its own.
+        assert results.compute_results(survey, Noise(1.0))["channels"] is None
+
+
+def test_the_council_dashboard_shows_a_closed_surveys_channels(
+    app: Flask, client: Any, make_user: Any, make_survey: Callable[..., int]
+) -> None:
+    import datetime as dt
+
+    survey_id = make_survey()
+    small = make_survey(title="Wenig online")
+    online_and_paper(app, make_user, survey_id, online=6, paper=5)
+    online_and_paper(app, make_user, small, online=2, paper=5)
+    with app.app_context():
+        for closing in (survey_id, small):
+            survey = services.get_survey(closing)
+            survey.closes_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+            db.session.commit()
+            results.close_survey(survey)
+    login(client, make_user(Role.council))
+    page = client.get("/council").get_data(as_text=True)
+    assert "11 Teilnehmende; in den Ergebnissen 6 online und 5 auf Papier" in page
+    assert "7 Teilnehmende; in den Ergebnissen zum Teil auf Papier" in page

@@ -25,6 +25,7 @@ from kldialog.priorities.models import Indicator, RoundResult
 from kldialog.projects.models import Category, Project, Visibility
 from kldialog.surveys import services as surveys
 from kldialog.surveys.models import Survey, SurveyState
+from kldialog.surveys.results import final_channels
 from kldialog.templating import page_language
 
 bp = Blueprint("council", __name__)
@@ -99,6 +100,7 @@ def overview() -> str:
         indicators=list(Indicator),
         min_group=current_app.config["RATING_MIN_GROUP_SIZE"],
         surveys=closed_surveys,
+        survey_channels=final_channels(closed_surveys),
         open_surveys=_open_surveys(),
         recent=_recent(rounds, closed_surveys),
     )

@@ -8,8 +8,10 @@ that no hidden value can be told from the others (`hidden_cells`). Hidden values
 choice is suppressed option by option (with a second option hidden whenever one is); a
 ranking column is suppressed as a whole when any place of any option is hidden, because the
 places of a ranking determine each other. Free text appears only when published and when at
-least k texts of the question are. The export covers exactly the population of the current
-results release (results.current_population); otherwise two exports could be compared.
+least k texts of the question are. Where paper questionnaires were entered, a last column says
+each set's channel (online or paper), suppressed by the same rule. The export covers exactly
+the population of the current results release (results.current_population); otherwise two
+exports could be compared.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kldialog.kernel.disclosure import hidden_cells
 from kldialog.kernel.errors import RuleViolation
 from kldialog.surveys.models import (
     TEXT_KINDS,
+    Channel,
     Question,
     QuestionKind,
     Survey,
@@ -46,13 +49,18 @@ NO_ANSWER = ""
 Answer = tuple[int | None, int | None, str | None, TextReview | None]
 
 
-def _answer_sets(survey: Survey) -> list[dict[int, list[Answer]]]:
-    """Return every answer set of the survey as {question id: answers} (two queries)."""
-    sets: dict[uuid.UUID, dict[int, list[Answer]]] = {
-        response_id: defaultdict(list)
-        for response_id in db.session.scalars(
-            sa.select(SurveyResponse.id).where(SurveyResponse.survey_id == survey.id)
+def _answer_sets(survey: Survey) -> list[tuple[Channel, dict[int, list[Answer]]]]:
+    """Return every answer set of the survey as its channel and {question id: answers}."""
+    channels: dict[uuid.UUID, Channel] = {
+        response_id: channel
+        for response_id, channel in db.session.execute(
+            sa.select(SurveyResponse.id, SurveyResponse.channel).where(
+                SurveyResponse.survey_id == survey.id
+            )
         )
+    }
+    sets: dict[uuid.UUID, dict[int, list[Answer]]] = {
+        response_id: defaultdict(list) for response_id in channels
     }
     for response_id, question_id, *answer in db.session.execute(
         sa.select(
@@ -67,7 +75,7 @@ def _answer_sets(survey: Survey) -> list[dict[int, list[Answer]]]:
         .where(SurveyResponse.survey_id == survey.id)
     ):
         sets[response_id][question_id].append(tuple(answer))  # type: ignore[arg-type]
-    return list(sets.values())
+    return [(channels[response_id], answers) for response_id, answers in sets.items()]
 
 
 def _label(question: Question, answer: Answer) -> str:
@@ -82,7 +90,19 @@ def _label(question: Question, answer: Answer) -> str:
 
 def _partition_column(question: Question, column: list[list[Answer]], k: int) -> list[str]:
     """Return a one-answer column with hidden values (no answer included) as "suppressed"."""
-    values = [_label(question, answers[0]) if answers else NO_ANSWER for answers in column]
+    return _suppressed(
+        [_label(question, answers[0]) if answers else NO_ANSWER for answers in column], k
+    )
+
+
+def _channel_column(channels: list[Channel], k: int) -> list[str]:
+    """Return the channel column ("online", "paper"), suppressed like any other partition."""
+    names = {Channel.online: str(_l("online")), Channel.paper: str(_l("paper"))}
+    return _suppressed([names[channel] for channel in channels], k)
+
+
+def _suppressed(values: list[str], k: int) -> list[str]:
+    """Return a partition's values with those fewer than k sets gave (and their cover) hidden."""
     categories = sorted(set(values))
     counts = [values.count(category) for category in categories]
     hidden = {c for c, flag in zip(categories, hidden_cells(counts, k), strict=True) if flag}
@@ -168,9 +188,14 @@ def export_csv(survey: Survey) -> str:
     _random.shuffle(sets)
     published = published_texts(survey)
     columns = [
-        _column(q, [s.get(q.id, []) for s in sets], set(published.get(q.id, [])), k)
+        _column(q, [s.get(q.id, []) for _c, s in sets], set(published.get(q.id, [])), k)
         for q in questions
     ]
-    table: list[list[Any]] = [[q.text for q in questions]]
+    header = [q.text for q in questions]
+    channels = [channel for channel, _s in sets]
+    if Channel.paper in channels:  # a survey without paper questionnaires keeps its columns
+        columns.append(_channel_column(channels, k))
+        header.append(str(_l("Channel")))
+    table: list[list[Any]] = [header]
     table += [list(row) for row in zip(*columns, strict=True)] if columns else []
     return csv_text(table)

@@ -41,6 +41,7 @@ from kldialog.kernel.time import utcnow
 from kldialog.surveys import storage
 from kldialog.surveys.models import (
     TEXT_KINDS,
+    Channel,
     Question,
     QuestionKind,
     Survey,
@@ -96,9 +97,9 @@ def category_keys(question: Question) -> list[tuple[Any, str]]:
     return []
 
 
-def _tally(survey: Survey) -> tuple[int, dict[int, Bucket], dict[int, int]]:
-    """Return the number of answer sets, counts by question and respondents (three queries)."""
-    n_total = storage.answer_set_count(survey.id)
+def _tally(survey: Survey) -> tuple[dict[Channel, int], dict[int, Bucket], dict[int, int]]:
+    """Return the answer sets by channel, counts by question and respondents (three queries)."""
+    by_channel = storage.answer_sets_by_channel(survey.id)
     of_survey = (
         sa.select(SurveyAnswer)
         .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
@@ -129,7 +130,7 @@ def _tally(survey: Survey) -> tuple[int, dict[int, Bucket], dict[int, int]]:
             bucket[("n", number)] += count
         else:
             bucket[("o", None)] += count  # "other" with text
-    return n_total, counts, {int(q): int(n) for q, n in respondents.items()}
+    return by_channel, counts, {int(q): int(n) for q, n in respondents.items()}
 
 
 def _row(label: str, count: int | None, n: int, hidden: bool) -> dict[str, Any]:
@@ -248,15 +249,31 @@ def _question_entry(
     return entry
 
 
+def _channel_split(by_channel: dict[Channel, int], k: int) -> dict[str, int | None] | None:
+    """Return the answer sets online and on paper, None where a count must stay hidden.
+
+    None at all when nothing came on paper (there is no split to tell). The two counts are a
+    partition of the published n, so one below k hides the other too (`hidden_cells`).
+    """
+    online, paper = by_channel[Channel.online], by_channel[Channel.paper]
+    if paper == 0:
+        return None
+    hidden = hidden_cells([online, paper], k)
+    return {"online": None if hidden[0] else online, "paper": None if hidden[1] else paper}
+
+
 def compute_results(survey: Survey, noise: Noise | None = None) -> dict[str, Any]:
     """Return the publishable results from the answer tables (three queries).
 
-    With `noise`, every count is replaced by a noisy one *before* any suppression decision.
+    With `noise`, every count is replaced by a noisy one *before* any suppression decision,
+    and the split by channel (online, paper) is not released: it would need noise of its own.
     The result is plain JSON data, so it can be stored as a release and as the snapshot that
     outlives the raw answers. Labels are in the survey's language; the view adds sentences.
     """
     k = min_group_size()
-    n_total, counts, respondents = _tally(survey)
+    by_channel, counts, respondents = _tally(survey)
+    n_total = sum(by_channel.values())
+    channels = _channel_split(by_channel, k) if noise is None else None
     if noise is not None:
         n_total = noise.count(n_total)
     questions = [
@@ -267,6 +284,7 @@ def compute_results(survey: Survey, noise: Noise | None = None) -> dict[str, Any
         "n": n_total if n_total >= k else None,
         "k": k,
         "suppressed": n_total < k,
+        "channels": channels if n_total >= k else None,
         "questions": questions,
         "dp_epsilon": noise.epsilon if noise is not None else None,
     }
@@ -424,6 +442,18 @@ def survey_results(survey: Survey) -> dict[str, Any]:
     data["epsilon_spent"] = epsilon_spent(survey.id) if dp_epsilon() else None
     data["epsilon_budget"] = dp_budget() if dp_epsilon() else None
     return data
+
+
+def final_channels(surveys: list[Survey]) -> dict[int, dict[str, int | None]]:
+    """Return the published split by channel of closed surveys that had paper (one query)."""
+    splits = {s.id: s.results_snapshot.get("channels") for s in surveys if s.results_snapshot}
+    keys = {results_key(s.id): s.id for s in surveys if not s.results_snapshot}
+    for key, payload in db.session.execute(
+        sa.select(Release.key, Release.payload).where(Release.key.in_(list(keys)))
+    ):
+        if payload and payload.get("final"):
+            splits[keys[key]] = payload.get("channels")
+    return {survey_id: split for survey_id, split in splits.items() if split}
 
 
 def current_population(survey: Survey) -> tuple[Release | None, int]:

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from kldialog.auth.models import Role
 
+from .participation import check_event_ics
 from .test_accounts import last_link
 from .test_pages import choose_language
 from .test_priorities import tab_to
@@ -144,14 +145,7 @@ def test_staff_create_an_event_people_register_and_import_it_into_a_calendar(
     visitor.goto(f"/events/{event_id}")
     with visitor.expect_download() as download:
         visitor.locator(f"main a[href='/events/{event_id}.ics']").first.click()
-    calendar = icalendar.Calendar.from_ical(Path(download.value.path()).read_bytes())
-    [item] = calendar.walk("VEVENT")
-    assert str(item["SUMMARY"]) == title
-    begins = item.decoded("DTSTART")
-    assert str(begins.tzinfo) == "Europe/Berlin" and begins.replace(tzinfo=None) == start
-    assert item.decoded("DTEND").replace(tzinfo=None) == start + dt.timedelta(hours=2)
-    assert [str(zone["TZID"]) for zone in calendar.walk("VTIMEZONE")] == ["Europe/Berlin"]
-    assert str(item["STATUS"]) == "CONFIRMED"
+    check_event_ics(Path(download.value.path()).read_bytes(), title, start)
     feed = visitor.request.get("/events.ics")
     assert feed.headers["content-type"].startswith("text/calendar")
     titles = [str(e["SUMMARY"]) for e in icalendar.Calendar.from_ical(feed.body()).walk("VEVENT")]

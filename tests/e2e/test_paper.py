@@ -15,33 +15,21 @@ from kldialog.auth import services as accounts
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.priorities import services
-from kldialog.priorities.models import Method, PriorityRound, RoundResult
+from kldialog.priorities.models import Method, PriorityRound
 
-from .test_accounts import check_axe
+from .participation import (
+    axe_both_widths,
+    begin_first_entry,
+    close_after_paper_deadline,
+    fill_sheet,
+    make_paper_survey,
+    print_ballots,
+    recount,
+)
 from .test_priorities import OPENED, make_round, new_page, person
 from .test_staff import log_in
 
 __all__ = ["OPENED"]
-
-
-def axe_both_widths(page: Page, label: str) -> None:
-    """Check axe at 1280 px and at 360 px, and that nothing scrolls sideways at 360 px."""
-    page.set_viewport_size({"width": 1280, "height": 900})
-    check_axe(page, f"{label} 1280")
-    page.set_viewport_size({"width": 360, "height": 740})
-    check_axe(page, f"{label} 360")
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{label} scrolls sideways by {overflow}px at 360 px"
-    page.set_viewport_size({"width": 1280, "height": 900})
-
-
-def fill_sheet(page: Page, index: int, code: str, marks: list[int], reason: str = "") -> None:
-    """Type one sheet as it is marked on the paper."""
-    page.locator(f"#s{index}-code").fill(code)
-    if reason:
-        page.locator(f"#s{index}-invalid").select_option(reason)
-    for project_id in marks:
-        page.locator(f"#s{index}-mark-{project_id}").check()
 
 
 def test_paper_ballots_from_print_to_recount(
@@ -69,13 +57,8 @@ def test_paper_ballots_from_print_to_recount(
     axe_both_widths(first, "paper overview")
 
     # Print five sheets in English: the codes are shown once, in large type, one per page.
-    first.locator("#count").fill("5")
-    first.locator("#language").select_option("en")
-    first.locator("main form button[type=submit]").first.click()
-    expect(first.locator(".paper-ballot")).to_have_count(5)
+    codes = print_ballots(first, 5, "en")
     expect(first.locator(".paper-ballot h2").first).to_contain_text("Ballot paper")
-    codes = first.locator(".code-sheet__code-text").all_inner_texts()
-    assert len(set(codes)) == 5
     axe_both_widths(first, "printed ballots")
     first.emulate_media(media="print")
     expect(first.locator(".site-header")).to_be_hidden()
@@ -83,10 +66,7 @@ def test_paper_ballots_from_print_to_recount(
     first.emulate_media(media="screen")
 
     # First entry of a batch of four sheets; the fourth has no readable code.
-    first.goto(f"/staff/rounds/{round_id}/paper")
-    first.locator("#label").fill("Bürgerbüro Kasten 1")
-    first.locator("#sheets").fill("4")
-    first.get_by_role("button", name="Erste Eingabe beginnen").click()
+    begin_first_entry(first, f"/staff/rounds/{round_id}/paper", "Bürgerbüro Kasten 1", 4)
     expect(first.locator("fieldset.paper-sheet")).to_have_count(4)
     axe_both_widths(first, "first entry")
     fill_sheet(first, 0, codes[0], [a])
@@ -121,16 +101,7 @@ def test_paper_ballots_from_print_to_recount(
     expect(second.locator("main")).to_contain_text("3 gültige und 1 ungültige")
 
     # The round closes after the paper deadline; results show both channels.
-    with live_app.app_context():
-        db.session.execute(
-            sa.update(PriorityRound).where(PriorityRound.id == round_id).values(
-                opens_at=now - dt.timedelta(days=10), closes_at=now - dt.timedelta(seconds=2),
-                paper_until=now - dt.timedelta(seconds=1),
-            )
-        )  # fmt: skip
-        db.session.commit()
-        services.close_round(db.session.get(PriorityRound, round_id))
-        digest = db.session.get(RoundResult, round_id).ballot_sha256
+    digest = close_after_paper_deadline(live_app, round_id)
     OPENED.remove(round_id)
     visitor = new_page(browser, base_url, "en")
     visitor.goto(f"/priorities/{round_id}/results")
@@ -141,13 +112,7 @@ def test_paper_ballots_from_print_to_recount(
     assert hashlib.sha256(download.body()).hexdigest() == digest
     document = json.loads(download.body())
     assert document["channels"] == {"online": 6, "paper": 3}
-    path = tmp_path / "ballots.json"
-    path.write_bytes(download.body())
-    recount = live_app.test_cli_runner().invoke(
-        args=["rounds", "recount", str(path), "--expect", digest, "--json"]
-    )
-    assert recount.exit_code == 0, recount.output
-    counted = json.loads(recount.output)
+    counted = recount(live_app, download.body(), digest, tmp_path)
     assert counted["channels"] == {"online": 6, "paper": 3} and counted["n"] == 9
     supporters = {p["key"]: p["supporters"] for p in counted["projects"]}
     # Online a×4, b+c×2; paper a, a+c, b.
@@ -157,43 +122,14 @@ def test_paper_ballots_from_print_to_recount(
 def test_paper_questionnaires_from_print_to_the_staged_answers(
     browser: Browser, base_url: str, live_app: Flask
 ) -> None:
-    from kldialog.kernel.time import utcnow
-    from kldialog.surveys import builder
-    from kldialog.surveys.models import Channel, QuestionKind, StagedResponse, SurveyResponse
-    from kldialog.windows.models import Eligibility
+    from kldialog.surveys.models import Channel, StagedResponse, SurveyResponse
 
-    with live_app.app_context():
-        owner = accounts.find_user_by_email(person(live_app, Role.staff))
-        now = utcnow()
-        survey = builder.create_survey(
-            owner, title="Papier: Leben in der Stadt", intro="Ihre Meinung zählt.",
-            opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=5),
-            eligibility=Eligibility.resident,
-        )  # fmt: skip
-        section = survey.sections[0].id
-        ask = {"actor": owner, "survey": survey, "question": None, "section_id": section}
-        single = builder.save_question(**ask, kind=QuestionKind.single, text="Wie wohnen Sie?",
-                                       options=["Miete", "Eigentum"], has_other=True)  # fmt: skip
-        multiple = builder.save_question(**ask, kind=QuestionKind.multiple, max_choices=2,
-                                         text="Was nutzen Sie?", options=["Bus", "Rad", "Auto"])  # fmt: skip
-        scale = builder.save_question(**ask, kind=QuestionKind.scale, text="Wie zufrieden?",
-                                      is_required=True)  # fmt: skip
-        ranking = builder.save_question(**ask, kind=QuestionKind.ranking, text="Was zuerst?",
-                                        options=["Schule", "Straße"])  # fmt: skip
-        coin = builder.save_question(**ask, kind=QuestionKind.yes_no, is_randomised=True,
-                                     text="Haben Sie je schwarzgeparkt?")  # fmt: skip
-        builder.save_question(**ask, kind=QuestionKind.long_text, text="Was noch?")
-        builder.publish_survey(owner, survey)
-        survey_id = survey.id
-        ids = {
-            "single": (single.id, single.options[0].id), "multiple": (multiple.id, multiple.options),
-            "scale": scale.id, "ranking": (ranking.id, ranking.options), "coin": coin.id,
-        }  # fmt: skip
-        multiple_ids = [o.id for o in multiple.options]
-        ranking_ids = [o.id for o in ranking.options]
+    owner = person(live_app, Role.staff)
+    ids = make_paper_survey(live_app, owner, "Papier: Leben in der Stadt")
+    survey_id = ids["survey"]
 
     first = new_page(browser, base_url, "de")
-    log_in(first, person(live_app, Role.staff))
+    log_in(first, owner)
     first.goto(f"/staff/surveys/{survey_id}")
     first.get_by_role("link", name="Papier-Fragebögen: drucken").click()
     axe_both_widths(first, "questionnaire overview")
@@ -205,10 +141,7 @@ def test_paper_questionnaires_from_print_to_the_staged_answers(
     expect(first.locator(".site-header")).to_be_hidden()
     first.emulate_media(media="screen")
 
-    first.goto(f"/staff/surveys/{survey_id}/paper")
-    first.locator("#label").fill("Bibliothek 1")
-    first.locator("#sheets").fill("6")
-    first.get_by_role("button", name="Erste Eingabe beginnen").click()
+    begin_first_entry(first, f"/staff/surveys/{survey_id}/paper", "Bibliothek 1", 6)
     axe_both_widths(first, "questionnaire first entry")
 
     def fill(page: Page, satisfaction: str, *, whole_stack: bool = True) -> None:
@@ -216,10 +149,10 @@ def test_paper_questionnaires_from_print_to_the_staged_answers(
         for index in range(5) if whole_stack else [0]:
             level = satisfaction if index == 0 else "3"
             page.locator(f"#s{index}-q{ids['single'][0]}-{ids['single'][1]}").check()
-            page.locator(f"#s{index}-q{ids['multiple'][0]}-{multiple_ids[1]}").check()
+            page.locator(f"#s{index}-q{ids['multiple'][0]}-{ids['multiple'][1][1]}").check()
             page.locator(f"#s{index}-q{ids['scale']}-{level}").check()
-            page.locator(f"#s{index}-q{ids['ranking'][0]}_o{ranking_ids[0]}").fill("2")
-            page.locator(f"#s{index}-q{ids['ranking'][0]}_o{ranking_ids[1]}").fill("1")
+            page.locator(f"#s{index}-q{ids['ranking'][0]}_o{ids['ranking'][1][0]}").fill("2")
+            page.locator(f"#s{index}-q{ids['ranking'][0]}_o{ids['ranking'][1][1]}").fill("1")
             page.locator(f"#s{index}-q{ids['coin']}-1").check()
         if whole_stack:
             page.locator("#s5-unusable").check()
