@@ -310,3 +310,40 @@ def test_the_council_dashboard_shows_a_closed_surveys_channels(
     page = client.get("/council").get_data(as_text=True)
     assert "11 Teilnehmende; in den Ergebnissen 6 online und 5 auf Papier" in page
     assert "7 Teilnehmende; in den Ergebnissen zum Teil auf Papier" in page
+
+
+def test_the_api_tells_the_channels_with_the_same_rule_and_the_english_texts(
+    app: Flask, make_user: Any, make_survey: Callable[..., int]
+) -> None:
+    from kldialog.surveys.models import Question
+
+    from .test_surveys import close
+
+    shown, hidden = make_survey(), make_survey(title="Wenig online")
+    online_and_paper(app, make_user, shown, online=6, paper=5)
+    online_and_paper(app, make_user, hidden, online=2, paper=5)
+    with app.app_context():
+        question = db.session.scalars(
+            sa.select(Question).where(Question.survey_id == shown)
+        ).first()
+        question.text_en = "How often?"
+        for option in question.options:
+            option.label_en = f"EN {option.label}"
+        db.session.commit()
+        question_id, labels = question.id, {o.label: f"EN {o.label}" for o in question.options}
+    for survey_id in (shown, hidden):
+        close(app, survey_id)
+    api = app.test_client()
+    detail = api.get(f"/api/v1/surveys/{shown}").get_json()
+    assert (detail["n"], detail["answer_sets_online"], detail["answer_sets_paper"]) == (11, 6, 5)
+    (entry,) = [q for q in detail["questions"] if q["id"] == question_id]
+    assert entry["text_en"] == "How often?"
+    assert {row["label"]: row["label_en"] for row in entry["rows"]} == {**labels, "Sonstiges": None}
+    small = api.get(f"/api/v1/surveys/{hidden}").get_json()
+    assert (small["n"], small["answer_sets_online"], small["answer_sets_paper"]) == (7, None, None)
+    assert all(q["text_en"] is None for q in small["questions"])
+    # The results page in English asks the question in English too.
+    with api.session_transaction() as stored:
+        stored["lang"] = "en"
+    page = api.get(f"/surveys/{shown}/results").get_data(as_text=True)
+    assert "How often?" in page and "EN " in page

@@ -273,6 +273,10 @@ class CountRow(Model):
     """One answer option's count and share (null where hidden to protect small groups)."""
 
     label: str
+    label_en: str | None = Field(
+        default=None,
+        description="An option's English text; null: not translated, or not an option.",
+    )
     count: int | None
     share: float | None
     low: float | None
@@ -283,6 +287,7 @@ class RankRow(Model):
     """One option's mean place in a ranking question."""
 
     label: str
+    label_en: str | None = Field(default=None, description=NOT_TRANSLATED)
     mean: float
     low: float
     high: float
@@ -294,6 +299,7 @@ class QuestionResult(Model):
 
     id: int
     text: str
+    text_en: str | None = Field(default=None, description=NOT_TRANSLATED)
     kind: str
     randomised: bool
     suppressed: bool = Field(description="Fewer respondents than k: nothing is published.")
@@ -338,6 +344,15 @@ class SurveyDetail(SurveySummary):
         ge=0, description="Answer sets left out of the final release (fewer than k after it)."
     )
     dp_epsilon: float | None
+    answer_sets_online: int | None = Field(
+        default=None,
+        description="Of n, answer sets sent online; null when no questionnaire came on paper "
+        "or when the count is hidden (a channel below k hides both).",
+    )
+    answer_sets_paper: int | None = Field(
+        default=None,
+        description="Of n, paper questionnaires entered by staff; null as answer_sets_online.",
+    )
     questions: list[QuestionResult]
 
 

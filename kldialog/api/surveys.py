@@ -17,7 +17,7 @@ from kldialog.kernel.db import db
 from kldialog.kernel.disclosure import Release
 from kldialog.kernel.time import utcnow
 from kldialog.surveys.models import Survey, SurveyState
-from kldialog.surveys.results import is_final, results_key
+from kldialog.surveys.results import is_final, question_texts_en, results_key
 
 
 def _closed() -> list[sa.ColumnElement[bool]]:
@@ -71,13 +71,14 @@ def _interval(data: dict[str, Any] | None, estimate: str) -> schemas.Interval | 
     return schemas.Interval(estimate=data[estimate], low=data["low"], high=data["high"])
 
 
-def _question(entry: dict[str, Any]) -> schemas.QuestionResult:
+def _question(entry: dict[str, Any], text_en: str | None) -> schemas.QuestionResult:
     """Return one question's published figures (its free-text list is left out)."""
     ranking = entry["kind"] == "ranking"
     rows = entry.get("rows") or []
     return schemas.QuestionResult(
         id=entry["id"],
         text=entry["text"],
+        text_en=text_en,
         kind=entry["kind"],
         randomised=bool(entry.get("randomised")),
         suppressed=bool(entry["suppressed"]),
@@ -88,6 +89,7 @@ def _question(entry: dict[str, Any]) -> schemas.QuestionResult:
         else [
             schemas.CountRow(
                 label=row["label"],
+                label_en=row.get("label_en"),
                 count=row["count"],
                 share=row["share"],
                 low=row["low"],
@@ -98,6 +100,7 @@ def _question(entry: dict[str, Any]) -> schemas.QuestionResult:
         ranking=[
             schemas.RankRow(
                 label=row["label"],
+                label_en=row.get("label_en"),
                 mean=row["mean"],
                 low=row["low"],
                 high=row["high"],
@@ -113,7 +116,7 @@ def _question(entry: dict[str, Any]) -> schemas.QuestionResult:
 
 
 def survey_detail(survey_id: int) -> schemas.SurveyDetail | None:
-    """Return a closed survey's final results, or None if it is not public (two queries)."""
+    """Return a closed survey's final results, or None if it is not public (constant queries)."""
     survey = db.session.scalar(sa.select(Survey).where(Survey.id == survey_id, *_closed()))
     if survey is None:
         return None
@@ -121,6 +124,8 @@ def survey_detail(survey_id: int) -> schemas.SurveyDetail | None:
     if data is None:
         release = db.session.get(Release, results_key(survey.id))
         data = release.payload if is_final(release) and release is not None else None
+    channels = (data or {}).get("channels") or {}  # absent: nothing came on paper
+    english = question_texts_en(survey)
     return schemas.SurveyDetail(
         **_summary_fields(survey, data is not None),
         intro=survey.intro,
@@ -130,5 +135,10 @@ def survey_detail(survey_id: int) -> schemas.SurveyDetail | None:
         suppressed=bool((data or {}).get("suppressed", True)),
         withheld_answer_sets=int((data or {}).get("withheld") or 0),
         dp_epsilon=(data or {}).get("dp_epsilon"),
-        questions=[_question(entry) for entry in (data or {}).get("questions", [])],
+        answer_sets_online=channels.get("online"),
+        answer_sets_paper=channels.get("paper"),
+        questions=[
+            _question(entry, english.get(entry["id"]))
+            for entry in (data or {}).get("questions", [])
+        ],
     )

@@ -188,6 +188,11 @@ def _category_entry(
     _mark_option_rows(entry["rows"], [key for key, _label in keys], question)
 
 
+def question_texts_en(survey: Survey) -> dict[int, str | None]:
+    """Return today's English text of each question (releases keep only the German one)."""
+    return {question.id: question.text_en for question in survey.questions()}
+
+
 def _mark_option_rows(rows: list[dict[str, Any]], keys: list[Any], question: Question) -> None:
     """Give rows that show an option's own text its English text (`label_en`, maybe None).
 

@@ -289,8 +289,10 @@ def results_page(survey_id: int) -> str | tuple[str, int]:
         # Not yet: say when, instead of a bare "access denied".
         return render_template("surveys/results_pending.html", survey=survey), 403
     data = results.survey_results(survey)
+    english = results.question_texts_en(survey)
     for entry in data["questions"]:
         entry["summary"] = _summary(entry)
+        entry["text_en"] = english.get(entry["id"])
     form, usable = _crosstab_form(survey)
     table = None
     notice = None
