@@ -346,4 +346,5 @@ def test_the_api_tells_the_channels_with_the_same_rule_and_the_english_texts(
     with api.session_transaction() as stored:
         stored["lang"] = "en"
     page = api.get(f"/surveys/{shown}/results").get_data(as_text=True)
-    assert "How often?" in page and "EN " in page
+    assert f'<h2 id="result-{question_id}" class="kern-heading-medium">How often?</h2>' in page
+    assert "EN " in page
