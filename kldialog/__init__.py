@@ -57,11 +57,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _configure_logging(app)
     _check_secret_key(app)
 
-    if app.config["PROXY_COUNT"]:
-        count = int(app.config["PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count
-        )
     # Operators override page templates (Impressum, Datenschutz, ...) in instance/templates/.
     loaders: list[BaseLoader] = [FileSystemLoader(os.path.join(app.instance_path, "templates"))]
     if app.jinja_loader is not None:
@@ -97,15 +92,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_template_helpers(app)
 
+    from kldialog.kernel.pagecache import init_page_cache
+
+    # Its lookup runs first, before every other hook; its WSGI layer answers hits without Flask.
+    init_page_cache(app, SECURITY_HEADERS)
+
     from kldialog.kernel.static import init_static
 
     init_static(app, SECURITY_HEADERS)  # hashed URLs, compressed, cached for a year
-
-    from kldialog.kernel.pagecache import init_page_cache
-
-    init_page_cache(app)  # its lookup runs first, before every other hook
     app.before_request(_reject_nul_bytes)
     app.after_request(_add_security_headers)
+    if app.config["PROXY_COUNT"]:
+        # Outermost: the static files and the page cache's WSGI layer see the client's host.
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count
+        )
     return app
 
 

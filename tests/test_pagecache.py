@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request, request_started
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from kldialog.auth.models import Role
 from kldialog.kernel.db import db
@@ -22,10 +27,18 @@ CACHE = {"PAGE_CACHE_ENABLED": True}
 
 
 @pytest.fixture
-def app(app_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
-    """Return an app with the cache on and a data-version file of its own (for all fixtures)."""
+def app(
+    app_factory: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Flask:
+    """Return an app with the cache on and a data-version file of its own (for all fixtures).
+
+    A test parametrises it indirectly with more configuration.
+    """
     monkeypatch.setenv("KLDIALOG_INSTANCE_PATH", str(tmp_path / "instance"))
-    return app_factory(**CACHE)
+    return app_factory(**CACHE, **getattr(request, "param", {}))
 
 
 @pytest.fixture
@@ -199,3 +212,245 @@ def test_a_rolled_back_write_keeps_the_cache(cached: Flask, make_project: Any) -
     page, state = served(visitor, "/projects")
     assert state == "hit"
     assert "Nie gespeichert" not in page
+
+
+# --- the WSGI layer: hits without Flask ------------------------------------------------------
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@contextmanager
+def flask_requests(app: Flask) -> Iterator[list[str]]:
+    """Collect the paths Flask itself handled (a hit of the WSGI layer never gets there)."""
+    paths: list[str] = []
+
+    def started(sender: Flask, **extra: Any) -> None:
+        paths.append(request.path)
+
+    with request_started.connected_to(started, app):
+        yield paths
+
+
+def same_for_everyone(response: TestResponse) -> tuple[Any, ...]:
+    """Return a response without its per-visitor values (cookie value, CSRF token, label)."""
+    headers = []
+    for name, value in response.headers.items():
+        if name == "Set-Cookie":
+            cookie_name, _value, attributes = re.split(r"=([^;]*)", value, maxsplit=1)
+            value = f"{cookie_name}=…{attributes}"
+        elif name == "X-Page-Cache":
+            continue
+        headers.append((name, value))
+    body = TOKEN.sub('name="csrf_token" value="…"', response.get_data(as_text=True))
+    return response.status, sorted(headers), body
+
+
+CSRF_ON = {"WTF_CSRF_ENABLED": True}
+
+
+@pytest.mark.parametrize(
+    "app",
+    [CSRF_ON, {**CSRF_ON, "SESSION_COOKIE_SECURE": True}],
+    ids=["http", "https"],
+    indirect=True,
+)
+def test_a_hit_of_the_wsgi_layer_is_the_rendered_page(app: Flask, make_project: Any) -> None:
+    secure = app.config["SESSION_COOKIE_SECURE"]
+    project = make_project("Freies WLAN")
+    base = "https://localhost" if secure else "http://localhost"
+    for path in ("/", "/projects", f"/projects/{project.slug}", "/impressum", "/priorities"):
+        rendered = app.test_client().get(path, base_url=base)
+        assert rendered.headers["X-Page-Cache"] == "miss", path
+        with flask_requests(app) as handled:
+            hit = app.test_client().get(path, base_url=base)
+            head = app.test_client().head(path, base_url=base)
+        assert handled == [], path  # no request context: the layer answered
+        assert hit.headers["X-Page-Cache"] == "hit"
+        assert same_for_everyone(hit) == same_for_everyone(rendered), path
+        # Both new visitors got a session cookie and a token of their own.
+        assert hit.headers["Set-Cookie"] != rendered.headers["Set-Cookie"]
+        assert TOKEN.findall(hit.get_data(as_text=True)) != TOKEN.findall(
+            rendered.get_data(as_text=True)
+        )
+        assert head.get_data() == b""
+        assert head.headers["Content-Length"] == hit.headers["Content-Length"]
+    cookie = hit.headers["Set-Cookie"]
+    if secure:
+        assert cookie.startswith("__Host-kldialog_session=")
+        assert "; Secure" in cookie and "; Path=/" in cookie and "Domain" not in cookie
+        assert hit.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "; HttpOnly" in cookie and "; SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize("app", [CSRF_ON], indirect=True)
+def test_the_cookie_and_token_the_layer_mints_pass_the_csrf_check(
+    app: Flask, make_project: Any
+) -> None:
+    make_project("Freies WLAN")
+    served(app.test_client(), "/projects")
+    visitor = app.test_client()
+    with flask_requests(app) as handled:
+        page, state = served(visitor, "/projects")
+    assert (state, handled) == ("hit", [])
+    [token] = TOKEN.findall(page)
+    # Flask reads the minted cookie: the session holds the secret the form token was signed for.
+    cookie = visitor.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    stored = app.session_interface.get_signing_serializer(app).loads(cookie.value)  # type: ignore[union-attr]
+    assert set(stored) == {"csrf_token"}
+    switched = visitor.post("/language", data={"lang": "en", "next": "/", "csrf_token": token})
+    assert switched.status_code == 303
+    # Someone else's token does not fit this visitor's cookie.
+    other, _state = served(app.test_client(), "/projects")
+    [foreign] = TOKEN.findall(other)
+    refused = visitor.post("/language", data={"lang": "de", "next": "/", "csrf_token": foreign})
+    assert refused.status_code == 400
+    # The returning visitor (cookie with token and language) gets hits in English, no new cookie.
+    assert served(visitor, "/projects")[1] == "miss"
+    with flask_requests(app) as handled:
+        response = visitor.get("/projects")
+    assert (response.headers["X-Page-Cache"], handled) == ("hit", [])
+    assert "Set-Cookie" not in response.headers
+    assert '<html lang="en"' in response.get_data(as_text=True)
+    [again] = TOKEN.findall(response.get_data(as_text=True))
+    assert (
+        visitor.post("/language", data={"lang": "de", "next": "/", "csrf_token": again}).status_code
+        == 303
+    )
+
+
+def test_a_tampered_session_cookie_goes_to_flask(cached: Flask, make_project: Any) -> None:
+    make_project("Freies WLAN")
+    english = cached.test_client()
+    english.post("/language", data={"lang": "en", "next": "/"})
+    served(english, "/projects")
+    served(cached.test_client(), "/projects")  # both languages are stored
+    cookie = english.get_cookie(cached.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    payload, stamp, signature = cookie.value.split(".")
+    session = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    session["lang"] = "de"
+    forged = base64.urlsafe_b64encode(json.dumps(session).encode()).rstrip(b"=").decode()
+    for value in (f"{forged}.{stamp}.{signature}", f"{payload}.{stamp}.{signature[:-2]}xx"):
+        visitor = cached.test_client()
+        visitor.set_cookie(cached.config["SESSION_COOKIE_NAME"], value)
+        with flask_requests(cached) as handled:
+            response = visitor.get("/projects")
+        assert handled == ["/projects"]  # Flask opened the session: not the layer
+        # Flask found the cookie invalid and began a new session (German, a cookie of its own).
+        assert response.headers["X-Page-Cache"] == "hit"
+        assert '<html lang="de"' in response.get_data(as_text=True)
+        assert response.headers["Set-Cookie"].split(";")[0] != f"kldialog_session={value}"
+
+
+def test_a_per_visitor_header_is_never_sent_again(cached: Flask) -> None:
+    visits = iter(range(1, 100))
+
+    def per_visitor(response: Any) -> Any:
+        response.headers["X-Visit"] = str(next(visits))
+        return response
+
+    # Position 0 runs last, after the cache's own hook (as the rate limiter's headers do).
+    cached.after_request_funcs.setdefault(None, []).insert(0, per_visitor)
+    first = cached.test_client().get("/impressum")
+    with flask_requests(cached) as handled:
+        second = cached.test_client().get("/impressum")
+    assert first.headers["X-Page-Cache"] == "miss"
+    assert second.headers["X-Page-Cache"] == "hit"
+    assert handled == ["/impressum"]  # through Flask's hooks, which gave it its own value
+    assert (first.headers["X-Visit"], second.headers["X-Visit"]) == ("1", "2")
+
+
+def test_a_cookie_set_after_the_cache_hook_is_never_stored(cached: Flask) -> None:
+    def plant(response: Any) -> Any:
+        response.set_cookie("tracking", "someone")
+        return response
+
+    cached.after_request_funcs.setdefault(None, []).insert(0, plant)
+    for _ in range(2):
+        response = cached.test_client().get("/impressum")
+        assert "X-Page-Cache" not in response.headers
+
+
+def test_conditional_api_requests_still_get_304(cached: Flask, make_project: Any) -> None:
+    make_project("Freies WLAN")
+    first = cached.test_client().get("/api/v1/projects")
+    assert first.headers["X-Page-Cache"] == "miss"
+    etag = first.headers["ETag"]
+    with flask_requests(cached) as handled:
+        again = cached.test_client().get("/api/v1/projects", headers={"If-None-Match": etag})
+        plain = cached.test_client().get("/api/v1/projects")
+    assert again.status_code == 304
+    assert plain.status_code == 200 and plain.headers["X-Page-Cache"] == "hit"
+    assert plain.get_data() == first.get_data()
+    assert handled == ["/api/v1/projects"] * 2  # ETag and Date are made by Flask each time
+
+
+@pytest.mark.parametrize("app", [{"PROXY_COUNT": 1}], indirect=True)
+def test_behind_a_proxy_the_layer_keys_on_the_forwarded_host(app: Flask) -> None:
+
+    def visit(host: str) -> TestResponse:
+        return app.test_client().get("/impressum", headers={"X-Forwarded-Host": host})
+
+    assert visit("a.example").headers["X-Page-Cache"] == "miss"
+    with flask_requests(app) as handled:
+        assert visit("a.example").headers["X-Page-Cache"] == "hit"
+    assert handled == []
+    assert visit("b.example").headers["X-Page-Cache"] == "miss"
+
+
+def test_a_stored_page_is_not_sent_to_a_logged_in_visitor(
+    cached: Flask, make_project: Any, make_user: Any
+) -> None:
+    make_project("Freies WLAN")
+    resident = cached.test_client()
+    login(resident, make_user(Role.resident, name="Annabelle Beispiel"))
+    with resident.session_transaction() as session:
+        session["csrf_token"] = "f" * 40  # as a login with CSRF on has one
+    visitor = cached.test_client()
+    assert [served(visitor, "/projects")[1] for _ in range(2)] == ["miss", "hit"]
+    page, state = served(resident, "/projects")
+    assert state is None
+    assert "Annabelle Beispiel" in page
+
+
+def test_a_stored_page_is_not_sent_with_a_flash_message_due(
+    cached: Flask, make_project: Any
+) -> None:
+    make_project("Freies WLAN")
+    assert [served(cached.test_client(), "/projects")[1] for _ in range(2)] == ["miss", "hit"]
+    visitor = cached.test_client()
+    with visitor.session_transaction() as session:
+        session["_flashes"] = [("info", "Nur für diesen Besuch")]
+        session["csrf_token"] = "f" * 40
+    page, state = served(visitor, "/projects")
+    assert state is None
+    assert "Nur für diesen Besuch" in page
+
+
+def test_a_session_with_a_language_and_no_token_keeps_its_language(
+    cached: Flask, make_project: Any
+) -> None:
+    make_project("Freies WLAN")
+    english = cached.test_client()
+    english.post("/language", data={"lang": "en", "next": "/"})
+    assert served(english, "/projects")[1] == "miss"  # stored in English
+    visitor = cached.test_client()
+    visitor.post("/language", data={"lang": "en", "next": "/"})  # no CSRF token in the suite
+    with visitor.session_transaction() as session:
+        assert dict(session) == {"lang": "en"}
+    for _ in range(2):
+        page, state = served(visitor, "/projects")
+        assert state == "hit"
+        assert '<html lang="en"' in page
+
+
+def test_a_session_under_another_cookie_name_is_not_read(cached: Flask) -> None:
+    visitor = cached.test_client()
+    served(visitor, "/impressum")
+    cookie = visitor.get_cookie(cached.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    other = cached.test_client()
+    other.set_cookie("kldialog_remember", cookie.value)
+    response = other.get("/impressum")
+    assert "X-Page-Cache" not in response.headers  # rendered: this visitor may be logged in
