@@ -6,10 +6,8 @@ Also: filters, pagination, ETag/304, CORS, problem+json, the rate limit and k, a
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,16 +22,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from kldialog.kernel.db import db
 from kldialog.projects.models import Project, Status, Visibility
 
+from .crawl import bulkdata
+
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://localhost"
-
-
-def _bulkdata() -> Any:
-    spec = importlib.util.spec_from_file_location("bulkdata", ROOT / "scripts" / "bulkdata.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bulkdata", module)
-    spec.loader.exec_module(module)
-    return sys.modules["bulkdata"]
 
 
 # --- validating an answer against the OpenAPI document ------------------------------------------
@@ -85,7 +77,7 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     )
     with app.app_context():
         db.create_all()
-        app.extensions["facts"] = _bulkdata().generate(0.02)
+        app.extensions["facts"] = bulkdata.generate(0.02)
         db.session.remove()
     client = app.test_client()
     facts = app.extensions["facts"]

@@ -8,10 +8,8 @@ page is requested by a role that may see it. A new GET route fails
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import string
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,21 +25,10 @@ from kldialog import create_app
 from kldialog.kernel.db import db
 
 from .conftest import base_config, empty_postgres_database
+from .crawl import bulkdata
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = (0.02, 0.2)  # 200 and 2,000 residents, 400 and 4,000 comments, ...
-
-
-def _load_generator() -> Any:
-    """Import scripts/bulkdata.py (scripts/ is not a package on the path)."""
-    spec = importlib.util.spec_from_file_location("bulkdata", ROOT / "scripts" / "bulkdata.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bulkdata", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-bulkdata = _load_generator()
 
 
 @dataclass(frozen=True)
