@@ -64,6 +64,21 @@ class DefaultConfig:
     PAGE_CACHE_MAX_ENTRIES = 2000  # per process
     PAGE_CACHE_MAX_BYTES = 2_000_000  # per page
     PAGE_CACHE_REDIS_URL: str | None = None
+    # Logged-in pages, each kept for the one session it was rendered for (same invalidation).
+    PAGE_CACHE_PERSONAL = True
+    PAGE_CACHE_PERSONAL_ENTRIES = 1000  # per process
+    PAGE_CACHE_PERSONAL_MAX_BYTES = 32_000_000  # per process, all kept pages together
+    # Only the pages people read; never account, second-factor, kiosk, admin or API pages.
+    PAGE_CACHE_PERSONAL_BLUEPRINTS = (
+        "pages",
+        "projects",
+        "comments",
+        "priorities",
+        "surveys",
+        "events",
+        "moderation",
+        "council",
+    )
     RATELIMIT_HEADERS_ENABLED = True
 
     # Mail: with MAIL_SERVER empty, messages are written to MAIL_OUTBOX (default instance/outbox/).

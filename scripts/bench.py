@@ -3,8 +3,11 @@
 For each database and scale: generate the data in bulk (scripts/bulkdata.py), serve the app
 with gunicorn (2 sync workers), measure a one-route hello-world Flask app on the same gunicorn
 right before, then run wrk on every key page, anonymous and logged in as a resident (a session
-cookie from logging in through the app). Each page's rate is given as a share of hello-world's:
-these machines are shared and noisy, so the ratio is the number to compare, not bare req/s.
+cookie from logging in through the app): once as wrk repeats it (the resident's own page kept
+for their session, kernel/pagecache.py) and once on a second gunicorn with that cache off, so
+that every request renders the page as a first view does. Each page's rate is given as a
+share of hello-world's: these machines are shared and noisy, so the ratio is the number to
+compare, not bare req/s.
 Also counts each page's SQL statements (test client, same database) and, once, the page
 weight of the home page in Chromium (first and repeat visit). Writes the tables into
 docs/performance.md between the bench markers.
@@ -47,8 +50,9 @@ sys.path.insert(0, str(ROOT))
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-secret-key-" + "x" * 32
+FIRST_VIEW = "resident, first view"  # every request rendered: the personal page cache off
 # Issue 12's goals, as a share of hello-world in the same run.
-GOALS = {"anonymous": 0.5, "resident": 0.2}
+GOALS = {"anonymous": 0.5, "resident": 0.2, FIRST_VIEW: 0.2}
 SLOW = 0.25  # seconds per request above which wrk uses as many connections as workers
 # (name, path): the key pages; {names} come from the generated data (bulkdata.Facts).
 PAGES = [
@@ -145,42 +149,49 @@ def count_statements(url: str, facts: Any, pages: list[Page]) -> None:
 
     from kldialog import create_app
 
-    app = create_app(
-        {
-            "SECRET_KEY": SECRET,
-            "SQLALCHEMY_DATABASE_URI": url,
-            "WTF_CSRF_ENABLED": False,
-            "RATELIMIT_ENABLED": False,
-        }
-    )
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    clients = {"anonymous": app.test_client(), "resident": app.test_client()}
-    login = clients["resident"].post(
-        "/login", data={"email": facts.emails["resident"], "password": facts.password}
-    )
-    if login.status_code != 303:
-        raise SystemExit(f"the resident could not log in (test client): {login.status_code}")
-    with app.app_context():
-        engine = app.extensions["sqlalchemy"].engine
-    for page in pages:
-        client = clients[page.visitor]
-        client.get(page.path).close()  # first-request work is not per-page work
-        statements.clear()
-        sa.event.listen(engine, "before_cursor_execute", record)
-        try:
-            response = client.get(page.path)
-            response.close()
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
-        if response.status_code != 200:
-            raise SystemExit(f"{page.path} as {page.visitor}: HTTP {response.status_code}")
-        page.statements = len(statements)
-    with app.app_context():
-        app.extensions["sqlalchemy"].engine.dispose()
+    for cached, visitors in ((True, ("anonymous", "resident")), (False, (FIRST_VIEW,))):
+        app = create_app(
+            {
+                "SECRET_KEY": SECRET,
+                "SQLALCHEMY_DATABASE_URI": url,
+                "WTF_CSRF_ENABLED": False,
+                "RATELIMIT_ENABLED": False,
+                "PAGE_CACHE_PERSONAL": cached,
+            }
+        )
+        clients = {visitor: app.test_client() for visitor in visitors}
+        for visitor, client in clients.items():
+            if visitor == "anonymous":
+                continue
+            login = client.post(
+                "/login", data={"email": facts.emails["resident"], "password": facts.password}
+            )
+            if login.status_code != 303:
+                raise SystemExit(f"the resident could not log in: HTTP {login.status_code}")
+        with app.app_context():
+            engine = app.extensions["sqlalchemy"].engine
+        for page in pages:
+            if page.visitor not in clients:
+                continue
+            client = clients[page.visitor]
+            client.get(page.path).close()  # first-request work is not per-page work
+            statements.clear()
+            sa.event.listen(engine, "before_cursor_execute", record)
+            try:
+                response = client.get(page.path)
+                response.close()
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", record)
+            if response.status_code != 200:
+                raise SystemExit(f"{page.path} as {page.visitor}: HTTP {response.status_code}")
+            page.statements = len(statements)
+        with app.app_context():
+            engine.dispose()
 
 
 # --- serving and measuring -------------------------------------------------------------------
@@ -371,6 +382,21 @@ class Run:
     load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before and after
 
 
+def measure(run: Run, page: Page, base: str, cookie: str, args: argparse.Namespace) -> None:
+    """Warm one page up in every worker, then run wrk on it."""
+    log(f"{run.database} {run.scale:g}×: {page.visitor} {page.path}")
+    target = base + page.path
+    jar = None if page.visitor == "anonymous" else cookie
+    took = warm_up(target, jar, args.workers)  # templates and caches in every worker
+    # A slow page gets as many connections as workers: 16 queued requests would add nothing to
+    # the rate, only minutes of waiting until the queue is served.
+    page.connections = args.connections if took < SLOW else args.workers
+    # ... and runs longer, so that each connection completes a few requests.
+    page.seconds = args.seconds if took < SLOW else min(15, max(args.seconds, math.ceil(4 * took)))
+    page.result = wrk(target, page.seconds, page.connections, jar)
+    settle(base)
+
+
 def run_one(kind: str, scale: float, folder: Path, args: argparse.Namespace) -> Run:
     """Generate, serve and measure one database at one scale."""
     run = Run(database="SQLite" if kind == "sqlite" else "PostgreSQL", scale=scale)
@@ -383,9 +409,11 @@ def run_one(kind: str, scale: float, folder: Path, args: argparse.Namespace) -> 
         )
         values = vars(run.facts)
         run.pages = [Page(name, "anonymous", path.format_map(values)) for name, path in PAGES]
-        run.pages += [
-            Page(name, "resident", path.format_map(values)) for name, path in PAGES + RESIDENT_PAGES
-        ]
+        for visitor in ("resident", FIRST_VIEW):
+            run.pages += [
+                Page(name, visitor, path.format_map(values))
+                for name, path in PAGES + RESIDENT_PAGES
+            ]
         count_statements(url, run.facts, run.pages)
         env = {
             "KLDIALOG_SECRET_KEY": SECRET,
@@ -397,25 +425,18 @@ def run_one(kind: str, scale: float, folder: Path, args: argparse.Namespace) -> 
             log(f"{run.database} {scale:g}×: hello-world")
             warm_up(hello + "/", None, args.workers)
             run.hello = wrk(hello + "/", args.seconds, args.connections, None)
-        with gunicorn("kldialog:create_app()", env, ROOT, args.workers) as base:
-            cookie = log_in(base, run.facts.emails["resident"], run.facts.password)
-            for page in run.pages:
-                log(f"{run.database} {scale:g}×: {page.visitor} {page.path}")
-                target = base + page.path
-                jar = cookie if page.visitor == "resident" else None
-                took = warm_up(target, jar, args.workers)  # templates and caches in every worker
-                # A slow page gets as many connections as workers: 16 queued requests would add
-                # nothing to the rate, only minutes of waiting until the queue is served.
-                page.connections = args.connections if took < SLOW else args.workers
-                # ... and runs longer, so that each connection completes a few requests.
-                page.seconds = (
-                    args.seconds if took < SLOW else min(15, max(args.seconds, math.ceil(4 * took)))
-                )
-                page.result = wrk(target, page.seconds, page.connections, jar)
-                settle(base)
-            if args.weight and kind == "sqlite" and scale == min(args.scales):
-                log("page weight in Chromium")
-                run.weight = page_weight(base)
+        # One login per server: a login ends the account's earlier sessions.
+        for visitors, personal in ((("anonymous", "resident"), "true"), ((FIRST_VIEW,), "false")):
+            server_env = {**env, "KLDIALOG_PAGE_CACHE_PERSONAL": personal}
+            with gunicorn("kldialog:create_app()", server_env, ROOT, args.workers) as base:
+                cookie = log_in(base, run.facts.emails["resident"], run.facts.password)
+                for page in run.pages:
+                    if page.visitor in visitors:
+                        measure(run, page, base, cookie, args)
+                if "anonymous" in visitors and args.weight and kind == "sqlite":
+                    if scale == min(args.scales):
+                        log("page weight in Chromium")
+                        run.weight = page_weight(base)
     run.seconds = time.perf_counter() - started
     run.load = (load, os.getloadavg()[0])
     return run
@@ -475,7 +496,11 @@ def report(runs: list[Run], args: argparse.Namespace, total: float) -> str:
         "(templates compiled); after each run the script waits until both workers are idle. "
         "*Hello* is a one-route Flask app (`scripts/bench_hello.py`) on the same gunicorn, "
         "measured right before each data set's pages; *× hello* is a page's rate divided by it. "
-        "*Statements*: SQL statements of one request (test client, same database). Goals "
+        "*Statements*: SQL statements of one request (test client, same database; for a page "
+        "from a cache, the statements of the answer). Visitors: *anonymous* (the shared page "
+        "cache), *resident* (logged in, requesting the same page again: their own page kept "
+        f"for their session), *{FIRST_VIEW}* (logged in, a second server with that cache off: "
+        "every request rendered). Goals "
         "(issue 12): anonymous ≥ 0.50 × hello, logged in (a resident) ≥ 0.20 × hello. "
         f"A page that took more than {SLOW * 1000:.0f} ms per request in the warm-up is "
         f"measured with as many connections as workers ({args.workers}) and for up to 15 s "

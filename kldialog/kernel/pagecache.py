@@ -25,10 +25,20 @@ A rendered page is kept under a *data version* and served again until the versio
   through Flask's hooks, as before.
 - **Time**: pages that change with the clock alone (a round opens at 9:00) are kept at most
   PAGE_CACHE_SECONDS (60 by default).
+- **Personal pages** (PAGE_CACHE_PERSONAL): a logged-in person's page is kept for that one
+  session: the key adds a digest of everything in the session but its CSRF token (the login
+  id with its session token, login time, second factor, language). It is looked up after
+  every before_request hook (login checks, second-factor and kiosk rules, rate limits), right
+  before the view, and kept only if the view left the session as it found it (no flash shown,
+  nothing consumed), set no cookie and no `no-store`, and answered 200 HTML. The same data
+  version and the same 60 seconds apply, so a write by anyone (a role change, a new comment, a
+  logout elsewhere) ends every stored page. Only the reading pages' blueprints take part
+  (PAGE_CACHE_PERSONAL_BLUEPRINTS), never account, admin or API pages; kiosk requests never.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
@@ -43,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes
@@ -53,8 +64,9 @@ if TYPE_CHECKING:
 
 CACHEABLE_TYPES = ("text/html", "application/json", "text/csv", "text/calendar")
 SESSION_KEYS = frozenset({"csrf_token", "lang"})
-# Language, scheme, host, script name, path and query string, as the request sent them.
-Key = tuple[str, str, str, str, str, str]
+# Language, scheme, host, script name, path and query string, as the request sent them; a
+# personal page's key adds the digest of its session.
+Key = tuple[str, ...]
 # Where the app's after_request hook leaves an answer for the WSGI layer to keep.
 OFFER = "kldialog.pagecache.offer"
 # Statements that do not change data; anything else marks the connection as having written.
@@ -86,6 +98,11 @@ class Entry:
     uses_token: bool  # the page carries a CSRF token: a new visitor gets a session for it
     replayable: bool  # every header is the same for everyone: the WSGI layer may send it
     stored: float
+
+    @property
+    def size(self) -> int:
+        """Return the bytes of the body kept."""
+        return sum(len(chunk) for chunk in self.chunks)
 
     def body(self, token: str | None) -> bytes:
         """Return the body with this visitor's CSRF token in it (None: the token cut out)."""
@@ -142,9 +159,11 @@ class RedisVersion:
 class MemoryStore:
     """Entries of this process, least recently used dropped first; emptied on a new version."""
 
-    def __init__(self, max_entries: int) -> None:
-        """Keep at most this many pages."""
+    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
+        """Keep at most this many pages (and, if given, at most this many bytes of them)."""
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.version = ""
         self.entries: OrderedDict[Key, Entry] = OrderedDict()
         self.lock = threading.Lock()
@@ -154,6 +173,7 @@ class MemoryStore:
         with self.lock:
             if version != self.version:
                 self.entries.clear()
+                self.bytes = 0
                 self.version = version
                 return None
             entry = self.entries.get(key)
@@ -166,9 +186,16 @@ class MemoryStore:
         with self.lock:
             if version != self.version:
                 return  # the data changed while the page was rendered
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old.size
             self.entries[key] = entry
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+            self.bytes += entry.size
+            while len(self.entries) > self.max_entries or (
+                self.max_bytes is not None and self.bytes > self.max_bytes
+            ):
+                _key, dropped = self.entries.popitem(last=False)
+                self.bytes -= dropped.size
 
 
 def request_key(environ: WSGIEnvironment, language: str) -> Key | None:
@@ -210,6 +237,14 @@ class PageCache:
         else:
             self.version = FileVersion(os.path.join(app.instance_path, "pagecache.version"))
         self.store = MemoryStore(int(app.config["PAGE_CACHE_MAX_ENTRIES"]))
+        # Apart, so that many people's pages never push the shared ones out.
+        self.personal: MemoryStore | None = None
+        if app.config.get("PAGE_CACHE_PERSONAL"):
+            self.personal = MemoryStore(
+                int(app.config["PAGE_CACHE_PERSONAL_ENTRIES"]),
+                int(app.config["PAGE_CACHE_PERSONAL_MAX_BYTES"]),
+            )
+        self.personal_blueprints = frozenset(app.config.get("PAGE_CACHE_PERSONAL_BLUEPRINTS", ()))
         self.seconds = float(app.config["PAGE_CACHE_SECONDS"])
         self.max_bytes = int(app.config["PAGE_CACHE_MAX_BYTES"])
         self.hits = 0
@@ -300,6 +335,77 @@ class PageCache:
             return response
         request.environ[OFFER] = Offer(version, key, g.get("csrf_token"))
         return response
+
+    # --- a logged-in person's own pages ---------------------------------------------------------
+
+    def _personal_key(self) -> Key | None:
+        """Return the key of this logged-in request, or None if it must be rendered."""
+        if self.personal is None or g.get("pagecache_bypass"):
+            return None
+        if request.method not in ("GET", "HEAD"):
+            return None
+        if request.blueprint not in self.personal_blueprints:
+            return None
+        if any("token" in name for name in request.view_args or ()):
+            return None
+        if not current_user.is_authenticated:
+            return None  # a flash message needs no rule: it is in the digest, showing it changes it
+        language = session.get("lang") or current_app.config["BABEL_DEFAULT_LOCALE"]
+        key = request_key(request.environ, language)
+        if key is None:
+            return None
+        return (*key, _session_digest())
+
+    def dispatch(self, view: Any) -> Any:
+        """Wrap the app's dispatch: a person's stored page instead of the view, or keep it."""
+
+        def dispatch_request() -> Any:
+            key = self._personal_key()
+            if key is None or self.personal is None:
+                return view()
+            version = self.version.current()
+            entry = self.personal.get(version, key)
+            if entry is not None and time.monotonic() - entry.stored <= self.seconds:
+                self.hits += 1
+                body = entry.body(generate_csrf() if entry.uses_token else None)
+                response = Response(body, status=entry.status, headers=list(entry.headers))
+                response.headers["X-Page-Cache"] = "personal-hit"
+                return response
+            response = current_app.make_response(view())
+            entry = self._personal_entry(response, key)
+            if entry is not None:
+                self.personal.put(version, key, entry)
+                response.headers["X-Page-Cache"] = "personal-miss"
+            return response
+
+        return dispatch_request
+
+    def _personal_entry(self, response: Response, key: Key) -> Entry | None:
+        """Return what to keep of a person's page, or None if it must not be kept."""
+        if request.method != "GET" or response.status_code != 200 or g.get("pagecache_bypass"):
+            return None
+        if response.direct_passthrough or response.is_streamed or response.mimetype != "text/html":
+            return None
+        if "Set-Cookie" in response.headers or "no-store" in response.headers.get(
+            "Cache-Control", ""
+        ):
+            return None  # a cookie, or a page its view keeps out of every cache
+        if _session_digest() != key[-1]:
+            return None  # the view showed a flash message or changed the session
+        body = response.get_data()
+        if len(body) > self.max_bytes:
+            return None
+        token = g.get("csrf_token")
+        headers = tuple((n, v) for n, v in response.headers.items() if n.lower() not in _PER_ANSWER)
+        chunks = tuple(body.split(token.encode())) if token else (body,)
+        return Entry(response.status, headers, chunks, token is not None, False, time.monotonic())
+
+
+def _session_digest() -> str:
+    """Return a digest of the session without its CSRF token: who, since when, which language."""
+    content = {name: value for name, value in session.items() if name != "csrf_token"}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 class Signer:
@@ -498,6 +604,7 @@ class PageCacheMiddleware:
 def bypass() -> None:
     """Neither serve this request from the cache nor store its answer (a hook after lookup)."""
     g.pagecache_key = None
+    g.pagecache_bypass = True  # nor from the personal pages
 
 
 def init_page_cache(app: Flask, shared_headers: Iterable[str] = ()) -> PageCache | None:
@@ -518,5 +625,7 @@ def init_page_cache(app: Flask, shared_headers: Iterable[str] = ()) -> PageCache
     app.extensions["kldialog_pagecache"] = cache
     app.before_request_funcs.setdefault(None, []).insert(0, cache.lookup)
     app.after_request(cache.remember)
+    # After every before_request hook (login, second factor, kiosk, limits), right before the view.
+    app.dispatch_request = cache.dispatch(app.dispatch_request)  # type: ignore[method-assign]
     app.wsgi_app = PageCacheMiddleware(app.wsgi_app, app, cache)  # type: ignore[method-assign]
     return cache
