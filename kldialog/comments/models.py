@@ -79,6 +79,8 @@ class Comment(Model):
         # Top-level comments of a thread in both sort orders without a sort step.
         sa.Index("ix_comment_thread_top", "thread_id", "parent_id", "created_at", "id"),
         sa.Index("ix_comment_thread_supported", "thread_id", "parent_id", "support_count", "id"),
+        # Counting a thread's visible top-level comments from the index alone.
+        sa.Index("ix_comment_thread_visible", "thread_id", "parent_id", "status", "author_id"),
         sa.Index("ix_comment_status_created", "status", "created_at"),
         sa.CheckConstraint(
             "support_count >= 0 AND report_count >= 0 AND reply_count >= 0", name="counts_positive"

@@ -143,9 +143,11 @@ def thread_page(thread: Thread, viewer: Any, *, sort: str = "newest", page: int 
             .over(partition_by=Comment.parent_id, order_by=(Comment.created_at, Comment.id))
             .label("number")
         )
+        # The thread condition is true of every reply; without it SQLite answers the "or"
+        # of the viewer's own pending replies by reading every published comment of the site.
         ranked = (
             sa.select(Comment.id, number)
-            .where(Comment.parent_id.in_(ids), _visible_to(viewer))
+            .where(Comment.thread_id == thread.id, Comment.parent_id.in_(ids), _visible_to(viewer))
             .subquery()
         )
         reply = aliased(Comment)
