@@ -454,3 +454,30 @@ def test_a_session_under_another_cookie_name_is_not_read(cached: Flask) -> None:
     other.set_cookie("kldialog_remember", cookie.value)
     response = other.get("/impressum")
     assert "X-Page-Cache" not in response.headers  # rendered: this visitor may be logged in
+
+
+def test_a_memo_is_computed_once_per_data_version(
+    cached: Flask, make_project: Any, make_user: Any
+) -> None:
+    from kldialog.moderation.services import monthly_report
+
+    from .test_comments import make_comment
+
+    project = make_project("Freies WLAN")
+    author = make_user(Role.resident)
+    make_comment(cached, author, project, "Erster Beitrag")
+
+    def published() -> int:
+        with cached.test_request_context():
+            return sum(month.published for month in monthly_report())
+
+    assert published() == 1
+    with cached.app_context(), count_queries() as statements:
+        assert published() == 1
+    assert statements == []  # the second reader shares the first one's counts
+    make_comment(cached, author, project, "Zweiter Beitrag")
+    assert published() == 2  # a write, and the next reader counts again
+    cached.extensions["kldialog_pagecache"].seconds = 0
+    with cached.app_context(), count_queries() as statements:
+        assert published() == 2
+    assert statements  # older than PAGE_CACHE_SECONDS: counted again

@@ -46,9 +46,9 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request, session
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 CACHEABLE_TYPES = ("text/html", "application/json", "text/csv", "text/calendar")
 SESSION_KEYS = frozenset({"csrf_token", "lang"})
+T = TypeVar("T")
 # Language, scheme, host, script name, path and query string, as the request sent them; a
 # personal page's key adds the digest of its session.
 Key = tuple[str, ...]
@@ -248,6 +249,9 @@ class PageCache:
         self.seconds = float(app.config["PAGE_CACHE_SECONDS"])
         self.max_bytes = int(app.config["PAGE_CACHE_MAX_BYTES"])
         self.hits = 0
+        # memo(): a few named results, each with the version it was computed from.
+        self.memos: dict[str, tuple[str, float, Any]] = {}
+        self.memo_lock = threading.Lock()
         self.shared_headers: tuple[str, ...] = _SHARED_HEADERS
 
     # --- writes -------------------------------------------------------------------------------
@@ -599,6 +603,26 @@ class PageCacheMiddleware:
         return all(
             name.lower() != "set-cookie" or value.startswith(prefix) for name, value in headers
         )
+
+
+def memo(name: str, compute: Callable[[], T]) -> T:
+    """Return compute()'s result, computed once per data version (and PAGE_CACHE_SECONDS).
+
+    For figures every reader of a page shares, such as the moderation report's counts: one
+    computation per write instead of one per first view. The result is shared: never change it.
+    """
+    cache: PageCache | None = current_app.extensions.get("kldialog_pagecache")
+    if cache is None:
+        return compute()
+    version = cache.version.current()
+    with cache.memo_lock:
+        kept = cache.memos.get(name)
+    if kept is not None and kept[0] == version and time.monotonic() - kept[1] <= cache.seconds:
+        return cast(T, kept[2])
+    value = compute()
+    with cache.memo_lock:
+        cache.memos[name] = (version, time.monotonic(), value)  # under the version read before
+    return value
 
 
 def bypass() -> None:

@@ -17,6 +17,7 @@ from kldialog.auth.blocking import PERMANENT_BLOCK
 from kldialog.auth.models import User
 from kldialog.comments.models import Comment, CommentReport, CommentStatus, Keyword, ReportReason
 from kldialog.comments.services import adjust_published_count, clean_body
+from kldialog.kernel import pagecache
 from kldialog.kernel.audit import audit
 from kldialog.kernel.db import UTCDateTime, db, lock_rows, utc_month
 from kldialog.kernel.errors import RuleViolation
@@ -406,6 +407,11 @@ class MonthReport:
 
 
 def monthly_report() -> list[MonthReport]:
+    """Return the report, computed once per data version for every reader (do not change it)."""
+    return pagecache.memo("moderation.monthly_report", _count_monthly_report)
+
+
+def _count_monthly_report() -> list[MonthReport]:
     """Aggregate moderation per month (UTC), newest first.
 
     Counted in SQL, grouped by month, so the rows read grow with the months and the decided
