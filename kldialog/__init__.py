@@ -92,10 +92,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_template_helpers(app)
 
+    from kldialog.auth.sessions import login_within_lifetime
     from kldialog.kernel.pagecache import init_page_cache
 
     # Its lookup runs first, before every other hook; its WSGI layer answers hits without Flask.
-    init_page_cache(app, SECURITY_HEADERS)
+    init_page_cache(app, SECURITY_HEADERS, login_within_lifetime)
 
     from kldialog.kernel.static import init_static
 

@@ -66,6 +66,15 @@ def session_expired() -> bool:
     return not 0 <= utcnow().timestamp() - started <= limit
 
 
+def login_within_lifetime() -> bool:
+    """Return whether the session's login is within its lifetime (the page cache asks this).
+
+    What else load_user checks is in the account row or in the session itself, and a
+    personal page is kept for one session under one data version, so only the clock remains.
+    """
+    return not session_expired()
+
+
 def mfa_passed() -> bool:
     """Return whether this session gave the second factor."""
     return session.get(MFA_PASSED) is True

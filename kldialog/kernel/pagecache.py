@@ -28,12 +28,14 @@ A rendered page is kept under a *data version* and served again until the versio
 - **Personal pages** (PAGE_CACHE_PERSONAL): a logged-in person's page is kept for that one
   session: the key adds a digest of everything in the session but its CSRF token (the login
   id with its session token, login time, second factor, language). It is looked up after
-  every before_request hook (login checks, second-factor and kiosk rules, rate limits), right
-  before the view, and kept only if the view left the session as it found it (no flash shown,
-  nothing consumed), set no cookie and no `no-store`, and answered 200 HTML. The same data
-  version and the same 60 seconds apply, so a write by anyone (a role change, a new comment, a
-  logout elsewhere) ends every stored page. Only the reading pages' blueprints take part
-  (PAGE_CACHE_PERSONAL_BLUEPRINTS), never account, admin or API pages; kiosk requests never.
+  every before_request hook (second-factor and kiosk rules, rate limits), right before the
+  view, and kept only if the login was valid, the view left the session as it found it (no
+  flash shown, nothing consumed), set no cookie and no `no-store`, and answered 200 HTML. The
+  same data version and the same 60 seconds apply, so a write by anyone (a role change, a new
+  comment, a new session token, a deletion) ends every stored page; a hit therefore reads
+  no account row and asks only the clock whether the login is still within its lifetime.
+  Only the reading pages' blueprints take part (PAGE_CACHE_PERSONAL_BLUEPRINTS), never
+  account, admin or API pages; kiosk requests never.
 """
 
 from __future__ import annotations
@@ -246,6 +248,9 @@ class PageCache:
                 int(app.config["PAGE_CACHE_PERSONAL_MAX_BYTES"]),
             )
         self.personal_blueprints = frozenset(app.config.get("PAGE_CACHE_PERSONAL_BLUEPRINTS", ()))
+        # Whether this session's login still holds by what the session and the clock say (its
+        # lifetime): the rest of the login check reads the account, which a hit does not.
+        self.login_check: Callable[[], bool] | None = None
         self.seconds = float(app.config["PAGE_CACHE_SECONDS"])
         self.max_bytes = int(app.config["PAGE_CACHE_MAX_BYTES"])
         self.hits = 0
@@ -343,7 +348,7 @@ class PageCache:
     # --- a logged-in person's own pages ---------------------------------------------------------
 
     def _personal_key(self) -> Key | None:
-        """Return the key of this logged-in request, or None if it must be rendered."""
+        """Return the key of this request of a session with a login, or None to render it."""
         if self.personal is None or g.get("pagecache_bypass"):
             return None
         if request.method not in ("GET", "HEAD"):
@@ -352,8 +357,10 @@ class PageCache:
             return None
         if any("token" in name for name in request.view_args or ()):
             return None
-        if not current_user.is_authenticated:
-            return None  # a flash message needs no rule: it is in the digest, showing it changes it
+        if "_user_id" not in session:
+            return None  # a visitor: no lookup (nothing is kept for a session without a login)
+        # A flash message needs no rule of its own: it is in the digest, and showing it
+        # changes the session, so such a page is never kept.
         language = session.get("lang") or current_app.config["BABEL_DEFAULT_LOCALE"]
         key = request_key(request.environ, language)
         if key is None:
@@ -369,12 +376,22 @@ class PageCache:
                 return view()
             version = self.version.current()
             entry = self.personal.get(version, key)
-            if entry is not None and time.monotonic() - entry.stored <= self.seconds:
+            if (
+                entry is not None
+                and time.monotonic() - entry.stored <= self.seconds
+                and self.login_check is not None
+                and self.login_check()
+            ):
+                # No query: the entry was kept for this very session while its login was valid,
+                # under this data version, so the account row is as it was (a new session
+                # token, a deletion or a block is a write). Only the clock is asked again.
                 self.hits += 1
                 body = entry.body(generate_csrf() if entry.uses_token else None)
                 response = Response(body, status=entry.status, headers=list(entry.headers))
                 response.headers["X-Page-Cache"] = "personal-hit"
                 return response
+            if not current_user.is_authenticated:
+                return view()  # the login ended (or never was): this page is not theirs to keep
             response = current_app.make_response(view())
             entry = self._personal_entry(response, key)
             if entry is not None:
@@ -631,15 +648,22 @@ def bypass() -> None:
     g.pagecache_bypass = True  # nor from the personal pages
 
 
-def init_page_cache(app: Flask, shared_headers: Iterable[str] = ()) -> PageCache | None:
+def init_page_cache(
+    app: Flask,
+    shared_headers: Iterable[str] = (),
+    login_check: Callable[[], bool] | None = None,
+) -> PageCache | None:
     """Install the cache: its WSGI layer, and the first before_request hook (no other query).
 
     shared_headers (the security headers of every page) may be sent again by the WSGI layer;
     an answer with a header that is neither these nor the page's own goes through Flask's hooks.
+    login_check tells whether the session's login still holds without the database; without
+    it, a person's kept page is never sent.
     """
     if not app.config.get("PAGE_CACHE_ENABLED"):
         return None
     cache = PageCache(app)
+    cache.login_check = login_check
     cache.shared_headers += tuple(shared_headers)
     with app.app_context():
         from kldialog.kernel.db import db
