@@ -62,4 +62,40 @@ def test_the_discussion_reads_only_its_own_thread(
                 plan,
             )
             if statement.lstrip().startswith("SELECT count("):
-                assert "COVERING INDEX ix_comment_thread_visible" in plan, plan
+                assert "COVERING INDEX ix_comment_top_visible" in plan, plan
+
+
+def test_postgresql_walks_the_thread_in_order(
+    app: Flask, make_project: Any, make_user: Any
+) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's planner (SQLite: the test above)")
+    author = make_user(Role.resident)
+    project = make_project("Freies WLAN")
+    for number in range(30):
+        make_comment(app, author, project, f"Oben {number}")
+    with app.test_request_context():
+        thread = threads.thread_of(db.session.get(Project, project.id))
+        assert thread is not None
+        seen: list[tuple[str, Any]] = []
+
+        def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+            seen.append((statement, parameters))
+
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            services.thread_page(thread, None)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        cursor = db.session.connection().connection.driver_connection.cursor()
+        # A few rows would be read whole; the plan for a long thread is what matters here.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        for statement, parameters in [s for s in seen if "FROM comment" in s[0]][:2]:
+            cursor.execute("EXPLAIN " + statement, parameters)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            if "count(" in statement:
+                assert "Index Only Scan using ix_comment_top_visible" in plan, plan
+            else:
+                assert "Sort" not in plan and "ix_comment_top_recent" in plan, plan

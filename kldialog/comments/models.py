@@ -79,8 +79,22 @@ class Comment(Model):
         # Top-level comments of a thread in both sort orders without a sort step.
         sa.Index("ix_comment_thread_top", "thread_id", "parent_id", "created_at", "id"),
         sa.Index("ix_comment_thread_supported", "thread_id", "parent_id", "support_count", "id"),
-        # Counting a thread's visible top-level comments from the index alone.
-        sa.Index("ix_comment_thread_visible", "thread_id", "parent_id", "status", "author_id"),
+        # Top-level comments only (migration 0035): PostgreSQL reads an index in order only
+        # after equalities, and `parent_id IS NULL` is none; the last one counts a thread's
+        # visible comments from the index alone.
+        *(
+            sa.Index(
+                name,
+                *columns,
+                sqlite_where=sa.text("parent_id IS NULL"),
+                postgresql_where=sa.text("parent_id IS NULL"),
+            )
+            for name, columns in (
+                ("ix_comment_top_recent", ("thread_id", "created_at", "id")),
+                ("ix_comment_top_supported", ("thread_id", "support_count", "id")),
+                ("ix_comment_top_visible", ("thread_id", "status", "author_id", "parent_id")),
+            )
+        ),
         sa.Index("ix_comment_status_created", "status", "created_at"),
         sa.CheckConstraint(
             "support_count >= 0 AND report_count >= 0 AND reply_count >= 0", name="counts_positive"
