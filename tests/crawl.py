@@ -260,13 +260,14 @@ def plain(rule_text: str) -> str:
 # --- requests ------------------------------------------------------------------------------
 
 
-def build(database_url: str, outbox: Path) -> Flask:
+def build(database_url: str, outbox: Path, **config: Any) -> Flask:
     app = create_app(
         base_config(
             SQLALCHEMY_DATABASE_URI=database_url,
             MAIL_OUTBOX=str(outbox),
             WTF_CSRF_ENABLED=True,
             BRAND_PRIMARY_COLOR="#00508c",
+            **config,
         )
     )
     with app.app_context():
