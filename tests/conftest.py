@@ -281,6 +281,21 @@ def make_user(app: Flask) -> Callable[..., Any]:
     return make
 
 
+def page_cache_app(
+    app_factory: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Flask:
+    """Return an app with the page cache on and a data-version file of its own.
+
+    For the page-cache tests' `app` fixtures; a test parametrises one indirectly with more
+    configuration.
+    """
+    monkeypatch.setenv("KLDIALOG_INSTANCE_PATH", str(tmp_path / "instance"))
+    return app_factory(PAGE_CACHE_ENABLED=True, **getattr(request, "param", {}))
+
+
 def login(client: FlaskClient, user: Any, password: str = PASSWORD) -> None:
     """Log a user in through the login form (CSRF off in the default test app)."""
     response = client.post("/login", data={"email": user.email, "password": password})

@@ -20,10 +20,8 @@ from kldialog.auth.models import Role
 from kldialog.kernel.db import db
 from kldialog.projects.models import Project, Status
 
-from .conftest import count_queries, login
+from .conftest import count_queries, login, page_cache_app
 from .test_priorities import end_round, make_round
-
-CACHE = {"PAGE_CACHE_ENABLED": True}
 
 
 @pytest.fixture
@@ -33,12 +31,8 @@ def app(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> Flask:
-    """Return an app with the cache on and a data-version file of its own (for all fixtures).
-
-    A test parametrises it indirectly with more configuration.
-    """
-    monkeypatch.setenv("KLDIALOG_INSTANCE_PATH", str(tmp_path / "instance"))
-    return app_factory(**CACHE, **getattr(request, "param", {}))
+    """Return an app with the cache on (a test may parametrise it with more settings)."""
+    return page_cache_app(app_factory, tmp_path, monkeypatch, request)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from kldialog.auth.models import Role, User
 from kldialog.kernel import pagecache
 from kldialog.kernel.db import db
 
-from .conftest import PASSWORD, count_queries, login
+from .conftest import PASSWORD, count_queries, login, page_cache_app
 from .test_comments import make_comment
 from .test_kiosk import kiosk_client
 
@@ -30,12 +30,8 @@ def app(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> Flask:
-    """Return an app with the page cache on and a data-version file of its own.
-
-    A test parametrises it indirectly with more configuration.
-    """
-    monkeypatch.setenv("KLDIALOG_INSTANCE_PATH", str(tmp_path / "instance"))
-    return app_factory(PAGE_CACHE_ENABLED=True, **getattr(request, "param", {}))
+    """Return an app with the page cache on (a test may parametrise it with more settings)."""
+    return page_cache_app(app_factory, tmp_path, monkeypatch, request)
 
 
 def served(client: FlaskClient, path: str) -> tuple[str, str | None]:
@@ -50,6 +46,15 @@ def person(app: Flask, make_user: Any, name: str, *roles: Role) -> FlaskClient:
     client = app.test_client()
     login(client, make_user(Role.resident, *roles, name=name))
     return client
+
+
+def kept_projects(app: Flask, make_project: Any, make_user: Any) -> FlaskClient:
+    """Return a resident's browser whose project list is kept (the second view was a hit)."""
+    make_project("Freies WLAN")
+    resident = person(app, make_user, "Annabelle Beispiel")
+    served(resident, "/projects")
+    assert served(resident, "/projects")[1] == "personal-hit"
+    return resident
 
 
 def test_a_second_view_is_the_same_page_without_a_query_for_it(
@@ -278,10 +283,7 @@ def test_a_login_elsewhere_ends_the_kept_pages_of_this_session(
 def test_the_login_checks_run_before_a_kept_page(
     app: Flask, make_project: Any, make_user: Any
 ) -> None:
-    make_project("Freies WLAN")
-    resident = person(app, make_user, "Annabelle Beispiel")
-    served(resident, "/projects")
-    assert served(resident, "/projects")[1] == "personal-hit"
+    resident = kept_projects(app, make_project, make_user)
     # A session past its absolute lifetime is logged out, even with its page in the cache.
     with resident.session_transaction() as session:
         session[sessions.LOGIN_AT] = 0
@@ -293,10 +295,7 @@ def test_the_login_checks_run_before_a_kept_page(
 def test_a_login_past_its_lifetime_gets_no_kept_page(
     app: Flask, make_project: Any, make_user: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_project("Freies WLAN")
-    resident = person(app, make_user, "Annabelle Beispiel")
-    served(resident, "/projects")
-    assert served(resident, "/projects")[1] == "personal-hit"
+    resident = kept_projects(app, make_project, make_user)
     hours = app.config["SESSION_ABSOLUTE_HOURS"]
     later = sessions.utcnow() + dt.timedelta(hours=hours, minutes=1)
     monkeypatch.setattr(sessions, "utcnow", lambda: later)  # nothing written meanwhile
@@ -317,10 +316,7 @@ def test_account_pages_are_never_kept(app: Flask, make_user: Any) -> None:
 def test_pages_go_stale_after_page_cache_seconds(
     app: Flask, make_project: Any, make_user: Any
 ) -> None:
-    make_project("Freies WLAN")
-    resident = person(app, make_user, "Annabelle Beispiel")
-    served(resident, "/projects")
-    assert served(resident, "/projects")[1] == "personal-hit"
+    resident = kept_projects(app, make_project, make_user)
     app.extensions["kldialog_pagecache"].seconds = 0
     assert served(resident, "/projects")[1] == "personal-miss"
 
